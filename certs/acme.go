@@ -1,0 +1,182 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// LetsEncryptStaging is the directory of Let's Encrypt's staging CA.
+const LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+// ACMEConfig configures certificates obtained from an ACME CA.
+type ACMEConfig struct {
+	// Domains are the only names a certificate is ever ordered for. Required.
+	Domains []string
+
+	// CacheDir holds certificates and the ACME account key (mode 0700). Required.
+	CacheDir string
+
+	// DirectoryURL is the CA's ACME directory. Empty means Let's Encrypt production.
+	DirectoryURL string
+
+	// Email is the contact address given to the CA. Empty gives none.
+	Email string
+
+	// Roots are trusted for the connection to the ACME server. Nil means the system roots.
+	Roots *x509.CertPool
+
+	// EAB is the External Account Binding for CAs that require one. Nil means none.
+	EAB *acme.ExternalAccountBinding
+
+	// RetryMin and RetryMax bound the backoff between failed first orders.
+	// Zero means one minute and one hour.
+	RetryMin, RetryMax time.Duration
+
+	// Logger receives each order's outcome and cache failures. Nil means no logging.
+	Logger *zap.Logger
+}
+
+// ACME serves certificates obtained and renewed through autocert.
+type ACME struct {
+	m       *autocert.Manager
+	domains []string
+	cfg     ACMEConfig
+	log     *zap.Logger
+	inv     inventory
+}
+
+// NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
+func NewACME(cfg ACMEConfig) (*ACME, error) {
+	if len(cfg.Domains) == 0 {
+		return nil, errors.New("certs: ACME needs at least one domain")
+	}
+	if cfg.CacheDir == "" {
+		return nil, errors.New("certs: ACME needs a cache directory")
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = time.Minute
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = time.Hour
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	served := newDomainSet(cfg.Domains)
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
+	a := &ACME{domains: cfg.Domains, cfg: cfg, log: log}
+	a.m = &autocert.Manager{
+		Prompt: autocert.AcceptTOS,
+		Cache:  loggingCache{autocert.DirCache(cfg.CacheDir), log},
+		// The policy compares names without port: autocert's HTTP-01 handler
+		// passes the Host header as received, port included.
+		HostPolicy: func(_ context.Context, host string) error {
+			if !served.has(host) {
+				return fmt.Errorf("%w: %q", ErrNotServed, host)
+			}
+			return nil
+		},
+		Email:                  cfg.Email,
+		ExternalAccountBinding: cfg.EAB,
+		Client: &acme.Client{
+			DirectoryURL: cfg.DirectoryURL,
+			HTTPClient:   &http.Client{Transport: transport, Timeout: 2 * time.Minute},
+			UserAgent:    "rampart",
+		},
+	}
+	return a, nil
+}
+
+// GetCertificate serves the certificate for a handshake, answering
+// TLS-ALPN-01 challenges too. Names outside Domains fail the handshake.
+func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c, err := a.m.GetCertificate(hello)
+	if err == nil {
+		a.inv.record(normalizeName(hello.ServerName), c)
+	}
+	return c, err
+}
+
+// HTTPHandler answers HTTP-01 challenges and passes every other request to fallback.
+func (a *ACME) HTTPHandler(fallback http.Handler) http.Handler {
+	return a.m.HTTPHandler(fallback)
+}
+
+// Inventory lists the certificates served so far.
+func (a *ACME) Inventory() []Info { return a.inv.list() }
+
+// Run obtains a certificate for every domain right away, in parallel, so the
+// first visitor never waits for an order; a domain whose order fails is
+// retried with backoff until it succeeds or ctx ends. A cached certificate
+// counts as obtained, and autocert renews what it holds on its own. Run never
+// fails because of the CA: the certificates in service stay in service.
+func (a *ACME) Run(ctx context.Context) {
+	done := make(chan struct{})
+	for _, d := range a.domains {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			a.obtain(ctx, d)
+		}()
+	}
+	for range a.domains {
+		<-done
+	}
+}
+
+func (a *ACME) obtain(ctx context.Context, domain string) {
+	wait := a.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		// An ECDSA-capable hello, so that the certificate obtained first is the
+		// ECDSA one modern clients use; autocert adds RSA on demand.
+		c, err := a.GetCertificate(&tls.ClientHelloInfo{
+			ServerName:   domain,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		})
+		if err == nil && c.Leaf != nil {
+			a.log.Info("certificate ready", zap.String("domain", domain),
+				zap.String("issuer", infoOf(c.Leaf).Issuer), zap.Time("not_after", c.Leaf.NotAfter),
+				zap.Duration("took", time.Since(start)))
+			return
+		}
+		if err == nil {
+			err = errors.New("certs: certificate without a parsed leaf")
+		}
+		a.log.Error("certificate order failed; serving what is cached and retrying",
+			zap.String("domain", domain), zap.Int("attempt", attempt),
+			zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, a.cfg.RetryMax)
+	}
+}
+
+// loggingCache reports cache write failures: autocert ignores the error of
+// its cache Put, so a full or read-only disk would otherwise go unseen until
+// the next restart orders everything again.
+type loggingCache struct {
+	autocert.Cache
+	log *zap.Logger
+}
+
+func (c loggingCache) Put(ctx context.Context, key string, data []byte) error {
+	err := c.Cache.Put(ctx, key, data)
+	if err != nil {
+		c.log.Error("certificate cache write failed", zap.String("key", key), zap.Error(err))
+	}
+	return err
+}

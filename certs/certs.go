@@ -1,0 +1,114 @@
+// Package certs owns where rampart's certificates come from: ACME through
+// autocert (ACME), a local development CA (Internal) and static PEM files
+// reloaded on change (Files). Each gives a GetCertificate for the TLS listener
+// and an Inventory of what is in service; ACME also gives the HTTP-01
+// challenge handler.
+//
+// No source ever issues or serves a certificate for a name outside its
+// configured domains.
+package certs
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Info describes one certificate in service.
+type Info struct {
+	Names    []string  // the DNS names (and IPs) the certificate covers
+	Issuer   string    // the issuer's common name, or its full DN if it has none
+	NotAfter time.Time // expiry
+}
+
+// Errors a configuration check can return, for callers that name the setting at fault.
+var (
+	ErrCertFile    = errors.New("certs: unusable certificate file")
+	ErrKeyFile     = errors.New("certs: unusable key file")
+	ErrKeyMismatch = errors.New("certs: private key does not match the certificate")
+	ErrExpired     = errors.New("certs: certificate is not valid now")
+	ErrNotCovered  = errors.New("certs: certificate does not cover a served name")
+	ErrNotServed   = errors.New("certs: name is not served")
+)
+
+// domainSet is a fixed set of served names, compared case-insensitively and
+// without port or trailing dot.
+type domainSet map[string]struct{}
+
+func newDomainSet(domains []string) domainSet {
+	s := make(domainSet, len(domains))
+	for _, d := range domains {
+		s[normalizeName(d)] = struct{}{}
+	}
+	return s
+}
+
+func (s domainSet) has(name string) bool {
+	_, ok := s[normalizeName(name)]
+	return ok
+}
+
+// normalizeName strips a port (autocert's HTTP-01 handler passes the Host
+// header, port included) and a trailing dot, and lower-cases.
+func normalizeName(name string) string {
+	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.HasSuffix(name, "]") && strings.Count(name, ":") == 1 {
+		name = name[:i]
+	}
+	name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"), ".")
+	return strings.ToLower(name)
+}
+
+// inventory records the leaf last served per name.
+type inventory struct {
+	mu     sync.RWMutex
+	leaves map[string]*x509.Certificate
+}
+
+func (inv *inventory) record(name string, c *tls.Certificate) {
+	if c == nil || c.Leaf == nil {
+		return
+	}
+	inv.mu.RLock()
+	same := inv.leaves[name] == c.Leaf
+	inv.mu.RUnlock()
+	if same {
+		return
+	}
+	inv.mu.Lock()
+	if inv.leaves == nil {
+		inv.leaves = map[string]*x509.Certificate{}
+	}
+	inv.leaves[name] = c.Leaf
+	inv.mu.Unlock()
+}
+
+func (inv *inventory) list() []Info {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	out := make([]Info, 0, len(inv.leaves))
+	seen := map[*x509.Certificate]bool{}
+	for _, leaf := range inv.leaves {
+		if !seen[leaf] {
+			seen[leaf] = true
+			out = append(out, infoOf(leaf))
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(strings.Join(a.Names, ","), strings.Join(b.Names, ",")) })
+	return out
+}
+
+func infoOf(leaf *x509.Certificate) Info {
+	names := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	issuer := leaf.Issuer.CommonName
+	if issuer == "" {
+		issuer = leaf.Issuer.String()
+	}
+	return Info{Names: names, Issuer: issuer, NotAfter: leaf.NotAfter}
+}

@@ -1,0 +1,193 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+func TestDomainSet(t *testing.T) {
+	s := newDomainSet([]string{"shop.test", "API.Shop.Test"})
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"shop.test", true},
+		{"shop.test:5002", true}, // autocert's HTTP-01 handler passes Host with its port
+		{"SHOP.TEST.", true},
+		{"api.shop.test", true},
+		{"evil.test", false},
+		{"shop.test.evil.test", false},
+		{"", false},
+		{"[::1]:80", false},
+	}
+	for _, tt := range tests {
+		if got := s.has(tt.name); got != tt.want {
+			t.Errorf("has(%q) = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestACMEHostPolicy(t *testing.T) {
+	a, err := NewACME(ACMEConfig{Domains: []string{"shop.test"}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"shop.test": true, "shop.test:5002": true, "other.test": false, "other.test:80": false} {
+		err := a.m.HostPolicy(t.Context(), name)
+		if (err == nil) != want {
+			t.Errorf("HostPolicy(%q) = %v; want allowed=%v", name, err, want)
+		}
+	}
+	// A name outside the set fails before any order is attempted (no CA is reachable here).
+	if _, err := a.GetCertificate(&tls.ClientHelloInfo{ServerName: "other.test"}); !errors.Is(err, ErrNotServed) {
+		t.Errorf("GetCertificate(other.test) = %v; want ErrNotServed", err)
+	}
+}
+
+func TestInternalCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := NewInternal(InternalConfig{Domains: []string{"localhost", "shop.test"}, Dir: dir, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, err := os.ReadFile(ca.RootPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "shop.test", Roots: roots}); err != nil {
+		t.Errorf("leaf does not verify against the root file: %v", err)
+	}
+	if c.Leaf.PublicKeyAlgorithm != x509.ECDSA {
+		t.Errorf("leaf key %v; want ECDSA", c.Leaf.PublicKeyAlgorithm)
+	}
+	if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "evil.test"}); !errors.Is(err, ErrNotServed) {
+		t.Errorf("evil.test: %v; want ErrNotServed", err)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, internalKeyFile))
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("root key mode %v; want 0600", fi.Mode().Perm())
+	}
+
+	again, err := NewInternal(InternalConfig{Domains: []string{"shop.test"}, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.root.Equal(ca.root) {
+		t.Error("restart made a new root; want the one in the directory reused")
+	}
+}
+
+func TestInternalCARenewsLeaf(t *testing.T) {
+	now := time.Now()
+	ca, err := NewInternal(InternalConfig{Domains: []string{"shop.test"}, Dir: t.TempDir(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := &tls.ClientHelloInfo{ServerName: "shop.test"}
+	first, _ := ca.GetCertificate(hello)
+	if same, _ := ca.GetCertificate(hello); same != first {
+		t.Error("a fresh leaf was replaced; want it reused")
+	}
+	now = now.Add(6 * 24 * time.Hour) // past two thirds of the 7-day lifetime
+	if renewed, _ := ca.GetCertificate(hello); renewed == first {
+		t.Error("a leaf near expiry was reused; want a new one")
+	}
+}
+
+// writePair writes a self-signed pair for names, valid in [from, to].
+func writePair(t *testing.T, dir string, names []string, from, to time.Time) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
+		DNSNames: names, NotBefore: from, NotAfter: to}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile
+}
+
+func TestLoadPairErrors(t *testing.T) {
+	now := time.Now()
+	good, bad := t.TempDir(), t.TempDir()
+	certFile, keyFile := writePair(t, good, []string{"shop.test"}, now.Add(-time.Hour), now.Add(time.Hour))
+	_, otherKey := writePair(t, bad, []string{"shop.test"}, now.Add(-time.Hour), now.Add(time.Hour))
+	expDir := t.TempDir()
+	expCert, expKey := writePair(t, expDir, []string{"shop.test"}, now.Add(-48*time.Hour), now.Add(-time.Hour))
+
+	tests := []struct {
+		name      string
+		cert, key string
+		domains   []string
+		want      error
+	}{
+		{"good", certFile, keyFile, []string{"shop.test"}, nil},
+		{"missing cert", filepath.Join(good, "nope.pem"), keyFile, []string{"shop.test"}, ErrCertFile},
+		{"key is not a key", certFile, certFile, []string{"shop.test"}, ErrKeyFile},
+		{"cert is not a cert", keyFile, keyFile, []string{"shop.test"}, ErrCertFile},
+		{"mismatched key", certFile, otherKey, []string{"shop.test"}, ErrKeyMismatch},
+		{"expired", expCert, expKey, []string{"shop.test"}, ErrExpired},
+		{"not covered", certFile, keyFile, []string{"shop.test", "api.shop.test"}, ErrNotCovered},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadPair(tt.cert, tt.key, tt.domains, now)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Errorf("got %v; want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFilesReload(t *testing.T) {
+	now := time.Now()
+	dir := t.TempDir()
+	certFile, keyFile := writePair(t, dir, []string{"shop.test"}, now.Add(-time.Hour), now.Add(time.Hour))
+	f, err := NewFiles(FilesConfig{CertFile: certFile, KeyFile: keyFile, Domains: []string{"shop.test"}, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := &tls.ClientHelloInfo{ServerName: "shop.test"}
+	first, _ := f.GetCertificate(hello)
+
+	// A broken pair (certificate for another name) is refused; the old one stays.
+	writePair(t, dir, []string{"other.test"}, now.Add(-time.Hour), now.Add(2*time.Hour))
+	f.reload()
+	if c, _ := f.GetCertificate(hello); c != first {
+		t.Error("a pair that does not cover shop.test replaced the one in service")
+	}
+
+	// A good pair is swapped in.
+	writePair(t, dir, []string{"shop.test"}, now.Add(-time.Hour), now.Add(3*time.Hour))
+	f.reload()
+	c, _ := f.GetCertificate(hello)
+	if c == first || !c.Leaf.NotAfter.After(first.Leaf.NotAfter) {
+		t.Error("a good new pair was not swapped in")
+	}
+	if _, err := f.GetCertificate(&tls.ClientHelloInfo{ServerName: "evil.test"}); !errors.Is(err, ErrNotServed) {
+		t.Errorf("evil.test: %v; want ErrNotServed", err)
+	}
+}

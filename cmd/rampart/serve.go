@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/crypto/acme"
+
+	"github.com/rampart-proxy/rampart/certs"
+	"github.com/rampart-proxy/rampart/proxy"
+	"github.com/rampart-proxy/rampart/tlsconfig"
+)
+
+// certSource is what serve needs of a certificate source.
+type certSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	Inventory() []certs.Info
+}
+
+// started tells a caller (the demo) what is up once every listener is bound.
+type started struct {
+	httpsAddr string
+	rootPath  string // the internal CA's root, or ""
+}
+
+// serve runs rampart until ctx ends, then shuts down within the timeout.
+// onStart, if not nil, is called once every listener is bound.
+func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(started)) error {
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	if err := prepareDataDir(cfg, log); err != nil {
+		return err
+	}
+	// Background work (ordering, file watching) is owned here and stopped on return.
+	runCtx, stopBackground := context.WithCancel(context.Background())
+	var background sync.WaitGroup
+	defer func() { stopBackground(); background.Wait() }()
+
+	src, runner, info, err := newCertSource(cfg, log.Named("certs"))
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := tlsconfig.Server(tlsconfig.ServerConfig{
+		MinVersion:     cfg.tlsMinVersion,
+		GetCertificate: src.GetCertificate,
+		ACME:           cfg.tlsMode == "acme",
+	})
+	if err != nil {
+		return err
+	}
+	p, err := newProxy(cfg, log)
+	if err != nil {
+		return err
+	}
+	servers, err := listenAll(cfg, tlsCfg, p, src, log)
+	if err != nil {
+		return err
+	}
+
+	if runner != nil {
+		background.Add(1)
+		go func() { defer background.Done(); runner(runCtx) }()
+	}
+	log.Info("rampart serving", zap.Strings("domains", cfg.domains), zap.String("upstream", cfg.upstream.Redacted()),
+		zap.String("tls", cfg.tlsMode), zap.String("https", cfg.httpsAddr), zap.String("http", cfg.httpAddr),
+		zap.String("admin", cfg.adminAddr), zap.String("data_dir", cfg.dataDir))
+	if cfg.headers.HSTSMaxAge < 0 {
+		log.Warn("HSTS is disabled (--hsts-max-age 0): browsers will not insist on HTTPS for this site")
+	}
+	if onStart != nil {
+		onStart(started{httpsAddr: cfg.httpsAddr, rootPath: info})
+	}
+
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s.serve() }()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
+	case err := <-errc:
+		log.Error("listener failed; stopping", zap.Error(err))
+		shutdown(servers, cfg.shutdownTimeout, log)
+		return err
+	}
+	shutdown(servers, cfg.shutdownTimeout, log)
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg *config, stderr io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(cfg.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	var enc zapcore.Encoder
+	if cfg.logFormat == "console" {
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	} else {
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(stderr)), level)
+	return zap.New(core), nil
+}
+
+// prepareDataDir creates the data directory private to rampart, and warns if
+// an existing one is readable by others: it holds private keys.
+func prepareDataDir(cfg *config, log *zap.Logger) error {
+	fi, err := os.Stat(cfg.dataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+			return &settingError{cfg.sources["data-dir"], fmt.Sprintf("cannot create %q: %v", cfg.dataDir, err), "create it (mode 0700) or choose a writable directory"}
+		}
+		return nil
+	}
+	if err != nil || !fi.IsDir() {
+		return &settingError{cfg.sources["data-dir"], fmt.Sprintf("%q is not a usable directory", cfg.dataDir), "choose a directory rampart can write"}
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("data directory is accessible to other users; it holds private keys", zap.String("data_dir", cfg.dataDir),
+			zap.String("mode", fi.Mode().Perm().String()), zap.String("fix", "chmod 700 "+cfg.dataDir))
+	}
+	return nil
+}
+
+// newCertSource builds the configured source; runner, if not nil, must run in
+// the background; rootPath is the internal CA's root file.
+func newCertSource(cfg *config, log *zap.Logger) (src certSource, runner func(context.Context), rootPath string, err error) {
+	switch cfg.tlsMode {
+	case "internal":
+		ca, err := certs.NewInternal(certs.InternalConfig{Domains: cfg.domains, Dir: filepath.Join(cfg.dataDir, "internal-ca"), Logger: log})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return ca, nil, ca.RootPath(), nil
+	case "files":
+		f, err := certs.NewFiles(certs.FilesConfig{CertFile: cfg.certFile, KeyFile: cfg.keyFile, Domains: cfg.domains, Logger: log})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return f, f.Run, "", nil
+	}
+	acfg := certs.ACMEConfig{
+		Domains: cfg.domains, CacheDir: filepath.Join(cfg.dataDir, "acme"),
+		DirectoryURL: cfg.acmeDirectory, Email: cfg.acmeEmail, Roots: cfg.acmeRoots, Logger: log,
+	}
+	if cfg.acmeEABKID != "" {
+		acfg.EAB = &acme.ExternalAccountBinding{KID: cfg.acmeEABKID, Key: cfg.acmeEABKey}
+	}
+	a, err := certs.NewACME(acfg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return a, a.Run, "", nil
+}
+
+func newProxy(cfg *config, log *zap.Logger) (*proxy.Proxy, error) {
+	routes := make([]proxy.Route, len(cfg.domains))
+	for i, d := range cfg.domains {
+		routes[i] = proxy.Route{Host: d, Upstream: cfg.upstream}
+	}
+	_, port, _ := net.SplitHostPort(cfg.httpsAddr)
+	httpsPort, _ := net.LookupPort("tcp", port)
+	return proxy.New(proxy.Config{
+		Routes: routes,
+		Transport: proxy.NewTransport(proxy.TransportConfig{
+			TLS:                   cfg.upstreamTLS(),
+			ResponseHeaderTimeout: cfg.upstreamTimeout,
+		}),
+		TrustedProxies: cfg.trustedProxies,
+		Headers:        cfg.headers,
+		HTTPSPort:      httpsPort,
+		Logger:         log.Named("proxy"),
+	})
+}
+
+// listener is a bound server, ready to serve.
+type listener struct {
+	srv   *http.Server
+	serve func() error
+}
+
+// listenAll binds every listener before any serves, so that a taken port
+// fails the start cleanly, with nothing half up.
+func listenAll(cfg *config, tlsCfg *tls.Config, p *proxy.Proxy, src certSource, log *zap.Logger) ([]*listener, error) {
+	// TLS handshake failures from scanners and old clients are routine: debug level.
+	errLog, _ := zap.NewStdLogAt(log.Named("http"), zapcore.DebugLevel)
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          errLog,
+		}
+	}
+	var out []*listener
+	fail := func(err error) ([]*listener, error) {
+		for _, l := range out {
+			_ = l.srv.Close()
+		}
+		return nil, err
+	}
+
+	ln, err := bind(cfg, "https-addr", cfg.httpsAddr)
+	if err != nil {
+		return fail(err)
+	}
+	https := newServer(proxy.AccessLog(log.Named("access"), p))
+	https.TLSConfig = tlsCfg
+	out = append(out, &listener{https, func() error { return https.ServeTLS(ln, "", "") }})
+
+	if cfg.httpAddr != "" {
+		ln, err := bind(cfg, "http-addr", cfg.httpAddr)
+		if err != nil {
+			return fail(err)
+		}
+		var h http.Handler = p.Redirect()
+		if a, ok := src.(*certs.ACME); ok {
+			h = a.HTTPHandler(h)
+		}
+		plain := newServer(h)
+		out = append(out, &listener{plain, func() error { return plain.Serve(ln) }})
+	}
+	if cfg.adminAddr != "" {
+		ln, err := bind(cfg, "admin-addr", cfg.adminAddr)
+		if err != nil {
+			return fail(err)
+		}
+		admin := newServer(adminMux())
+		out = append(out, &listener{admin, func() error { return admin.Serve(ln) }})
+	}
+	return out, nil
+}
+
+// bind listens on addr, turning the usual failures into setting errors.
+func bind(cfg *config, flagName, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, &settingError{cfg.sources[flagName], fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}
+	case errors.Is(err, syscall.EACCES):
+		return nil, &settingError{cfg.sources[flagName], fmt.Sprintf("no permission to bind %s", addr),
+			"grant the binary CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep rampart, or the systemd unit), or use a port above 1023"}
+	}
+	return nil, &settingError{cfg.sources[flagName], err.Error(), "give an address of this machine, such as :443"}
+}
+
+func adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// shutdown stops every server: no new connections, requests in flight may
+// finish until the timeout, then what is left is closed.
+func shutdown(servers []*listener, timeout time.Duration, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Shutdown(ctx); err != nil {
+				log.Warn("shutdown timed out; closing the remaining connections", zap.Error(err))
+				_ = l.srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}

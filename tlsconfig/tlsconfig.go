@@ -1,0 +1,103 @@
+// Package tlsconfig owns rampart's TLS policy: the hardened *tls.Config of the
+// public listener and the one used towards upstreams. It is pure: no I/O, no
+// logging, no state.
+//
+// The policy is Mozilla's "intermediate" profile as Go can express it: TLS 1.3
+// whenever the client can, TLS 1.2 the floor, and for TLS 1.2 only the six
+// ECDHE AEAD suites. Go's default TLS 1.2 list also offers four CBC-SHA suites
+// (LUCKY13-prone, capped by graders); Cipher Suites removes them. Key exchanges
+// stay Go's defaults, which include the post-quantum hybrid X25519MLKEM768.
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+)
+
+// cipherSuites are the only TLS 1.2 suites rampart accepts: forward secret
+// (ECDHE) and AEAD. TLS 1.3 suites are not configurable in Go and are all AEAD.
+var cipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// CipherSuites returns a copy of the TLS 1.2 suites rampart allows.
+func CipherSuites() []uint16 { return append([]uint16(nil), cipherSuites...) }
+
+// alpnProtos is what the public listener offers, in preference order.
+// The ACME TLS-ALPN-01 protocol is added by Server when asked to.
+var alpnProtos = []string{"h2", "http/1.1"}
+
+// acmeALPN is the TLS-ALPN-01 protocol name (RFC 8737); it equals acme.ALPNProto,
+// written out so this package imports nothing beyond the standard library.
+const acmeALPN = "acme-tls/1"
+
+// ServerConfig describes the public listener.
+type ServerConfig struct {
+	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13.
+	// Zero means tls.VersionTLS12; anything lower is an error.
+	MinVersion uint16
+
+	// GetCertificate picks the certificate for a handshake. Required.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+
+	// ACME adds the "acme-tls/1" ALPN protocol so that TLS-ALPN-01 challenges
+	// can be answered on this listener. False leaves it out.
+	ACME bool
+}
+
+// Server returns the hardened *tls.Config for the public listener.
+func Server(cfg ServerConfig) (*tls.Config, error) {
+	minVersion := cfg.MinVersion
+	if minVersion == 0 {
+		minVersion = tls.VersionTLS12
+	}
+	if minVersion != tls.VersionTLS12 && minVersion != tls.VersionTLS13 {
+		return nil, fmt.Errorf("tlsconfig: minimum version %s is not allowed: use TLS 1.2 or 1.3", tls.VersionName(minVersion))
+	}
+	if cfg.GetCertificate == nil {
+		return nil, errors.New("tlsconfig: GetCertificate is required")
+	}
+	protos := append([]string(nil), alpnProtos...)
+	if cfg.ACME {
+		protos = append(protos, acmeALPN)
+	}
+	return &tls.Config{
+		MinVersion:     minVersion,
+		CipherSuites:   CipherSuites(),
+		NextProtos:     protos,
+		GetCertificate: cfg.GetCertificate,
+		// CurvePreferences stays nil: Go's defaults put X25519MLKEM768 first.
+		// KeyLogWriter stays nil: session secrets are never written anywhere.
+	}, nil
+}
+
+// Upstream returns the *tls.Config for connections to an https upstream.
+// A nil roots pool means the system roots. Verification is never skipped.
+func Upstream(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: CipherSuites(),
+		RootCAs:      roots,
+	}
+}
+
+// ParseVersion turns "1.2" or "1.3" into the crypto/tls constant.
+// Older versions are refused by name, so the error can say why.
+func ParseVersion(s string) (uint16, error) {
+	switch s {
+	case "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	case "1.0", "1.1":
+		return 0, fmt.Errorf("tlsconfig: TLS %s is broken and not allowed: use 1.2 or 1.3", s)
+	}
+	return 0, fmt.Errorf("tlsconfig: unknown TLS version %q: use 1.2 or 1.3", s)
+}

@@ -1,0 +1,189 @@
+package tlsconfig
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"slices"
+	"testing"
+	"time"
+)
+
+func selfSigned(t *testing.T) *tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "shop.test"},
+		DNSNames:     []string{"shop.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// handshake runs one in-memory handshake against a Server config and returns
+// the client's view of it, or the client's error.
+func handshake(t *testing.T, server *tls.Config, client *tls.Config) (tls.ConnectionState, error) {
+	t.Helper()
+	c, s := net.Pipe()
+	defer c.Close()
+	defer s.Close()
+	go func() {
+		srv := tls.Server(s, server)
+		_ = srv.Handshake()
+		srv.Close()
+	}()
+	cl := tls.Client(c, client)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	err := cl.Handshake()
+	return cl.ConnectionState(), err
+}
+
+func TestServerPolicy(t *testing.T) {
+	cert := selfSigned(t)
+	get := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }
+	cfg, err := Server(ServerConfig{GetCertificate: get})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("MinVersion = %x; want TLS 1.2", cfg.MinVersion)
+	}
+	if cfg.KeyLogWriter != nil {
+		t.Error("KeyLogWriter is set; want nil")
+	}
+	if cfg.CurvePreferences != nil {
+		t.Errorf("CurvePreferences = %v; want nil (Go's defaults, with X25519MLKEM768)", cfg.CurvePreferences)
+	}
+	if !slices.Equal(cfg.NextProtos, []string{"h2", "http/1.1"}) {
+		t.Errorf("NextProtos = %v; want [h2 http/1.1]", cfg.NextProtos)
+	}
+	for _, id := range cfg.CipherSuites {
+		s := suiteByID(id)
+		if s == nil || s.Insecure {
+			t.Errorf("suite %#04x is not a secure suite", id)
+		}
+	}
+	if len(cfg.CipherSuites) != 6 {
+		t.Errorf("got %d suites; want 6", len(cfg.CipherSuites))
+	}
+
+	acmeCfg, err := Server(ServerConfig{GetCertificate: get, ACME: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(acmeCfg.NextProtos, "acme-tls/1") {
+		t.Errorf("ACME config NextProtos = %v; want acme-tls/1 included", acmeCfg.NextProtos)
+	}
+
+	tests := []struct {
+		name        string
+		client      *tls.Config
+		wantErr     bool
+		wantVersion uint16
+	}{
+		{"default client gets TLS 1.3", &tls.Config{}, false, tls.VersionTLS13},
+		{"TLS 1.2 AEAD accepted", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}}, false, tls.VersionTLS12},
+		{"TLS 1.1 refused", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, true, 0},
+		{"TLS 1.2 CBC refused", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.client.InsecureSkipVerify = true // the test checks the protocol, not the chain
+			st, err := handshake(t, cfg, tt.client)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("handshake succeeded with %s; want refusal", tls.VersionName(st.Version))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			if st.Version != tt.wantVersion {
+				t.Errorf("got %s; want %s", tls.VersionName(st.Version), tls.VersionName(tt.wantVersion))
+			}
+		})
+	}
+}
+
+func suiteByID(id uint16) *tls.CipherSuite {
+	for _, s := range tls.CipherSuites() {
+		if s.ID == id {
+			return s
+		}
+	}
+	for _, s := range tls.InsecureCipherSuites() {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+func TestServerRejectsBadConfig(t *testing.T) {
+	get := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }
+	if _, err := Server(ServerConfig{GetCertificate: get, MinVersion: tls.VersionTLS11}); err == nil {
+		t.Error("MinVersion TLS 1.1 accepted; want error")
+	}
+	if _, err := Server(ServerConfig{}); err == nil {
+		t.Error("nil GetCertificate accepted; want error")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    uint16
+		wantErr bool
+	}{
+		{"1.2", tls.VersionTLS12, false},
+		{"1.3", tls.VersionTLS13, false},
+		{"1.1", 0, true},
+		{"1.0", 0, true},
+		{"tls1.2", 0, true},
+		{"", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseVersion(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseVersion(%q) = %x, %v; want %x, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestUpstreamVerifies(t *testing.T) {
+	cfg := Upstream(nil)
+	if cfg.InsecureSkipVerify {
+		t.Error("upstream config skips verification")
+	}
+	cert := selfSigned(t)
+	srv, _ := Server(ServerConfig{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }})
+	cfg.ServerName = "shop.test"
+	if _, err := handshake(t, srv, cfg); err == nil {
+		t.Error("upstream handshake with an untrusted certificate succeeded; want verification error")
+	}
+	pool := x509.NewCertPool()
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	pool.AddCert(leaf)
+	cfg = Upstream(pool)
+	cfg.ServerName = "shop.test"
+	if _, err := handshake(t, srv, cfg); err != nil {
+		t.Errorf("upstream handshake with the trusted root: %v", err)
+	}
+}
