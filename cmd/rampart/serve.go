@@ -44,35 +44,23 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(star
 	}
 	defer func() { _ = log.Sync() }()
 
-	if err := prepareDataDir(cfg, log); err != nil {
+	// Every listener is bound first, so a taken port fails the start with
+	// one line and nothing half up.
+	lns, err := bindAll(cfg)
+	if err != nil {
 		return err
 	}
+	servers, err := setUp(cfg, lns, log)
+	if err != nil {
+		lns.close()
+		return err
+	}
+
 	// Background work (ordering, file watching) is owned here and stopped on return.
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
-
-	src, runner, info, err := newCertSource(cfg, log.Named("certs"))
-	if err != nil {
-		return err
-	}
-	tlsCfg, err := tlsconfig.Server(tlsconfig.ServerConfig{
-		MinVersion:     cfg.tlsMinVersion,
-		GetCertificate: src.GetCertificate,
-		ACME:           cfg.tlsMode == "acme",
-	})
-	if err != nil {
-		return err
-	}
-	p, err := newProxy(cfg, log)
-	if err != nil {
-		return err
-	}
-	servers, err := listenAll(cfg, tlsCfg, p, src, log)
-	if err != nil {
-		return err
-	}
-
+	runner := servers.runner
 	if runner != nil {
 		background.Add(1)
 		go func() { defer background.Done(); runner(runCtx) }()
@@ -84,11 +72,11 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(star
 		log.Warn("HSTS is disabled (--hsts-max-age 0): browsers will not insist on HTTPS for this site")
 	}
 	if onStart != nil {
-		onStart(started{httpsAddr: cfg.httpsAddr, rootPath: info})
+		onStart(started{httpsAddr: cfg.httpsAddr, rootPath: servers.rootPath})
 	}
 
-	errc := make(chan error, len(servers))
-	for _, s := range servers {
+	errc := make(chan error, len(servers.list))
+	for _, s := range servers.list {
 		go func() { errc <- s.serve() }()
 	}
 	select {
@@ -96,10 +84,10 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(star
 		log.Info("stopping: finishing requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
 	case err := <-errc:
 		log.Error("listener failed; stopping", zap.Error(err))
-		shutdown(servers, cfg.shutdownTimeout, log)
+		shutdown(servers.list, cfg.shutdownTimeout, log)
 		return err
 	}
-	shutdown(servers, cfg.shutdownTimeout, log)
+	shutdown(servers.list, cfg.shutdownTimeout, log)
 	log.Info("stopped")
 	return nil
 }
@@ -200,9 +188,67 @@ type listener struct {
 	serve func() error
 }
 
-// listenAll binds every listener before any serves, so that a taken port
-// fails the start cleanly, with nothing half up.
-func listenAll(cfg *config, tlsCfg *tls.Config, p *proxy.Proxy, src certSource, log *zap.Logger) ([]*listener, error) {
+// boundListeners are the sockets, bound before anything else is set up.
+type boundListeners struct {
+	https, http, admin net.Listener // http and admin may be nil
+}
+
+func (b *boundListeners) close() {
+	for _, ln := range []net.Listener{b.https, b.http, b.admin} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+func bindAll(cfg *config) (*boundListeners, error) {
+	b := &boundListeners{}
+	var err error
+	for _, l := range []struct {
+		flagName, addr string
+		ln             *net.Listener
+	}{{"https-addr", cfg.httpsAddr, &b.https}, {"http-addr", cfg.httpAddr, &b.http}, {"admin-addr", cfg.adminAddr, &b.admin}} {
+		if l.addr == "" {
+			continue
+		}
+		if *l.ln, err = bind(cfg, l.flagName, l.addr); err != nil {
+			b.close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// servers is everything serve runs.
+type servers struct {
+	list     []*listener
+	runner   func(context.Context) // background work of the certificate source, or nil
+	rootPath string                // the internal CA's root, or ""
+}
+
+// setUp builds the certificate source, the TLS policy, the proxy and one
+// http.Server per bound listener.
+func setUp(cfg *config, lns *boundListeners, log *zap.Logger) (*servers, error) {
+	if err := prepareDataDir(cfg, log); err != nil {
+		return nil, err
+	}
+	src, runner, rootPath, err := newCertSource(cfg, log.Named("certs"))
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := tlsconfig.Server(tlsconfig.ServerConfig{
+		MinVersion:     cfg.tlsMinVersion,
+		GetCertificate: src.GetCertificate,
+		ACME:           cfg.tlsMode == "acme",
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, err := newProxy(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+
 	// TLS handshake failures from scanners and old clients are routine: debug level.
 	errLog, _ := zap.NewStdLogAt(log.Named("http"), zapcore.DebugLevel)
 	newServer := func(h http.Handler) *http.Server {
@@ -213,41 +259,21 @@ func listenAll(cfg *config, tlsCfg *tls.Config, p *proxy.Proxy, src certSource, 
 			ErrorLog:          errLog,
 		}
 	}
-	var out []*listener
-	fail := func(err error) ([]*listener, error) {
-		for _, l := range out {
-			_ = l.srv.Close()
-		}
-		return nil, err
-	}
-
-	ln, err := bind(cfg, "https-addr", cfg.httpsAddr)
-	if err != nil {
-		return fail(err)
-	}
+	out := &servers{runner: runner, rootPath: rootPath}
 	https := newServer(proxy.AccessLog(log.Named("access"), p))
 	https.TLSConfig = tlsCfg
-	out = append(out, &listener{https, func() error { return https.ServeTLS(ln, "", "") }})
-
-	if cfg.httpAddr != "" {
-		ln, err := bind(cfg, "http-addr", cfg.httpAddr)
-		if err != nil {
-			return fail(err)
-		}
+	out.list = append(out.list, &listener{https, func() error { return https.ServeTLS(lns.https, "", "") }})
+	if lns.http != nil {
 		var h http.Handler = p.Redirect()
 		if a, ok := src.(*certs.ACME); ok {
-			h = a.HTTPHandler(h)
+			h = a.HTTPHandler(h) // HTTP-01 challenges first, then the redirect
 		}
 		plain := newServer(h)
-		out = append(out, &listener{plain, func() error { return plain.Serve(ln) }})
+		out.list = append(out.list, &listener{plain, func() error { return plain.Serve(lns.http) }})
 	}
-	if cfg.adminAddr != "" {
-		ln, err := bind(cfg, "admin-addr", cfg.adminAddr)
-		if err != nil {
-			return fail(err)
-		}
+	if lns.admin != nil {
 		admin := newServer(adminMux())
-		out = append(out, &listener{admin, func() error { return admin.Serve(ln) }})
+		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})
 	}
 	return out, nil
 }

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startApp serves h on a fixed loopback address, as the upstream app.
+func startApp(t *testing.T, addr string, h http.Handler) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+}
+
+// startInternal runs rampart with its internal CA in front of appAddr and
+// returns the process and a client that trusts the CA's root.
+func startInternal(t *testing.T, httpsAddr, httpAddr, appAddr string, extra ...string) (*proc, *http.Client, *x509.CertPool) {
+	t.Helper()
+	dataDir := t.TempDir()
+	args := append([]string{"--tls", "internal", "--domain", "shop.test", "--upstream", "http://" + appAddr,
+		"--https-addr", httpsAddr, "--http-addr", httpAddr, "--admin-addr", "", "--data-dir", dataDir}, extra...)
+	p := start(t, "rampart", nil, rampartBin, args...)
+	waitListening(t, httpsAddr)
+	roots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
+	client := &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: roots, ServerName: "shop.test"},
+			ForceAttemptHTTP2: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return p, client, roots
+}
+
+func TestShutdownFinishesInFlight(t *testing.T) {
+	const app, httpsAddr = "127.0.0.1:18571", "127.0.0.1:18545"
+	entered := make(chan struct{}, 1)
+	startApp(t, app, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		time.Sleep(2 * time.Second)
+		io.WriteString(w, "done")
+	}))
+	p, client, _ := startInternal(t, httpsAddr, "", app)
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := client.Get("https://shop.test/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		got <- result{res.StatusCode, string(b), err}
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the app")
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || r.status != 200 || r.body != "done" {
+		t.Errorf("in-flight request across SIGTERM: status %d, body %q, err %v; want 200 done", r.status, r.body, r.err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rampart did not exit after the request finished")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d; want 0", code)
+	}
+	if _, err := net.DialTimeout("tcp", httpsAddr, time.Second); err == nil {
+		t.Error("still accepting connections after stop")
+	}
+}
+
+func TestRedirectAndHeadersEndToEnd(t *testing.T) {
+	const app, httpsAddr, httpAddr = "127.0.0.1:18573", "127.0.0.1:18547", "127.0.0.1:18581"
+	startApp(t, app, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "leaky/1.0")
+		io.WriteString(w, "app:"+r.Host+":"+r.Header.Get("X-Forwarded-Proto"))
+	}))
+	_, client, _ := startInternal(t, httpsAddr, httpAddr, app)
+
+	res, err := client.Get("https://shop.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "app:shop.test:https" {
+		t.Errorf("app saw %q; want app:shop.test:https", body)
+	}
+	if res.TLS.Version != tls.VersionTLS13 || res.ProtoMajor != 2 {
+		t.Errorf("negotiated %s over HTTP/%d; want TLS 1.3 and HTTP/2", tls.VersionName(res.TLS.Version), res.ProtoMajor)
+	}
+	if got := res.Header.Get("Strict-Transport-Security"); got != "max-age=63072000; includeSubDomains" || res.Header.Get("Server") != "" {
+		t.Errorf("HSTS %q, Server %q; want HSTS set and Server removed", got, res.Header.Get("Server"))
+	}
+
+	plain := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/a/b?c=d", nil)
+	req.Host = "shop.test"
+	res, err = plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if want := "https://shop.test:18547/a/b?c=d"; res.StatusCode != 308 || res.Header.Get("Location") != want {
+		t.Errorf("plain HTTP: %d %q; want 308 %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+	req.Host = "evil.test"
+	res, err = plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 || res.Header.Get("Location") != "" {
+		t.Errorf("plain HTTP for evil.test: %d %q; want 404 with no Location", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// TestTLSFromOutside checks the TLS policy with openssl, a client that is not Go.
+func TestTLSFromOutside(t *testing.T) {
+	openssl := requireTool(t, "openssl")
+	const app, httpsAddr = "127.0.0.1:18574", "127.0.0.1:18548"
+	startApp(t, app, http.NotFoundHandler())
+	startInternal(t, httpsAddr, "", app)
+
+	tests := []struct {
+		name   string
+		args   []string
+		accept bool
+		want   string // in the output when accepted
+	}{
+		{"TLS 1.3 by default", nil, true, "TLSv1.3"},
+		{"TLS 1.2 ECDHE AEAD", []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"}, true, "ECDHE-ECDSA-AES128-GCM-SHA256"},
+		{"TLS 1.0 refused", []string{"-tls1", "-cipher", "DEFAULT@SECLEVEL=0"}, false, ""},
+		{"TLS 1.1 refused", []string{"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"}, false, ""},
+		{"TLS 1.2 CBC refused", []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256"}, false, ""},
+		{"TLS 1.2 without forward secrecy refused", []string{"-tls1_2", "-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA"}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"s_client", "-connect", httpsAddr, "-servername", "shop.test", "-brief"}, tt.args...)
+			cmd := exec.Command(openssl, args...)
+			cmd.Stdin = strings.NewReader("")
+			out, err := cmd.CombinedOutput()
+			if tt.accept {
+				if err != nil || !strings.Contains(string(out), tt.want) {
+					t.Errorf("openssl %v: %v; want a handshake with %s\n%s", tt.args, err, tt.want, out)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("openssl %v connected; want refusal\n%s", tt.args, out)
+			}
+		})
+	}
+}
+
+func TestMisdirectedEndToEnd(t *testing.T) {
+	const app, httpsAddr = "127.0.0.1:18575", "127.0.0.1:18549"
+	reached := make(chan struct{}, 1)
+	startApp(t, app, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached <- struct{}{} }))
+	_, client, _ := startInternal(t, httpsAddr, "", app)
+	req, _ := http.NewRequest("GET", "https://shop.test/", nil)
+	req.Host = "other.test"
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("Host other.test over a shop.test connection: %d; want 421", res.StatusCode)
+	}
+	select {
+	case <-reached:
+		t.Error("the app was reached")
+	default:
+	}
+}
+
+// TestConfigErrors: each mistake is one line naming the setting and a fix,
+// exit status 2, before anything listens.
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := selfSignedFiles(t, dir, "shop.test")
+	otherDir := t.TempDir()
+	_, otherKey := selfSignedFiles(t, otherDir, "shop.test")
+	busy, err := net.Listen("tcp", "127.0.0.1:18590")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	base := []string{"--upstream", "http://127.0.0.1:18576", "--https-addr", "127.0.0.1:18550",
+		"--http-addr", "127.0.0.1:18582", "--admin-addr", "", "--data-dir", t.TempDir()}
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		setting string
+	}{
+		{"no domain in acme mode", nil, nil, "--domain"},
+		{"IP address as ACME domain", []string{"--domain", "192.0.2.1"}, nil, "--domain"},
+		{"wildcard as ACME domain", []string{"--domain", "*.shop.test"}, nil, "--domain"},
+		{"bare localhost as ACME domain", []string{"--domain", "localhost"}, nil, "--domain"},
+		{"upstream not http(s)", []string{"--domain", "shop.test", "--upstream", "ftp://127.0.0.1/"}, nil, "--upstream"},
+		{"upstream not a URL", []string{"--domain", "shop.test", "--upstream", "127.0.0.1:8080"}, nil, "--upstream"},
+		{"missing cert file", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", filepath.Join(dir, "nope.pem"), "--key-file", keyFile}, nil, "--cert-file"},
+		{"unreadable cert file", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", dir, "--key-file", keyFile}, nil, "--cert-file"},
+		{"key does not match", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", certFile, "--key-file", otherKey}, nil, "--key-file"},
+		{"TLS 1.1 floor", []string{"--domain", "shop.test", "--tls-min-version", "1.1"}, nil, "--tls-min-version"},
+		{"TLS 1.1 floor from the environment", []string{"--domain", "shop.test"}, []string{"RAMPART_TLS_MIN_VERSION=1.1"}, "RAMPART_TLS_MIN_VERSION"},
+		{"address in use", []string{"--domain", "shop.test", "--tls", "internal", "--http-addr", "127.0.0.1:18590"}, nil, "--http-addr"},
+		{"unknown flag", []string{"--domian", "shop.test"}, nil, "arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{}, base...), tt.args...)
+			cmd := exec.Command(rampartBin, args...)
+			cmd.Env = append(os.Environ(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit: %v; want status 2\n%s", err, out)
+			}
+			text := strings.TrimSpace(string(out))
+			if strings.Count(text, "\n") != 0 {
+				t.Errorf("got %d lines; want one:\n%s", strings.Count(text, "\n")+1, text)
+			}
+			if !strings.HasPrefix(text, "rampart: "+tt.setting) || !strings.Contains(text, "fix: ") {
+				t.Errorf("got %q; want it to name %s and a fix", text, tt.setting)
+			}
+			if strings.Contains(text, "panic") || strings.Contains(text, "goroutine ") {
+				t.Errorf("a stack trace for a user's mistake:\n%s", text)
+			}
+			// Nothing was left listening.
+			if c, err := net.DialTimeout("tcp", "127.0.0.1:18550", 200*time.Millisecond); err == nil {
+				c.Close()
+				t.Error("the HTTPS address is listening after a configuration error")
+			}
+		})
+	}
+}
+
+func TestFlagBeatsEnvironment(t *testing.T) {
+	// The environment's 1.1 would be refused; the flag's 1.3 must win, so the
+	// first mistake reported is the later, deliberately bad --log-level.
+	cmd := exec.Command(rampartBin, "--domain", "shop.test", "--upstream", "http://127.0.0.1:1",
+		"--tls-min-version", "1.3", "--log-level", "loud")
+	cmd.Env = append(os.Environ(), "RAMPART_TLS_MIN_VERSION=1.1")
+	out, _ := cmd.CombinedOutput()
+	if !strings.HasPrefix(string(out), "rampart: --log-level") {
+		t.Errorf("got %q; want the flag to win over RAMPART_TLS_MIN_VERSION", out)
+	}
+	// And the environment is read where no flag is given.
+	cmd = exec.Command(rampartBin, "--upstream", "http://127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "RAMPART_DOMAIN=localhost")
+	out, _ = cmd.CombinedOutput()
+	if !strings.HasPrefix(string(out), "rampart: RAMPART_DOMAIN: \"localhost\"") {
+		t.Errorf("got %q; want RAMPART_DOMAIN read and named", out)
+	}
+}
