@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +18,34 @@ import (
 	"golang.org/x/net/websocket"
 )
 
+// nextPort hands out fixed loopback ports below 32768 (the machine's
+// ephemeral range starts there); this package owns 19100–19399.
+var nextPort = func() *atomic.Int32 { var n atomic.Int32; n.Store(19100); return &n }()
+
+// serveFixed starts h on the next fixed port, like httptest.NewServer.
+func serveFixed(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	for {
+		port := nextPort.Add(1)
+		if port > 19399 {
+			t.Fatal("out of test ports")
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken by something else; try the next
+		}
+		s := httptest.NewUnstartedServer(h)
+		s.Listener.Close()
+		s.Listener = ln
+		s.Start()
+		return s
+	}
+}
+
 // newProxy starts rampart's proxy in front of app, serving shop.test.
 func newProxy(t *testing.T, app http.Handler, mutate func(*Config)) *httptest.Server {
 	t.Helper()
-	upstream := httptest.NewServer(app)
+	upstream := serveFixed(t, app)
 	t.Cleanup(upstream.Close)
 	u, _ := url.Parse(upstream.URL)
 	cfg := Config{
@@ -34,7 +60,7 @@ func newProxy(t *testing.T, app http.Handler, mutate func(*Config)) *httptest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	front := httptest.NewServer(p)
+	front := serveFixed(t, p)
 	t.Cleanup(front.Close)
 	return front
 }
@@ -124,11 +150,11 @@ func TestMisdirected(t *testing.T) {
 
 func TestUpstreamErrors(t *testing.T) {
 	t.Run("unreachable is 502", func(t *testing.T) {
-		down := httptest.NewServer(http.NotFoundHandler())
+		down := serveFixed(t, http.NotFoundHandler())
 		u, _ := url.Parse(down.URL)
 		down.Close()
 		p, _ := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Logger: zaptest.NewLogger(t)})
-		front := httptest.NewServer(p)
+		front := serveFixed(t, p)
 		defer front.Close()
 		res := get(t, front, "shop.test", nil)
 		body, _ := io.ReadAll(res.Body)

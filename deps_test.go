@@ -1,0 +1,77 @@
+// Package rampart_test holds the tests that keep the module's shape: the
+// library packages are leaves wired by cmd/rampart, and every package says
+// what it owns.
+package rampart_test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/rampart-proxy/rampart"
+
+// libraries may import nothing of this module (ARCHITECTURE.md).
+var libraries = []string{"tlsconfig", "certs", "proxy", "metrics"}
+
+type goPackage struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Imports    []string
+	GoFiles    []string
+}
+
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p goPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 4 {
+		t.Fatalf("go list found %d packages; want at least tlsconfig, certs, proxy and cmd/rampart", len(pkgs))
+	}
+	return pkgs
+}
+
+func TestLibrariesAreLeaves(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		isLib := false
+		for _, l := range libraries {
+			isLib = isLib || rel == l
+		}
+		if !isLib {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module+"/") {
+				t.Errorf("%s imports %s; library packages must not import each other (cmd/rampart wires them)", rel, imp)
+			}
+		}
+	}
+}
+
+func TestEveryPackageHasDoc(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if len(p.GoFiles) == 0 {
+			continue // test-only directory, like this one
+		}
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("%s has no package doc comment saying what it owns", p.ImportPath)
+		}
+	}
+}
