@@ -15,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 func TestDomainSet(t *testing.T) {
@@ -189,5 +193,21 @@ func TestFilesReload(t *testing.T) {
 	}
 	if _, err := f.GetCertificate(&tls.ClientHelloInfo{ServerName: "evil.test"}); !errors.Is(err, ErrNotServed) {
 		t.Errorf("evil.test: %v; want ErrNotServed", err)
+	}
+}
+
+func TestCacheWriteFailureIsLogged(t *testing.T) {
+	// A file where the cache directory should be: every write fails.
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.ErrorLevel)
+	c := loggingCache{autocert.DirCache(blocker), zap.New(core)}
+	if err := c.Put(t.Context(), "shop.test", []byte("x")); err == nil {
+		t.Fatal("Put into a file succeeded; want an error")
+	}
+	if got := logs.FilterMessage("certificate cache write failed").Len(); got != 1 {
+		t.Errorf("got %d error lines for the failed write; want 1", got)
 	}
 }

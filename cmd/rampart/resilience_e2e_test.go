@@ -1,0 +1,161 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCAUnreachable: with no CA to talk to, rampart stays up, says so in the
+// log, keeps retrying, and still stops cleanly.
+func TestCAUnreachable(t *testing.T) {
+	const httpsAddr, adminAddr = "127.0.0.1:18551", "127.0.0.1:18591"
+	dir := t.TempDir()
+	apiRoot, _ := selfSignedFiles(t, dir, "127.0.0.1")
+	r := start(t, "rampart", nil, rampartBin, "--domain", "shop.test", "--upstream", "http://127.0.0.1:18577",
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", adminAddr, "--data-dir", t.TempDir(),
+		"--acme-directory", "https://127.0.0.1:18398/dir" /* nothing listens */, "--acme-ca-root", apiRoot)
+	waitFor(t, 30*time.Second, "the failed order in the log", func() error {
+		if !strings.Contains(r.out.String(), "certificate order failed") {
+			return fmt.Errorf("not logged yet")
+		}
+		return nil
+	})
+	res, err := http.Get("http://" + adminAddr + "/healthz")
+	if err != nil {
+		t.Fatalf("admin listener down while the CA is unreachable: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/healthz = %d; want 200", res.StatusCode)
+	}
+	select {
+	case <-r.done:
+		t.Fatalf("rampart exited because the CA is unreachable:\n%s", r.out.String())
+	case <-time.After(time.Second):
+	}
+	if code := r.stop(10 * time.Second); code != 0 {
+		t.Errorf("exit status %d on SIGTERM; want 0", code)
+	}
+}
+
+// TestFilesReloadedWithoutRestart: a new pair replaces the old in service; a
+// broken one is refused and the previous one stays.
+func TestFilesReloadedWithoutRestart(t *testing.T) {
+	const httpsAddr = "127.0.0.1:18552"
+	dir := t.TempDir()
+	certFile, keyFile := selfSignedFiles(t, dir, "shop.test")
+	r := start(t, "rampart", nil, rampartBin, "--tls", "files", "--cert-file", certFile, "--key-file", keyFile,
+		"--domain", "shop.test", "--upstream", "http://127.0.0.1:18578",
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", t.TempDir())
+	waitListening(t, httpsAddr)
+	first, err := handshake(httpsAddr, "shop.test", poolFromFile(t, certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A pair for another name is rejected; the first stays in service.
+	stage := t.TempDir()
+	badCert, badKey := selfSignedFiles(t, stage, "other.test")
+	replace(t, badCert, certFile)
+	replace(t, badKey, keyFile)
+	waitFor(t, 20*time.Second, "the rejection in the log", func() error {
+		if !strings.Contains(r.out.String(), "new certificate files rejected") {
+			return fmt.Errorf("not logged yet")
+		}
+		return nil
+	})
+	if c, err := handshake(httpsAddr, "shop.test", x509PoolOf(first)); err != nil || !c.Equal(first) {
+		t.Errorf("after a broken pair: %v; want the first certificate still served", err)
+	}
+
+	// A good pair is picked up.
+	stage = t.TempDir()
+	newCert, newKey := selfSignedFiles(t, stage, "shop.test")
+	replace(t, newKey, keyFile)
+	replace(t, newCert, certFile)
+	newRoots := poolFromFile(t, certFile)
+	waitFor(t, 20*time.Second, "the new certificate in service", func() error {
+		_, err := handshake(httpsAddr, "shop.test", newRoots)
+		return err
+	})
+}
+
+func x509PoolOf(c *x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(c)
+	return p
+}
+
+// replace moves src over dst atomically, as deployment tools do.
+func replace(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(dst), ".tmp-"+filepath.Base(dst))
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHTTPSUpstreamVerified: an https app is verified against --upstream-ca,
+// and refused (502) without it.
+func TestHTTPSUpstreamVerified(t *testing.T) {
+	const appAddr = "127.0.0.1:18579"
+	dir := t.TempDir()
+	appCert, appKey := selfSignedFiles(t, dir, "127.0.0.1")
+	ln, err := net.Listen("tcp", appAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secure app")
+	})}
+	go func() { _ = app.ServeTLS(ln, appCert, appKey) }()
+	t.Cleanup(func() { app.Close() })
+
+	tests := []struct {
+		name       string
+		httpsAddr  string
+		extra      []string
+		wantStatus int
+	}{
+		{"private CA trusted", "127.0.0.1:18553", []string{"--upstream-ca", appCert}, 200},
+		{"unknown CA refused", "127.0.0.1:18554", nil, 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dataDir := t.TempDir()
+			args := append([]string{"--tls", "internal", "--domain", "shop.test", "--upstream", "https://" + appAddr,
+				"--https-addr", tt.httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", dataDir}, tt.extra...)
+			start(t, "rampart", nil, rampartBin, args...)
+			waitListening(t, tt.httpsAddr)
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))}}}
+			req, _ := http.NewRequest("GET", "https://"+tt.httpsAddr+"/", nil)
+			req.Host = "shop.test"
+			client.Transport.(*http.Transport).TLSClientConfig.ServerName = "shop.test"
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.wantStatus {
+				t.Errorf("status %d; want %d", res.StatusCode, tt.wantStatus)
+			}
+		})
+	}
+}
