@@ -17,9 +17,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var raw rawFlags
 	fs := newFlagSet("rampart demo", &raw, stderr)
 	appAddr := fs.String("app-addr", "127.0.0.1:8081", "where the sample app listens")
-	// The demo's own defaults: unprivileged ports, the local CA, readable logs.
+	// The demo's own defaults: unprivileged loopback ports (a demo is not for the
+	// network), the local CA, readable logs.
 	for name, value := range map[string]string{
-		"https-addr": ":8443", "http-addr": ":8080", "tls": "internal", "domain": "localhost", "log-format": "console",
+		"https-addr": "127.0.0.1:8443", "http-addr": "127.0.0.1:8080", "tls": "internal", "domain": "localhost", "log-format": "console",
 	} {
 		f := fs.Lookup(name)
 		_ = f.Value.Set(value)

@@ -223,3 +223,8 @@ func poolFromFile(t *testing.T, file string) *x509.CertPool {
 	}
 	return pool
 }
+
+func execOutput(bin string, args ...string) (string, error) {
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	return string(out), err
+}
