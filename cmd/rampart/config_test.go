@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// parse runs the real flag set over args and an environment map.
+func parse(args []string, env map[string]string) (*config, error) {
+	var raw rawFlags
+	fs := newFlagSet("rampart", &raw, io.Discard)
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	return load(fs, &raw, args, lookup, nil, io.Discard)
+}
+
+func TestValidateNamesTheSetting(t *testing.T) {
+	ok := []string{"--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		setting string // "" means valid
+	}{
+		{"minimal", ok, nil, ""},
+		{"domains comma-separated and repeated", []string{"--domain", "a.example.com,b.example.com", "--domain", "c.example.com", "--upstream", "http://app:1"}, nil, ""},
+		{"domain from the environment", []string{"--upstream", "http://app:1"}, map[string]string{"RAMPART_DOMAIN": "shop.example.com"}, ""},
+		{"no domain", []string{"--upstream", "http://app:1"}, nil, "--domain"},
+		{"IPv4 domain", []string{"--domain", "192.0.2.1", "--upstream", "http://app:1"}, nil, "--domain"},
+		{"IPv6 domain", []string{"--domain", "2001:db8::1", "--upstream", "http://app:1"}, nil, "--domain"},
+		{"wildcard", []string{"--domain", "*.example.com", "--upstream", "http://app:1"}, nil, "--domain"},
+		{"localhost", []string{"--domain", "localhost", "--upstream", "http://app:1"}, nil, "--domain"},
+		{"localhost is fine for the internal CA", []string{"--tls", "internal", "--domain", "localhost", "--upstream", "http://app:1"}, nil, ""},
+		{"bare name", []string{"--domain", "shop", "--upstream", "http://app:1"}, nil, "--domain"},
+		{"bad characters", []string{"--domain", "shop_1.example.com", "--upstream", "http://app:1"}, nil, "--domain"},
+		{"no upstream", []string{"--domain", "shop.example.com"}, nil, "--upstream"},
+		{"upstream without scheme", []string{"--domain", "shop.example.com", "--upstream", "127.0.0.1:8080"}, nil, "--upstream"},
+		{"upstream with credentials", []string{"--domain", "shop.example.com", "--upstream", "http://u:p@app:1"}, nil, "--upstream"},
+		{"upstream-ca with http upstream", append(ok, "--upstream-ca", "/etc/hostname"), nil, "--upstream-ca"},
+		{"TLS 1.1", append(ok, "--tls-min-version", "1.1"), nil, "--tls-min-version"},
+		{"TLS 1.3 floor", append(ok, "--tls-min-version", "1.3"), nil, ""},
+		{"unknown tls mode", append(ok, "--tls", "self-signed"), nil, "--tls"},
+		{"files without cert", append(ok, "--tls", "files"), nil, "--cert-file"},
+		{"negative HSTS", append(ok, "--hsts-max-age", "-5"), nil, "--hsts-max-age"},
+		{"preload with short HSTS", append(ok, "--hsts-preload", "--hsts-max-age", "600"), nil, "--hsts-preload"},
+		{"CSP with a newline", append(ok, "--csp", "default-src 'self'\nX-Evil: 1"), nil, "--csp"},
+		{"trusted proxy not a CIDR", append(ok, "--trusted-proxies", "10.0.0.0/33"), nil, "--trusted-proxies"},
+		{"trusted proxy as a plain IP", append(ok, "--trusted-proxies", "10.0.0.7,192.168.0.0/16"), nil, ""},
+		{"shutdown timeout zero", append(ok, "--shutdown-timeout", "0s"), nil, "--shutdown-timeout"},
+		{"https-addr without port", append(ok, "--https-addr", "0.0.0.0"), nil, "--https-addr"},
+		{"ACME directory over http", append(ok, "--acme-directory", "http://ca.example/dir"), nil, "--acme-directory"},
+		{"half an EAB pair", append(ok, "--acme-eab-kid", "kid"), nil, "--acme-eab-kid"},
+		{"EAB not base64url", append(ok, "--acme-eab-kid", "kid", "--acme-eab-hmac", "!!!"), nil, "--acme-eab-hmac"},
+		{"log level", append(ok, "--log-level", "verbose"), nil, "--log-level"},
+		{"bad value in the environment", ok, map[string]string{"RAMPART_TLS": "none"}, "RAMPART_TLS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(tt.args, tt.env)
+			if tt.setting == "" {
+				if err != nil {
+					t.Fatalf("got %v; want a valid configuration", err)
+				}
+				return
+			}
+			var se *settingError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %v; want a settingError naming %s", err, tt.setting)
+			}
+			if !strings.HasPrefix(se.setting, tt.setting) || se.fix == "" {
+				t.Errorf("got %q; want it to name %s and a fix", err, tt.setting)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreHardened(t *testing.T) {
+	cfg, err := parse([]string{"--domain", "Shop.Example.com.", "--upstream", "http://127.0.0.1:8080"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.domains[0] != "shop.example.com" {
+		t.Errorf("domain %q; want it lower-cased without the trailing dot", cfg.domains[0])
+	}
+	if cfg.httpsAddr != ":443" || cfg.httpAddr != ":80" || cfg.adminAddr != "127.0.0.1:9090" {
+		t.Errorf("addresses %q %q %q", cfg.httpsAddr, cfg.httpAddr, cfg.adminAddr)
+	}
+	if cfg.tlsMode != "acme" || cfg.acmeDirectory != letsEncryptProduction {
+		t.Errorf("tls %q from %q; want acme from Let's Encrypt production", cfg.tlsMode, cfg.acmeDirectory)
+	}
+	if cfg.headers.HSTSMaxAge != 63072000 || cfg.headers.CSP == "" || len(cfg.trustedProxies) != 0 {
+		t.Errorf("headers %+v, trusted %v", cfg.headers, cfg.trustedProxies)
+	}
+}
+
+// FuzzConfig: no input makes validation panic, and whatever passes is usable.
+func FuzzConfig(f *testing.F) {
+	f.Add("shop.example.com", "http://127.0.0.1:8080", "1.2", "10.0.0.0/8")
+	f.Add("*.x", "ftp://", "1.1", "::/0")
+	f.Add("localhost", "https://[::1]:1/p?q", "", "1.2.3.4")
+	f.Fuzz(func(t *testing.T, domain, upstream, minVersion, trusted string) {
+		cfg, err := parse([]string{"--domain", domain, "--upstream", upstream, "--tls-min-version", minVersion,
+			"--trusted-proxies", trusted}, nil)
+		if err != nil {
+			return
+		}
+		for _, d := range cfg.domains {
+			if msg := checkDomain(d, true); msg != "" {
+				t.Errorf("accepted domain %q: %s", d, msg)
+			}
+		}
+		if s := cfg.upstream.Scheme; s != "http" && s != "https" {
+			t.Errorf("accepted upstream scheme %q", s)
+		}
+	})
+}
