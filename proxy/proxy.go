@@ -129,12 +129,6 @@ func (p *Proxy) SetRoutes(routes []Route) error {
 	return nil
 }
 
-// Served reports whether name (a Host header or server name, port allowed)
-// is routed.
-func (p *Proxy) Served(name string) bool {
-	return p.table.Load().routes[canonicalHost(name)] != nil
-}
-
 func (p *Proxy) newRoute(host string, upstream *url.URL) *route {
 	redirectTo := "https://" + host
 	if p.httpsPort != 443 {

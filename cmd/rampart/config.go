@@ -190,7 +190,7 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 		return nil, bad("tls", fmt.Sprintf("unknown mode %q", r.tlsMode), "use acme, internal or files")
 	}
 	if len(r.domains) == 0 {
-		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com")
+		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com (or try rampart demo)")
 	}
 	for _, d := range r.domains {
 		d = strings.ToLower(strings.TrimSuffix(d, "."))
