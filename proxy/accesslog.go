@@ -18,7 +18,19 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		aborted := true
+		defer func() {
+			if aborted {
+				// The handler panicked, usually with http.ErrAbortHandler: the
+				// app broke off its response and the client's is cut off too.
+				// Log that, then let net/http abort the connection or stream.
+				logger.Warn("response aborted", zap.String("method", r.Method), zap.String("host", r.Host),
+					zap.String("path", r.URL.Path), zap.Int("status", rec.status), zap.Int64("bytes", rec.bytes),
+					zap.Duration("duration", time.Since(start)))
+			}
+		}()
 		next.ServeHTTP(rec, r)
+		aborted = false
 		ce := logger.Check(zapcore.InfoLevel, "request")
 		if ce == nil {
 			return

@@ -18,7 +18,9 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -48,6 +50,9 @@ type Config struct {
 	// Headers is the security-header policy; its zero value is the hardened default.
 	Headers Headers
 
+	// Limits bounds request bodies and slow clients; its zero value is the default.
+	Limits Limits
+
 	// HTTPSPort is the public HTTPS port that plain-HTTP requests are sent to.
 	// Zero means 443, which is left out of redirect URLs.
 	HTTPSPort int
@@ -62,6 +67,7 @@ type Proxy struct {
 	transport http.RoundTripper
 	trusted   []netip.Prefix
 	headers   *headerPolicy
+	limits    Limits
 	httpsPort int
 	log       *zap.Logger
 }
@@ -84,6 +90,7 @@ func New(cfg Config) (*Proxy, error) {
 		transport: cfg.Transport,
 		trusted:   cfg.TrustedProxies,
 		headers:   newHeaderPolicy(cfg.Headers),
+		limits:    cfg.Limits.withDefaults(),
 		httpsPort: cfg.HTTPSPort,
 		log:       cfg.Logger,
 	}
@@ -147,14 +154,31 @@ func (p *Proxy) newRoute(host string, upstream *url.URL) *route {
 	return &route{rp: rp, redirectTo: redirectTo}
 }
 
-// ServeHTTP routes an HTTPS request by Host and TLS server name.
+// ServeHTTP checks, bounds and routes an HTTPS request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
+	// Hygiene: method, upgrade, names and path, before anything else.
+	if status := checkRequest(t, r); status != 0 {
+		p.errorPage(w, status)
+		return
+	}
 	rt := t.routes[canonicalHost(r.Host)]
-	// RFC 9110 §15.5.20: a request whose connection was set up for another
-	// name (SNI) or that names a host this server does not serve is misdirected.
-	if rt == nil || (r.TLS != nil && r.TLS.ServerName != "" && t.routes[canonicalHost(r.TLS.ServerName)] == nil) {
-		p.errorPage(w, http.StatusMisdirectedRequest)
+
+	// RFC 9112 §6.1: a chunked HTTP/1 request (perhaps with a Content-Length
+	// that net/http has already dropped) closes its connection afterwards, so
+	// no second request can hide behind an ambiguous body.
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		w.Header().Set("Connection", "close")
+	}
+
+	// Deadlines: each write to the client has its own; the body is paced.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
+	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(p.limits.WriteIdleTimeout)) }()
+	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: p.limits.WriteIdleTimeout}
+	if status := p.limits.prepareBody(w, r); status != 0 {
+		p.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
+		p.errorPage(w, status)
 		return
 	}
 	rt.rp.ServeHTTP(w, r)
@@ -165,6 +189,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.SetURL(upstream)
 	pr.Out.Host = pr.In.Host // the app sees the name the client asked for
+	hideIdempotencyKeys(pr.Out)
 	if !p.fromTrustedProxy(pr.In.RemoteAddr) {
 		pr.SetXForwarded()
 		return
@@ -178,6 +203,24 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
 		if v, ok := in[k]; ok {
 			out[k] = v
+		}
+	}
+}
+
+// hideIdempotencyKeys stops http.Transport from replaying a request: it
+// replays any bodiless request carrying Idempotency-Key or X-Idempotency-Key
+// after a broken reused connection, and a payment POST must never reach the
+// app twice. The header is kept, under a non-canonical map key that the
+// Transport's check does not see; header names are case-insensitive on the
+// wire, so the app still receives it.
+func hideIdempotencyKeys(out *http.Request) {
+	if out.Method == http.MethodGet || out.Method == http.MethodHead {
+		return
+	}
+	for _, k := range [...]string{"Idempotency-Key", "X-Idempotency-Key"} {
+		if v, ok := out.Header[k]; ok {
+			delete(out.Header, k)
+			out.Header[strings.ToLower(k)] = v
 		}
 	}
 }
@@ -208,13 +251,19 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 // slow, 502 otherwise, with a short page and the cause in the log only.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
-		// The client went away; nobody is left to answer.
+		// The client went away (499 in nginx's terms); nobody is left to answer.
 		p.log.Debug("client gone before upstream answered", zap.String("host", r.Host), zap.Error(err))
 		return
 	}
+	if br, ok := r.Body.(*bodyReader); ok && br.clientErr != nil {
+		// The client's body failed (malformed, too big, too slow): its fault, not the app's.
+		status := clientBodyStatus(br.clientErr)
+		p.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(br.clientErr))
+		p.errorPage(w, status)
+		return
+	}
 	status := http.StatusBadGateway
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
 	p.log.Warn("upstream failed",
@@ -226,12 +275,21 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	p.errorPage(w, status)
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // errorPages are the bodies rampart itself sends: no internal detail.
 var errorPages = map[int]string{
-	http.StatusMisdirectedRequest: "421 Misdirected Request: this server does not serve that name.\n",
-	http.StatusBadGateway:         "502 Bad Gateway: the application could not be reached.\n",
-	http.StatusGatewayTimeout:     "504 Gateway Timeout: the application did not answer in time.\n",
-	http.StatusNotFound:           "404 Not Found: this server does not serve that name.\n",
+	http.StatusBadRequest:            "400 Bad Request: rampart refused this request.\n",
+	http.StatusMethodNotAllowed:      "405 Method Not Allowed.\n",
+	http.StatusRequestTimeout:        "408 Request Timeout: the request body arrived too slowly.\n",
+	http.StatusRequestEntityTooLarge: "413 Content Too Large.\n",
+	http.StatusMisdirectedRequest:    "421 Misdirected Request: this server does not serve that name.\n",
+	http.StatusBadGateway:            "502 Bad Gateway: the application could not be reached.\n",
+	http.StatusGatewayTimeout:        "504 Gateway Timeout: the application did not answer in time.\n",
+	http.StatusNotFound:              "404 Not Found: this server does not serve that name.\n",
 }
 
 func (p *Proxy) errorPage(w http.ResponseWriter, status int) {

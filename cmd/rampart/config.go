@@ -47,6 +47,7 @@ type config struct {
 	logLevel        string
 	logFormat       string
 	sources         map[string]string // flag name → "--flag" or "RAMPART_FLAG", for errors
+	limits          limits
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -83,6 +84,7 @@ type rawFlags struct {
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
 	hstsPreload                                              bool
 	logLevel, logFormat                                      string
+	limits                                                   rawLimits
 }
 
 func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
@@ -114,6 +116,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.shutdownTimeout, "shutdown-timeout", "30s", "how long in-flight requests may take to finish on stop")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&r.logFormat, "log-format", "json", "json, or console for people")
+	addLimitFlags(fs, &r.limits)
 	return fs
 }
 
@@ -279,6 +282,10 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 	}
 	if r.logFormat != "json" && r.logFormat != "console" {
 		return nil, bad("log-format", fmt.Sprintf("unknown format %q", r.logFormat), "use json or console")
+	}
+
+	if c.limits, err = validateLimits(&r.limits, bad); err != nil {
+		return nil, err
 	}
 
 	switch r.tlsMode {

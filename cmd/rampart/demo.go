@@ -21,6 +21,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// network), the local CA, readable logs.
 	for name, value := range map[string]string{
 		"https-addr": "127.0.0.1:8443", "http-addr": "127.0.0.1:8080", "tls": "internal", "domain": "localhost", "log-format": "console",
+		"shutdown-delay": "0s", // a developer's Ctrl-C has no load balancer to wait for
 	} {
 		f := fs.Lookup(name)
 		_ = f.Value.Set(value)

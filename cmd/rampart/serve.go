@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,7 +51,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(star
 	if err != nil {
 		return err
 	}
-	servers, err := setUp(cfg, lns, log)
+	var ready atomic.Bool // /readyz: true from serving until a stop begins
+	servers, err := setUp(cfg, lns, &ready, log)
 	if err != nil {
 		lns.close()
 		return err
@@ -79,9 +81,15 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(star
 	for _, s := range servers.list {
 		go func() { errc <- s.serve() }()
 	}
+	ready.Store(true)
 	select {
 	case <-ctx.Done():
-		log.Info("stopping: finishing requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
+		// Load balancers first: /readyz fails while rampart keeps serving for
+		// the delay, so they stop sending before anything stops accepting.
+		ready.Store(false)
+		log.Info("stopping: /readyz now fails; still serving", zap.Duration("delay", cfg.limits.shutdownDelay))
+		time.Sleep(cfg.limits.shutdownDelay)
+		log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
 	case err := <-errc:
 		log.Error("listener failed; stopping", zap.Error(err))
 		shutdown(servers.list, cfg.shutdownTimeout, log)
@@ -174,7 +182,9 @@ func newProxy(cfg *config, log *zap.Logger) (*proxy.Proxy, error) {
 		Transport: proxy.NewTransport(proxy.TransportConfig{
 			TLS:                   cfg.upstreamTLS(),
 			ResponseHeaderTimeout: cfg.upstreamTimeout,
+			DialTimeout:           cfg.limits.upstreamDialTimeout,
 		}),
+		Limits:         cfg.limits.request,
 		TrustedProxies: cfg.trustedProxies,
 		Headers:        cfg.headers,
 		HTTPSPort:      httpsPort,
@@ -228,7 +238,7 @@ type servers struct {
 
 // setUp builds the certificate source, the TLS policy, the proxy and one
 // http.Server per bound listener.
-func setUp(cfg *config, lns *boundListeners, log *zap.Logger) (*servers, error) {
+func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger) (*servers, error) {
 	if err := prepareDataDir(cfg, log); err != nil {
 		return nil, err
 	}
@@ -254,25 +264,46 @@ func setUp(cfg *config, lns *boundListeners, log *zap.Logger) (*servers, error) 
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
+			ReadHeaderTimeout: cfg.limits.readHeaderTimeout,
+			IdleTimeout:       cfg.limits.idleTimeout,
+			MaxHeaderBytes:    cfg.limits.maxHeaderBytes,
 			ErrorLog:          errLog,
+			// HTTP/2 limits, explicit rather than inherited. Header list size
+			// follows MaxHeaderBytes.
+			HTTP2: &http.HTTP2Config{
+				MaxConcurrentStreams:          100,
+				MaxReadFrameSize:              1 << 14,
+				MaxDecoderHeaderTableSize:     4 << 10,
+				MaxEncoderHeaderTableSize:     4 << 10,
+				MaxReceiveBufferPerConnection: 1 << 20,
+				MaxReceiveBufferPerStream:     1 << 20,
+				PingTimeout:                   15 * time.Second,
+				WriteByteTimeout:              cfg.limits.request.WriteIdleTimeout,
+			},
 		}
 	}
 	out := &servers{runner: runner, rootPath: rootPath}
 	https := newServer(proxy.AccessLog(log.Named("access"), p))
 	https.TLSConfig = tlsCfg
-	out.list = append(out.list, &listener{https, func() error { return https.ServeTLS(lns.https, "", "") }})
+	connLimits := cfg.limits.conns
+	connLimits.OnReject = func(remote net.Addr) {
+		if ce := log.Check(zapcore.DebugLevel, "connection over the limit closed"); ce != nil {
+			ce.Write(zap.String("remote", remote.String()))
+		}
+	}
+	httpsLn := proxy.LimitListener(lns.https, connLimits)
+	out.list = append(out.list, &listener{https, func() error { return https.ServeTLS(httpsLn, "", "") }})
 	if lns.http != nil {
 		var h http.Handler = p.Redirect()
 		if a, ok := src.(*certs.ACME); ok {
 			h = a.HTTPHandler(h) // HTTP-01 challenges first, then the redirect
 		}
 		plain := newServer(h)
-		out.list = append(out.list, &listener{plain, func() error { return plain.Serve(lns.http) }})
+		httpLn := proxy.LimitListener(lns.http, connLimits)
+		out.list = append(out.list, &listener{plain, func() error { return plain.Serve(httpLn) }})
 	}
 	if lns.admin != nil {
-		admin := newServer(adminMux())
+		admin := newServer(adminMux(ready))
 		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})
 	}
 	return out, nil
@@ -293,11 +324,22 @@ func bind(cfg *config, flagName, addr string) (net.Listener, error) {
 	return nil, &settingError{cfg.sources[flagName], err.Error(), "give an address of this machine, such as :443"}
 }
 
-func adminMux() http.Handler {
+// adminMux serves the operator's endpoints: /healthz (the process is alive)
+// and /readyz (send traffic here; 503 once a stop has begun).
+func adminMux(ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "stopping\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
 	})
 	return mux
 }

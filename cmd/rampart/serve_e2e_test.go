@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -53,32 +54,51 @@ func startInternal(t *testing.T, httpsAddr, httpAddr, appAddr string, extra ...s
 	return p, client, roots
 }
 
+// TestShutdownFinishesInFlight: on SIGTERM /readyz fails at once, new
+// requests are still served for --shutdown-delay, and a request in flight
+// completes with 200 before rampart exits 0.
 func TestShutdownFinishesInFlight(t *testing.T) {
-	const app, httpsAddr = "127.0.0.1:18571", "127.0.0.1:18545"
-	entered := make(chan struct{}, 1)
+	const app, httpsAddr, adminAddr = "127.0.0.1:18571", "127.0.0.1:18545", "127.0.0.1:18592"
+	entered := make(chan struct{}, 10)
 	startApp(t, app, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		entered <- struct{}{}
-		time.Sleep(2 * time.Second)
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			time.Sleep(3 * time.Second)
+		}
 		io.WriteString(w, "done")
 	}))
-	p, client, _ := startInternal(t, httpsAddr, "", app)
+	p, client, _ := startInternal(t, httpsAddr, "", app, "--admin-addr", adminAddr, "--shutdown-delay", "1500ms")
+	readyz := func() int {
+		res, err := http.Get("http://" + adminAddr + "/readyz")
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	waitFor(t, 10*time.Second, "/readyz 200", func() error {
+		if s := readyz(); s != 200 {
+			return fmt.Errorf("status %d", s)
+		}
+		return nil
+	})
 
 	type result struct {
 		status int
 		body   string
 		err    error
 	}
-	got := make(chan result, 1)
-	go func() {
-		res, err := client.Get("https://shop.test/slow")
+	get := func(path string) result {
+		res, err := client.Get("https://shop.test" + path)
 		if err != nil {
-			got <- result{err: err}
-			return
+			return result{err: err}
 		}
 		defer res.Body.Close()
 		b, err := io.ReadAll(res.Body)
-		got <- result{res.StatusCode, string(b), err}
-	}()
+		return result{res.StatusCode, string(b), err}
+	}
+	slow := make(chan result, 1)
+	go func() { slow <- get("/slow") }()
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
@@ -87,7 +107,16 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	r := <-got
+	waitFor(t, time.Second, "/readyz 503 after SIGTERM", func() error {
+		if s := readyz(); s != 503 {
+			return fmt.Errorf("status %d", s)
+		}
+		return nil
+	})
+	if r := get("/during-delay"); r.err != nil || r.status != 200 {
+		t.Errorf("new request during the shutdown delay: %d, %v; want 200", r.status, r.err)
+	}
+	r := <-slow
 	if r.err != nil || r.status != 200 || r.body != "done" {
 		t.Errorf("in-flight request across SIGTERM: status %d, body %q, err %v; want 200 done", r.status, r.body, r.err)
 	}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rampart-proxy/rampart/proxy"
+)
+
+// rawLimits are the limit settings as given.
+type rawLimits struct {
+	maxHeaderBytes, maxBodySize, maxConns, maxConnsPerIP, minBodyRate string
+	readHeaderTimeout, bodyIdleTimeout, writeIdleTimeout, idleTimeout string
+	upstreamDialTimeout, shutdownDelay                                string
+}
+
+// limits are the validated limits.
+type limits struct {
+	maxHeaderBytes      int
+	readHeaderTimeout   time.Duration
+	idleTimeout         time.Duration
+	conns               proxy.ConnLimits
+	request             proxy.Limits
+	upstreamDialTimeout time.Duration
+	shutdownDelay       time.Duration
+}
+
+func addLimitFlags(fs flagSet, r *rawLimits) {
+	fs.StringVar(&r.maxHeaderBytes, "max-header-bytes", "32KiB", "largest request header block; larger gets 431")
+	fs.StringVar(&r.maxBodySize, "max-body-size", "10MiB", "largest request body; larger gets 413")
+	fs.StringVar(&r.maxConns, "max-conns", "8192", "most client connections open at once; 0 for no limit")
+	fs.StringVar(&r.maxConnsPerIP, "max-conns-per-ip", "256", "most client connections from one address; 0 for no limit")
+	fs.StringVar(&r.readHeaderTimeout, "read-header-timeout", "10s", "time a client has to send its request headers")
+	fs.StringVar(&r.bodyIdleTimeout, "body-idle-timeout", "30s", "how long a request body may stall; past it 408")
+	fs.StringVar(&r.minBodyRate, "min-body-rate", "1024", "slowest average request body rate in bytes/s, judged after 10s; 0 disables")
+	fs.StringVar(&r.writeIdleTimeout, "write-idle-timeout", "30s", "how long one write to a client that stops reading may block")
+	fs.StringVar(&r.idleTimeout, "idle-timeout", "120s", "how long an idle keep-alive connection stays open")
+	fs.StringVar(&r.upstreamDialTimeout, "upstream-dial-timeout", "5s", "time to connect to the app; past it 502")
+	fs.StringVar(&r.shutdownDelay, "shutdown-delay", "5s", "on SIGTERM, how long /readyz answers 503 while rampart still serves, before it drains")
+}
+
+// flagSet is the part of *flag.FlagSet that addLimitFlags needs.
+type flagSet interface {
+	StringVar(p *string, name, value, usage string)
+}
+
+func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error) (limits, error) {
+	var l limits
+	var err error
+	size := func(name, v string, dst *int64) error {
+		n, e := parseSize(v)
+		if e != nil || n <= 0 {
+			return bad(name, fmt.Sprintf("%q is not a positive size", v), "use bytes or a KiB/MiB/GiB suffix, such as 32KiB")
+		}
+		*dst = n
+		return nil
+	}
+	count := func(name, v string, dst *int) error {
+		n, e := strconv.Atoi(v)
+		if e != nil || n < 0 {
+			return bad(name, fmt.Sprintf("%q is not a count", v), "use a whole number, or 0 for no limit")
+		}
+		*dst = n
+		return nil
+	}
+	dur := func(name, v string, dst *time.Duration, zeroOK bool) error {
+		d, e := time.ParseDuration(v)
+		if e != nil || d < 0 || (d == 0 && !zeroOK) {
+			return bad(name, fmt.Sprintf("%q is not a usable duration", v), "use a duration such as 30s")
+		}
+		*dst = d
+		return nil
+	}
+	var headerBytes int64
+	var rate int
+	for _, step := range []func() error{
+		func() error { return size("max-header-bytes", r.maxHeaderBytes, &headerBytes) },
+		func() error { return size("max-body-size", r.maxBodySize, &l.request.MaxBodyBytes) },
+		func() error { return count("max-conns", r.maxConns, &l.conns.Max) },
+		func() error { return count("max-conns-per-ip", r.maxConnsPerIP, &l.conns.PerIP) },
+		func() error { return count("min-body-rate", r.minBodyRate, &rate) },
+		func() error { return dur("read-header-timeout", r.readHeaderTimeout, &l.readHeaderTimeout, false) },
+		func() error { return dur("body-idle-timeout", r.bodyIdleTimeout, &l.request.BodyIdleTimeout, false) },
+		func() error { return dur("write-idle-timeout", r.writeIdleTimeout, &l.request.WriteIdleTimeout, false) },
+		func() error { return dur("idle-timeout", r.idleTimeout, &l.idleTimeout, false) },
+		func() error {
+			return dur("upstream-dial-timeout", r.upstreamDialTimeout, &l.upstreamDialTimeout, false)
+		},
+		func() error { return dur("shutdown-delay", r.shutdownDelay, &l.shutdownDelay, true) },
+	} {
+		if err = step(); err != nil {
+			return l, err
+		}
+	}
+	if headerBytes < 4<<10 || headerBytes > 1<<20 {
+		return l, bad("max-header-bytes", fmt.Sprintf("%d bytes is outside 4KiB–1MiB", headerBytes), "use a size such as 32KiB")
+	}
+	l.maxHeaderBytes = int(headerBytes)
+	l.request.MinBodyRate = int64(rate)
+	if rate == 0 {
+		l.request.MinBodyRate = -1 // proxy.Limits: negative disables
+	}
+	return l, nil
+}
+
+// parseSize reads "1024", "64KiB", "10MiB" or "1GiB".
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}

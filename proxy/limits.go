@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Limits bounds what one request may cost rampart and the app. The zero value
+// of each field means its default.
+type Limits struct {
+	// MaxBodyBytes is the largest request body; past it the client gets 413,
+	// before the app is contacted when Content-Length already says so.
+	// Zero means 10 MiB.
+	MaxBodyBytes int64
+
+	// BufferBodyBytes: bodies up to this size are read in full before the app
+	// is contacted, so a malformed or abandoned body never reaches it.
+	// Zero means 64 KiB.
+	BufferBodyBytes int64
+
+	// BodyIdleTimeout is how long a request body may stall between reads.
+	// Zero means 30 seconds.
+	BodyIdleTimeout time.Duration
+
+	// MinBodyRate is the slowest average a request body may arrive at, in
+	// bytes per second, enforced once the body has taken 10 seconds.
+	// Zero means 1024; negative disables the check.
+	MinBodyRate int64
+
+	// WriteIdleTimeout is how long one write to the client may block (a
+	// client that stops reading). Long streams that keep moving are not cut.
+	// Zero means 30 seconds.
+	WriteIdleTimeout time.Duration
+}
+
+// bodyRateGrace is how long a body may take before its rate is judged:
+// short uploads on slow links are not punished for their first seconds.
+const bodyRateGrace = 10 * time.Second
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = 10 << 20
+	}
+	if l.BufferBodyBytes == 0 {
+		l.BufferBodyBytes = 64 << 10
+	}
+	l.BufferBodyBytes = min(l.BufferBodyBytes, l.MaxBodyBytes)
+	if l.BodyIdleTimeout == 0 {
+		l.BodyIdleTimeout = 30 * time.Second
+	}
+	if l.MinBodyRate == 0 {
+		l.MinBodyRate = 1024
+	}
+	if l.WriteIdleTimeout == 0 {
+		l.WriteIdleTimeout = 30 * time.Second
+	}
+	return l
+}
+
+// errBodyTooSlow is a request body arriving below MinBodyRate.
+var errBodyTooSlow = errors.New("proxy: request body below the minimum rate")
+
+// bodyReader paces the client's request body: a read deadline before every
+// read, a minimum average rate and a size cap. It remembers the first error
+// that was the client's fault, so a failed upstream exchange can be blamed
+// on the right side.
+type bodyReader struct {
+	body      io.ReadCloser // http.MaxBytesReader over the client's body
+	rc        *http.ResponseController
+	idle      time.Duration
+	minRate   int64
+	start     time.Time
+	n         int64
+	clientErr error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.body.Read(p)
+	b.n += int64(n)
+	if err == nil && b.minRate > 0 {
+		if el := time.Since(b.start); el > bodyRateGrace && float64(b.n) < el.Seconds()*float64(b.minRate) {
+			err = errBodyTooSlow
+		}
+	}
+	switch {
+	case err == io.EOF:
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil && b.clientErr == nil:
+		b.clientErr = err
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.body.Close() }
+
+// clientBodyStatus maps a client body error to the status the client gets.
+func clientBodyStatus(err error) int {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBodyTooSlow), isTimeout(err):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest // malformed framing, or the client broke off
+}
+
+// prepareBody installs the paced body reader and reads small bodies in full.
+// It returns a status to answer with instead of proxying, or 0.
+func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) int {
+	if r.ContentLength > l.MaxBodyBytes {
+		return http.StatusRequestEntityTooLarge
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return 0
+	}
+	br := &bodyReader{
+		body:    http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
+		rc:      http.NewResponseController(w),
+		idle:    l.BodyIdleTimeout,
+		minRate: l.MinBodyRate,
+		start:   time.Now(),
+	}
+	r.Body = br
+	if r.ContentLength > l.BufferBodyBytes {
+		return 0 // streamed: too big to hold, its length already checked
+	}
+	// Read up to the buffer size plus one byte to learn whether it all fits.
+	buf := make([]byte, 0, max(r.ContentLength, 512))
+	bb := bytes.NewBuffer(buf)
+	_, err := io.Copy(bb, io.LimitReader(br, l.BufferBodyBytes+1))
+	if err != nil {
+		return clientBodyStatus(err)
+	}
+	if int64(bb.Len()) <= l.BufferBodyBytes {
+		// The whole body is here: the app gets it with a Content-Length,
+		// whatever framing the client used.
+		r.Body = io.NopCloser(bb)
+		r.ContentLength = int64(bb.Len())
+		r.TransferEncoding = nil
+		return 0
+	}
+	// Bigger than announced (chunked): what was read goes first, then the rest.
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bb, br), br}
+	return 0
+}
+
+// writeDeadline gives every write to the client its own deadline, so a client
+// that stops reading is cut off while a stream that keeps moving is not.
+type writeDeadline struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (d *writeDeadline) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle))
+	return d.ResponseWriter.Write(p)
+}
+
+func (d *writeDeadline) WriteHeader(code int) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle))
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *writeDeadline) Flush() {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle))
+	_ = d.rc.Flush()
+}
+
+func (d *writeDeadline) Unwrap() http.ResponseWriter { return d.ResponseWriter }
