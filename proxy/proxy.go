@@ -159,7 +159,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
 	// Hygiene: method, upgrade, names and path, before anything else.
 	if status := checkRequest(t, r); status != 0 {
-		p.errorPage(w, status)
+		p.refuse(w, r, status)
 		return
 	}
 	rt := t.routes[canonicalHost(r.Host)]
@@ -178,7 +178,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: p.limits.WriteIdleTimeout}
 	if status := p.limits.prepareBody(w, r); status != 0 {
 		p.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
-		p.errorPage(w, status)
+		p.refuse(w, r, status)
 		return
 	}
 	rt.rp.ServeHTTP(w, r)
@@ -259,7 +259,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		// The client's body failed (malformed, too big, too slow): its fault, not the app's.
 		status := clientBodyStatus(br.clientErr)
 		p.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(br.clientErr))
-		p.errorPage(w, status)
+		p.refuse(w, r, status)
 		return
 	}
 	status := http.StatusBadGateway
@@ -290,6 +290,18 @@ var errorPages = map[int]string{
 	http.StatusBadGateway:            "502 Bad Gateway: the application could not be reached.\n",
 	http.StatusGatewayTimeout:        "504 Gateway Timeout: the application did not answer in time.\n",
 	http.StatusNotFound:              "404 Not Found: this server does not serve that name.\n",
+}
+
+// refuse answers a request rampart will not pass on. An HTTP/1 request whose
+// body was not read to the end also loses its connection, at once: net/http
+// would otherwise try to drain up to 256 KiB of a body nobody wants (or one
+// that never comes), holding the connection and its goroutine while it waits.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+		defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }()
+	}
+	p.errorPage(w, status)
 }
 
 func (p *Proxy) errorPage(w http.ResponseWriter, status int) {
