@@ -22,8 +22,8 @@ import (
 // ephemeral range starts there); this package owns 19100–19399.
 var nextPort = func() *atomic.Int32 { var n atomic.Int32; n.Store(19100); return &n }()
 
-// serveFixed starts h on the next fixed port, like httptest.NewServer.
-func serveFixed(t *testing.T, h http.Handler) *httptest.Server {
+// listenFixed listens on the next free fixed port.
+func listenFixed(t *testing.T) net.Listener {
 	t.Helper()
 	for {
 		port := nextPort.Add(1)
@@ -31,15 +31,21 @@ func serveFixed(t *testing.T, h http.Handler) *httptest.Server {
 			t.Fatal("out of test ports")
 		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue // taken by something else; try the next
+		if err == nil {
+			return ln
 		}
-		s := httptest.NewUnstartedServer(h)
-		s.Listener.Close()
-		s.Listener = ln
-		s.Start()
-		return s
+		// taken by something else; try the next
 	}
+}
+
+// serveFixed starts h on the next fixed port, like httptest.NewServer.
+func serveFixed(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	s := httptest.NewUnstartedServer(h)
+	s.Listener.Close()
+	s.Listener = listenFixed(t)
+	s.Start()
+	return s
 }
 
 // newProxy starts rampart's proxy in front of app, serving shop.test.
