@@ -31,12 +31,20 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 		aborted = false
-		ce := logger.Check(zapcore.InfoLevel, "request")
+		level, msg := zapcore.InfoLevel, "request"
+		if rec.status == 0 && r.Context().Err() != nil {
+			// The client left before any answer (nginx's 499): a debug line,
+			// so a rapid-reset flood cannot flood the log too.
+			level, msg = zapcore.DebugLevel, "client gone before the answer"
+		}
+		ce := logger.Check(level, msg)
 		if ce == nil {
 			return
 		}
 		status := rec.status
-		if status == 0 {
+		if level == zapcore.DebugLevel {
+			status = 499
+		} else if status == 0 {
 			status = http.StatusOK
 			if r.Header.Get("Upgrade") != "" {
 				status = http.StatusSwitchingProtocols // hijacked: the 101 went out on the raw connection

@@ -28,6 +28,11 @@ func checkRequest(t *table, r *http.Request) int {
 			return http.StatusBadRequest
 		}
 	}
+	// RFC 9113 §8.3.1: an HTTP/2 :path is origin-form. An absolute one
+	// names a host beside :authority, and parsers disagree on which wins.
+	if r.ProtoMajor == 2 && r.URL.Host != "" {
+		return http.StatusBadRequest
+	}
 	host := canonicalHost(r.Host)
 	// RFC 9110 §15.5.20: a name not served, or a connection set up for
 	// another name (SNI), is misdirected. This also covers absolute-form
