@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,4 +211,28 @@ func TestCacheWriteFailureIsLogged(t *testing.T) {
 	if got := logs.FilterMessage("certificate cache write failed").Len(); got != 1 {
 		t.Errorf("got %d error lines for the failed write; want 1", got)
 	}
+}
+
+// FuzzHostMatch: the host policy's answer does not depend on case, a port or
+// a trailing dot, and never admits a name that is not configured.
+func FuzzHostMatch(f *testing.F) {
+	for _, s := range []string{"shop.test", "SHOP.TEST.", "shop.test:5002", "[::1]:80", "shop.test.evil", "xn--shp-sna.test"} {
+		f.Add(s)
+	}
+	set := newDomainSet([]string{"shop.test", "api.shop.test"})
+	f.Fuzz(func(t *testing.T, name string) {
+		got := set.has(name)
+		if got != set.has(strings.ToUpper(name)) {
+			t.Errorf("%q: case changes the answer", name)
+		}
+		if !strings.Contains(name, ":") && got != set.has(name+":443") {
+			t.Errorf("%q: a port changes the answer", name)
+		}
+		if got {
+			n := normalizeName(name)
+			if n != "shop.test" && n != "api.shop.test" {
+				t.Errorf("%q admitted as %q", name, n)
+			}
+		}
+	})
 }

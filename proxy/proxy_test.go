@@ -23,7 +23,7 @@ import (
 var nextPort = func() *atomic.Int32 { var n atomic.Int32; n.Store(19100); return &n }()
 
 // listenFixed listens on the next free fixed port.
-func listenFixed(t *testing.T) net.Listener {
+func listenFixed(t testing.TB) net.Listener {
 	t.Helper()
 	for {
 		port := nextPort.Add(1)
@@ -39,7 +39,7 @@ func listenFixed(t *testing.T) net.Listener {
 }
 
 // serveFixed starts h on the next fixed port, like httptest.NewServer.
-func serveFixed(t *testing.T, h http.Handler) *httptest.Server {
+func serveFixed(t testing.TB, h http.Handler) *httptest.Server {
 	t.Helper()
 	s := httptest.NewUnstartedServer(h)
 	s.Listener.Close()
@@ -364,6 +364,74 @@ func FuzzCanonicalHost(f *testing.F) {
 		// dot and matches no route, which is all that matters there).
 		if canonicalHost(h) != h && !strings.Contains(h, ":") && !strings.HasSuffix(h, ".") {
 			t.Errorf("canonicalHost not idempotent on %q: %q then %q", s, h, canonicalHost(h))
+		}
+	})
+}
+
+// FuzzRedirect: whatever the Host and target, the plain-HTTP handler either
+// redirects to the served name over https or answers 404 with no Location.
+func FuzzRedirect(f *testing.F) {
+	for _, s := range [][2]string{{"shop.test", "/a?b=c"}, {"evil.test", "/"}, {"shop.test:80", "//evil.test/x"}, {"SHOP.TEST.", "/%0d%0aSet-Cookie:x"}} {
+		f.Add(s[0], s[1])
+	}
+	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}}}, HTTPSPort: 8443})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := p.Redirect()
+	f.Fuzz(func(t *testing.T, host, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		req := &http.Request{Method: "GET", Host: host, URL: u, Header: http.Header{}}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		loc := rec.Header().Get("Location")
+		switch rec.Code {
+		case http.StatusPermanentRedirect:
+			if strings.ContainsAny(loc, "\r\n") {
+				t.Fatalf("Location %q has a line break", loc)
+			}
+			got, err := url.Parse(loc)
+			if err != nil || got.Scheme != "https" || got.Host != "shop.test:8443" {
+				t.Fatalf("Host %q, target %q: Location %q leaves shop.test:8443 over https", host, target, loc)
+			}
+		case http.StatusNotFound:
+			if loc != "" {
+				t.Fatalf("404 with Location %q", loc)
+			}
+		default:
+			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}
+
+// FuzzHeaderPolicy: whatever headers the app sends, rampart's policy holds.
+func FuzzHeaderPolicy(f *testing.F) {
+	f.Add("Strict-Transport-Security", "max-age=0", "Content-Security-Policy", "default-src *")
+	f.Add("Server", "x", "X-Frame-Options", "ALLOWALL")
+	pol := newHeaderPolicy(Headers{})
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		h := http.Header{}
+		h.Add(k1, v1)
+		h.Add(k2, v2)
+		appCSP := len(h.Values("Content-Security-Policy"))
+		pol.apply(h)
+		if got := h.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=63072000; includeSubDomains" {
+			t.Fatalf("HSTS %q", got)
+		}
+		csp := h.Values("Content-Security-Policy")
+		if len(csp) != appCSP+1 || csp[len(csp)-1] != DefaultCSP {
+			t.Fatalf("CSP %q; want the app's %d and rampart's last", csp, appCSP)
+		}
+		if h.Get("Server") != "" || h.Get("X-Powered-By") != "" {
+			t.Fatal("Server or X-Powered-By kept")
+		}
+		for _, k := range []string{"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options"} {
+			if len(h.Values(k)) == 0 {
+				t.Fatalf("%s missing", k)
+			}
 		}
 	})
 }
