@@ -180,14 +180,14 @@ func TestFilesReload(t *testing.T) {
 
 	// A broken pair (certificate for another name) is refused; the old one stays.
 	writePair(t, dir, []string{"other.test"}, now.Add(-time.Hour), now.Add(2*time.Hour))
-	f.reload()
+	f.Reload()
 	if c, _ := f.GetCertificate(hello); c != first {
 		t.Error("a pair that does not cover shop.test replaced the one in service")
 	}
 
 	// A good pair is swapped in.
 	writePair(t, dir, []string{"shop.test"}, now.Add(-time.Hour), now.Add(3*time.Hour))
-	f.reload()
+	f.Reload()
 	c, _ := f.GetCertificate(hello)
 	if c == first || !c.Leaf.NotAfter.After(first.Leaf.NotAfter) {
 		t.Error("a good new pair was not swapped in")

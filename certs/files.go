@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +38,22 @@ type Files struct {
 	served domainSet
 	log    *zap.Logger
 	cur    atomic.Pointer[tls.Certificate]
-	stamp  fileStamp // of the pair last tried; only Run touches it
+
+	reloadMu sync.Mutex
+	stamp    atomicStamp // of the pair last tried
 }
+
+// atomicStamp is a fileStamp read by Run and written by Reload.
+type atomicStamp struct{ p atomic.Pointer[fileStamp] }
+
+func (a *atomicStamp) Load() fileStamp {
+	if s := a.p.Load(); s != nil {
+		return *s
+	}
+	return fileStamp{}
+}
+
+func (a *atomicStamp) Store(s fileStamp) { a.p.Store(&s) }
 
 // NewFiles loads and checks the pair: it must parse, the key must match, it
 // must be valid now and cover every domain.
@@ -59,7 +74,7 @@ func NewFiles(cfg FilesConfig) (*Files, error) {
 	if f.log == nil {
 		f.log = zap.NewNop()
 	}
-	f.stamp = stampOf(cfg.CertFile, cfg.KeyFile)
+	f.stamp.Store(stampOf(cfg.CertFile, cfg.KeyFile))
 	c, err := LoadPair(cfg.CertFile, cfg.KeyFile, cfg.Domains, cfg.Now())
 	if err != nil {
 		return nil, err
@@ -123,19 +138,20 @@ func (f *Files) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			f.reload()
+			if s := stampOf(f.cfg.CertFile, f.cfg.KeyFile); s != f.stamp.Load() {
+				f.Reload()
+			}
 		}
 	}
 }
 
-// reload re-reads the pair if either file changed since the last try. A pair
-// that fails the checks is logged once and the current one stays in service.
-func (f *Files) reload() {
-	s := stampOf(f.cfg.CertFile, f.cfg.KeyFile)
-	if s == f.stamp {
-		return
-	}
-	f.stamp = s
+// Reload re-reads the pair now (Run does when the files change; a SIGHUP
+// handler may at any time). A pair that fails the checks is logged and the
+// current one stays in service.
+func (f *Files) Reload() {
+	f.reloadMu.Lock()
+	defer f.reloadMu.Unlock()
+	f.stamp.Store(stampOf(f.cfg.CertFile, f.cfg.KeyFile))
 	c, err := LoadPair(f.cfg.CertFile, f.cfg.KeyFile, f.cfg.Domains, f.cfg.Now())
 	if err != nil {
 		f.log.Error("new certificate files rejected; the previous certificate stays in service",

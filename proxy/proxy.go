@@ -63,7 +63,16 @@ type Config struct {
 
 // Proxy is the HTTPS handler. Its Redirect method gives the plain-HTTP one.
 type Proxy struct {
-	table     atomic.Pointer[table]
+	table atomic.Pointer[table]
+	log   *zap.Logger
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// table is one immutable generation of the configuration: routes, policies
+// and limits together, so a request sees one consistent set.
+type table struct {
+	routes    map[string]*route
 	transport http.RoundTripper
 	trusted   []netip.Prefix
 	headers   *headerPolicy
@@ -72,54 +81,49 @@ type Proxy struct {
 	log       *zap.Logger
 }
 
-var _ http.Handler = (*Proxy)(nil)
-
-// table is one immutable generation of the routes.
-type table struct {
-	routes map[string]*route
-}
-
 type route struct {
 	rp         *httputil.ReverseProxy
 	redirectTo string // "https://host[:port]", the prefix of a plain-HTTP redirect
 }
 
-// New validates cfg and returns a Proxy serving its routes.
+// New validates cfg and returns a Proxy serving it.
 func New(cfg Config) (*Proxy, error) {
-	p := &Proxy{
-		transport: cfg.Transport,
-		trusted:   cfg.TrustedProxies,
-		headers:   newHeaderPolicy(cfg.Headers),
-		limits:    cfg.Limits.withDefaults(),
-		httpsPort: cfg.HTTPSPort,
-		log:       cfg.Logger,
-	}
+	p := &Proxy{log: cfg.Logger}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
-	if p.transport == nil {
-		p.transport = NewTransport(TransportConfig{})
-	}
-	if p.httpsPort == 0 {
-		p.httpsPort = 443
-	}
-	if p.httpsPort < 0 || p.httpsPort > 65535 {
-		return nil, fmt.Errorf("proxy: HTTPS port %d out of range", p.httpsPort)
-	}
-	if err := p.SetRoutes(cfg.Routes); err != nil {
+	if err := p.Update(cfg); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// SetRoutes replaces the route table atomically. Requests in flight finish
-// on the table they started with. On error the old table stays.
-func (p *Proxy) SetRoutes(routes []Route) error {
-	if len(routes) == 0 {
+// Update replaces the whole configuration atomically (cfg.Logger is not
+// changed). Requests in flight finish on the generation they started with.
+// On error the running configuration stays.
+func (p *Proxy) Update(cfg Config) error {
+	t := &table{
+		transport: cfg.Transport,
+		trusted:   cfg.TrustedProxies,
+		headers:   newHeaderPolicy(cfg.Headers),
+		limits:    cfg.Limits.withDefaults(),
+		httpsPort: cfg.HTTPSPort,
+		log:       p.log,
+	}
+	if t.transport == nil {
+		t.transport = NewTransport(TransportConfig{})
+	}
+	if t.httpsPort == 0 {
+		t.httpsPort = 443
+	}
+	if t.httpsPort < 0 || t.httpsPort > 65535 {
+		return fmt.Errorf("proxy: HTTPS port %d out of range", t.httpsPort)
+	}
+	if len(cfg.Routes) == 0 {
 		return errors.New("proxy: no routes")
 	}
-	t := &table{routes: make(map[string]*route, len(routes))}
-	for _, r := range routes {
+	t.routes = make(map[string]*route, len(cfg.Routes))
+	for _, r := range cfg.Routes {
 		host := canonicalHost(r.Host)
 		if host == "" {
 			return errors.New("proxy: route with an empty host")
@@ -130,26 +134,26 @@ func (p *Proxy) SetRoutes(routes []Route) error {
 		if r.Upstream == nil || (r.Upstream.Scheme != "http" && r.Upstream.Scheme != "https") || r.Upstream.Host == "" {
 			return fmt.Errorf("proxy: route %q: upstream must be an http or https URL", host)
 		}
-		t.routes[host] = p.newRoute(host, r.Upstream)
+		t.routes[host] = t.newRoute(host, r.Upstream)
 	}
 	p.table.Store(t)
 	return nil
 }
 
-func (p *Proxy) newRoute(host string, upstream *url.URL) *route {
+func (t *table) newRoute(host string, upstream *url.URL) *route {
 	redirectTo := "https://" + host
-	if p.httpsPort != 443 {
-		redirectTo += ":" + strconv.Itoa(p.httpsPort)
+	if t.httpsPort != 443 {
+		redirectTo += ":" + strconv.Itoa(t.httpsPort)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
-		redirectTo = "https://" + net.JoinHostPort(host, strconv.Itoa(p.httpsPort))
+		redirectTo = "https://" + net.JoinHostPort(host, strconv.Itoa(t.httpsPort))
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:        func(pr *httputil.ProxyRequest) { p.rewrite(pr, upstream) },
-		Transport:      p.transport,
-		ModifyResponse: p.modifyResponse,
-		ErrorHandler:   p.upstreamError,
-		ErrorLog:       zap.NewStdLog(p.log.Named("reverseproxy")),
+		Rewrite:        func(pr *httputil.ProxyRequest) { t.rewrite(pr, upstream) },
+		Transport:      t.transport,
+		ModifyResponse: t.modifyResponse,
+		ErrorHandler:   t.upstreamError,
+		ErrorLog:       zap.NewStdLog(t.log.Named("reverseproxy")),
 	}
 	return &route{rp: rp, redirectTo: redirectTo}
 }
@@ -159,7 +163,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
 	// Hygiene: method, upgrade, names and path, before anything else.
 	if status := checkRequest(t, r); status != 0 {
-		p.refuse(w, r, status)
+		t.refuse(w, r, status)
 		return
 	}
 	rt := t.routes[canonicalHost(r.Host)]
@@ -174,11 +178,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Deadlines: each write to the client has its own; the body is paced.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
-	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(p.limits.WriteIdleTimeout)) }()
-	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: p.limits.WriteIdleTimeout}
-	if status := p.limits.prepareBody(w, r); status != 0 {
-		p.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
-		p.refuse(w, r, status)
+	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(t.limits.WriteIdleTimeout)) }()
+	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: t.limits.WriteIdleTimeout}
+	if status := t.limits.prepareBody(w, r); status != 0 {
+		t.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
+		t.refuse(w, r, status)
 		return
 	}
 	rt.rp.ServeHTTP(w, r)
@@ -186,11 +190,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // rewrite builds the outbound request. ReverseProxy has already removed the
 // hop-by-hop headers and every inbound X-Forwarded-* and Forwarded header.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
+func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.SetURL(upstream)
 	pr.Out.Host = pr.In.Host // the app sees the name the client asked for
 	hideIdempotencyKeys(pr.Out)
-	if !p.fromTrustedProxy(pr.In.RemoteAddr) {
+	if !t.fromTrustedProxy(pr.In.RemoteAddr) {
 		pr.SetXForwarded()
 		return
 	}
@@ -225,8 +229,8 @@ func hideIdempotencyKeys(out *http.Request) {
 	}
 }
 
-func (p *Proxy) fromTrustedProxy(remoteAddr string) bool {
-	if len(p.trusted) == 0 {
+func (t *table) fromTrustedProxy(remoteAddr string) bool {
+	if len(t.trusted) == 0 {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(remoteAddr)
@@ -234,7 +238,7 @@ func (p *Proxy) fromTrustedProxy(remoteAddr string) bool {
 		return false
 	}
 	ip := ap.Addr().Unmap()
-	for _, prefix := range p.trusted {
+	for _, prefix := range t.trusted {
 		if prefix.Contains(ip) {
 			return true
 		}
@@ -242,37 +246,37 @@ func (p *Proxy) fromTrustedProxy(remoteAddr string) bool {
 	return false
 }
 
-func (p *Proxy) modifyResponse(res *http.Response) error {
-	p.headers.apply(res.Header)
+func (t *table) modifyResponse(res *http.Response) error {
+	t.headers.apply(res.Header)
 	return nil
 }
 
 // upstreamError answers a failed upstream exchange: 504 when the app was too
 // slow, 502 otherwise, with a short page and the cause in the log only.
-func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		// The client went away (499 in nginx's terms); nobody is left to answer.
-		p.log.Debug("client gone before upstream answered", zap.String("host", r.Host), zap.Error(err))
+		t.log.Debug("client gone before upstream answered", zap.String("host", r.Host), zap.Error(err))
 		return
 	}
 	if br, ok := r.Body.(*bodyReader); ok && br.clientErr != nil {
 		// The client's body failed (malformed, too big, too slow): its fault, not the app's.
 		status := clientBodyStatus(br.clientErr)
-		p.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(br.clientErr))
-		p.refuse(w, r, status)
+		t.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(br.clientErr))
+		t.refuse(w, r, status)
 		return
 	}
 	status := http.StatusBadGateway
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
-	p.log.Warn("upstream failed",
+	t.log.Warn("upstream failed",
 		zap.Int("status", status),
 		zap.String("host", r.Host),
 		zap.String("method", r.Method),
 		zap.String("path", r.URL.Path),
 		zap.Error(err))
-	p.errorPage(w, status)
+	t.errorPage(w, status)
 }
 
 func isTimeout(err error) bool {
@@ -296,17 +300,17 @@ var errorPages = map[int]string{
 // body was not read to the end also loses its connection, at once: net/http
 // would otherwise try to drain up to 256 KiB of a body nobody wants (or one
 // that never comes), holding the connection and its goroutine while it waits.
-func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int) {
+func (t *table) refuse(w http.ResponseWriter, r *http.Request, status int) {
 	if r.ProtoMajor == 1 && r.ContentLength != 0 {
 		w.Header().Set("Connection", "close")
 		defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }()
 	}
-	p.errorPage(w, status)
+	t.errorPage(w, status)
 }
 
-func (p *Proxy) errorPage(w http.ResponseWriter, status int) {
+func (t *table) errorPage(w http.ResponseWriter, status int) {
 	h := w.Header()
-	p.headers.apply(h)
+	t.headers.apply(h)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

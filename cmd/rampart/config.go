@@ -83,6 +83,7 @@ type rawFlags struct {
 	acmeDirectory, acmeEmail, acmeCARoot, acmeEABKID, eabKey string
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
 	hstsPreload                                              bool
+	configFile                                               string
 	logLevel, logFormat                                      string
 	limits                                                   rawLimits
 }
@@ -117,6 +118,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&r.logFormat, "log-format", "json", "json, or console for people")
 	addLimitFlags(fs, &r.limits)
+	fs.StringVar(&r.configFile, "config", "", "file of settings, one \"name = value\" a line (names as the flags); flags and RAMPART_* win over it; SIGHUP re-reads it")
 	return fs
 }
 
@@ -169,11 +171,51 @@ func parseFlags(fs *flag.FlagSet, args []string, env func(string) (string, bool)
 			return
 		}
 		source[f.Name] = name
+		given[f.Name] = true
 		if e := f.Value.Set(v); e != nil {
 			err = &settingError{name, fmt.Sprintf("%q: %v", v, e), "correct or unset " + name}
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	if file := fs.Lookup("config").Value.String(); file != "" {
+		err = applyConfigFile(fs, file, given, source)
+	}
 	return source, err
+}
+
+// applyConfigFile sets, from a file of "name = value" lines, every flag that
+// neither the command line nor the environment gave. Blank lines and lines
+// starting with # are skipped; a name may repeat where its flag may.
+func applyConfigFile(fs *flag.FlagSet, file string, given map[string]bool, source map[string]string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return &settingError{source["config"], err.Error(), "point it at a readable file, or drop it"}
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		where := fmt.Sprintf("%s:%d", file, i+1)
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.Trim(strings.TrimSpace(value), `"`)
+		f := fs.Lookup(name)
+		switch {
+		case !ok:
+			return &settingError{where, fmt.Sprintf("%q is not name = value", line), "write it as name = value, e.g. upstream = http://127.0.0.1:8080"}
+		case f == nil || name == "config":
+			return &settingError{where, fmt.Sprintf("unknown setting %q", name), "use a flag's name without the dashes, e.g. domain = shop.example.com"}
+		case given[name]:
+			continue // a flag or RAMPART_* variable wins
+		}
+		source[name] = where + " (" + name + ")"
+		if err := f.Value.Set(value); err != nil {
+			return &settingError{source[name], fmt.Sprintf("%q: %v", value, err), "correct the value"}
+		}
+	}
+	return nil
 }
 
 // validate turns raw settings into a config, or the first mistake found.

@@ -53,7 +53,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		wg.Wait()
 	}()
 
-	return serve(ctx, cfg, stderr, func(s started) {
+	return serve(ctx, cfg, nil, stderr, func(s started) {
 		_, port, _ := net.SplitHostPort(s.httpsAddr)
 		url := "https://localhost:" + port + "/"
 		fmt.Fprintf(stdout, "\nrampart demo: a sample app behind rampart, with a local CA.\n\n"+

@@ -69,7 +69,12 @@ func runServe(ctx context.Context, args []string, env func(string) (string, bool
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, stderr, nil)
+	// SIGHUP reads flags, environment and the config file again.
+	reload := func() (*config, error) {
+		var raw rawFlags
+		return load(newFlagSet("rampart", &raw, io.Discard), &raw, args, env, nil, io.Discard)
+	}
+	return serve(ctx, cfg, reload, stderr, nil)
 }
 
 // load parses and validates the settings; adjust, if not nil, may override

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,9 @@ type started struct {
 
 // serve runs rampart until ctx ends, then shuts down within the timeout.
 // onStart, if not nil, is called once every listener is bound.
-func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(started)) error {
+//
+// reload, if not nil, reads the configuration again on SIGHUP.
+func serve(ctx context.Context, cfg *config, reload func() (*config, error), stderr io.Writer, onStart func(started)) error {
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
 		return err
@@ -82,19 +85,27 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer, onStart func(star
 		go func() { errc <- s.serve() }()
 	}
 	ready.Store(true)
-	select {
-	case <-ctx.Done():
-		// Load balancers first: /readyz fails while rampart keeps serving for
-		// the delay, so they stop sending before anything stops accepting.
-		ready.Store(false)
-		log.Info("stopping: /readyz now fails; still serving", zap.Duration("delay", cfg.limits.shutdownDelay))
-		time.Sleep(cfg.limits.shutdownDelay)
-		log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
-	case err := <-errc:
-		log.Error("listener failed; stopping", zap.Error(err))
-		shutdown(servers.list, cfg.shutdownTimeout, log)
-		return err
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for reloading := true; reloading; {
+		select {
+		case <-hup:
+			cfg = servers.reload(cfg, reload, log)
+		case <-ctx.Done():
+			reloading = false
+		case err := <-errc:
+			log.Error("listener failed; stopping", zap.Error(err))
+			shutdown(servers.list, cfg.shutdownTimeout, log)
+			return err
+		}
 	}
+	// Load balancers first: /readyz fails while rampart keeps serving for
+	// the delay, so they stop sending before anything stops accepting.
+	ready.Store(false)
+	log.Info("stopping: /readyz now fails; still serving", zap.Duration("delay", cfg.limits.shutdownDelay))
+	time.Sleep(cfg.limits.shutdownDelay)
+	log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
 	shutdown(servers.list, cfg.shutdownTimeout, log)
 	log.Info("stopped")
 	return nil
@@ -170,26 +181,29 @@ func newCertSource(cfg *config, log *zap.Logger) (src certSource, runner func(co
 	return a, a.Run, "", nil
 }
 
-func newProxy(cfg *config, log *zap.Logger) (*proxy.Proxy, error) {
+// proxyConfig is the part of cfg that the proxy serves, with a new upstream
+// transport (returned too, so a reload can retire the old one).
+func proxyConfig(cfg *config, log *zap.Logger) (proxy.Config, *http.Transport) {
 	routes := make([]proxy.Route, len(cfg.domains))
 	for i, d := range cfg.domains {
 		routes[i] = proxy.Route{Host: d, Upstream: cfg.upstream}
 	}
 	_, port, _ := net.SplitHostPort(cfg.httpsAddr)
 	httpsPort, _ := net.LookupPort("tcp", port)
-	return proxy.New(proxy.Config{
-		Routes: routes,
-		Transport: proxy.NewTransport(proxy.TransportConfig{
-			TLS:                   cfg.upstreamTLS(),
-			ResponseHeaderTimeout: cfg.upstreamTimeout,
-			DialTimeout:           cfg.limits.upstreamDialTimeout,
-		}),
+	transport := proxy.NewTransport(proxy.TransportConfig{
+		TLS:                   cfg.upstreamTLS(),
+		ResponseHeaderTimeout: cfg.upstreamTimeout,
+		DialTimeout:           cfg.limits.upstreamDialTimeout,
+	})
+	return proxy.Config{
+		Routes:         routes,
+		Transport:      transport,
 		Limits:         cfg.limits.request,
 		TrustedProxies: cfg.trustedProxies,
 		Headers:        cfg.headers,
 		HTTPSPort:      httpsPort,
 		Logger:         log.Named("proxy"),
-	})
+	}, transport
 }
 
 // listener is a bound server, ready to serve.
@@ -231,9 +245,12 @@ func bindAll(cfg *config) (*boundListeners, error) {
 
 // servers is everything serve runs.
 type servers struct {
-	list     []*listener
-	runner   func(context.Context) // background work of the certificate source, or nil
-	rootPath string                // the internal CA's root, or ""
+	list      []*listener
+	runner    func(context.Context) // background work of the certificate source, or nil
+	rootPath  string                // the internal CA's root, or ""
+	proxy     *proxy.Proxy
+	transport *http.Transport // the proxy's current upstream transport
+	src       certSource
 }
 
 // setUp builds the certificate source, the TLS policy, the proxy and one
@@ -254,7 +271,8 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
-	p, err := newProxy(cfg, log)
+	pcfg, transport := proxyConfig(cfg, log)
+	p, err := proxy.New(pcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +300,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			},
 		}
 	}
-	out := &servers{runner: runner, rootPath: rootPath}
+	out := &servers{runner: runner, rootPath: rootPath, proxy: p, transport: transport, src: src}
 	https := newServer(proxy.AccessLog(log.Named("access"), p))
 	https.TLSConfig = tlsCfg
 	connLimits := cfg.limits.conns

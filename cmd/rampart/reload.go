@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/rampart-proxy/rampart/certs"
+)
+
+// fixedSetting is a setting that a reload cannot change: it shapes the
+// listeners or the certificate source, which keep running.
+type fixedSetting struct {
+	name    string
+	changed func(a, b *config) bool
+	keep    func(dst, src *config) // copy the running value back
+}
+
+var fixedSettings = []fixedSetting{
+	{"https-addr", func(a, b *config) bool { return a.httpsAddr != b.httpsAddr }, func(d, s *config) { d.httpsAddr = s.httpsAddr }},
+	{"http-addr", func(a, b *config) bool { return a.httpAddr != b.httpAddr }, func(d, s *config) { d.httpAddr = s.httpAddr }},
+	{"admin-addr", func(a, b *config) bool { return a.adminAddr != b.adminAddr }, func(d, s *config) { d.adminAddr = s.adminAddr }},
+	{"data-dir", func(a, b *config) bool { return a.dataDir != b.dataDir }, func(d, s *config) { d.dataDir = s.dataDir }},
+	{"tls", func(a, b *config) bool { return a.tlsMode != b.tlsMode }, func(d, s *config) { d.tlsMode = s.tlsMode }},
+	{"domain", func(a, b *config) bool { return !slices.Equal(a.domains, b.domains) }, func(d, s *config) { d.domains = s.domains }},
+	{"tls-min-version", func(a, b *config) bool { return a.tlsMinVersion != b.tlsMinVersion }, func(d, s *config) { d.tlsMinVersion = s.tlsMinVersion }},
+	{"acme-*", func(a, b *config) bool {
+		return a.acmeDirectory != b.acmeDirectory || a.acmeEmail != b.acmeEmail || a.acmeEABKID != b.acmeEABKID
+	}, func(d, s *config) {
+		d.acmeDirectory, d.acmeEmail, d.acmeRoots, d.acmeEABKID, d.acmeEABKey = s.acmeDirectory, s.acmeEmail, s.acmeRoots, s.acmeEABKID, s.acmeEABKey
+	}},
+	{"listener limits", func(a, b *config) bool {
+		return a.limits.maxHeaderBytes != b.limits.maxHeaderBytes || a.limits.readHeaderTimeout != b.limits.readHeaderTimeout ||
+			a.limits.idleTimeout != b.limits.idleTimeout || a.limits.conns.Max != b.limits.conns.Max || a.limits.conns.PerIP != b.limits.conns.PerIP
+	}, func(d, s *config) {
+		d.limits.maxHeaderBytes, d.limits.readHeaderTimeout, d.limits.idleTimeout, d.limits.conns =
+			s.limits.maxHeaderBytes, s.limits.readHeaderTimeout, s.limits.idleTimeout, s.limits.conns
+	}},
+	{"log-*", func(a, b *config) bool { return a.logLevel != b.logLevel || a.logFormat != b.logFormat }, func(d, s *config) {
+		d.logLevel, d.logFormat = s.logLevel, s.logFormat
+	}},
+}
+
+// reload reads the configuration again and applies what can change under
+// traffic: the upstream and its TLS and timeouts, trusted proxies, headers,
+// request limits, shutdown timing, and (with --tls files) the certificate
+// pair. No listener is closed. A configuration that fails validation leaves
+// the running one in service. It returns the configuration now in force.
+func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Logger) *config {
+	if read == nil {
+		log.Warn("SIGHUP ignored: this mode has nothing to reload")
+		return cur
+	}
+	next, err := read()
+	if err != nil {
+		log.Error("reload refused; the running configuration stays", zap.Error(err))
+		return cur
+	}
+	for _, f := range fixedSettings {
+		if f.changed(cur, next) {
+			log.Warn("reload: this setting changes only with a restart; the running value stays", zap.String("setting", f.name))
+			f.keep(next, cur)
+		}
+	}
+	pcfg, transport := proxyConfig(next, log)
+	if err := s.proxy.Update(pcfg); err != nil {
+		log.Error("reload refused; the running configuration stays", zap.Error(fmt.Errorf("proxy: %w", err)))
+		return cur
+	}
+	old := s.transport
+	s.transport = transport
+	old.CloseIdleConnections() // requests in flight on it finish; its idle connections go
+	if f, ok := s.src.(*certs.Files); ok {
+		f.Reload()
+	}
+	log.Info("reloaded", zap.String("upstream", next.upstream.Redacted()))
+	return next
+}
