@@ -99,7 +99,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.upstreamTimeout, "upstream-timeout", "60s", "how long to wait for the app's response headers before answering 504")
 	fs.StringVar(&r.httpsAddr, "https-addr", ":443", "HTTPS listen address")
 	fs.StringVar(&r.httpAddr, "http-addr", ":80", "plain HTTP listen address (redirects and HTTP-01); empty disables it")
-	fs.StringVar(&r.adminAddr, "admin-addr", "127.0.0.1:9090", "operator listener (/healthz); empty disables it")
+	fs.StringVar(&r.adminAddr, "admin-addr", "127.0.0.1:9090", "operator listener (/healthz, /readyz); empty disables it")
 	fs.StringVar(&r.dataDir, "data-dir", defaultDataDir(), "certificates and ACME account (mode 0700)")
 	fs.StringVar(&r.tlsMode, "tls", "acme", "certificate source: acme, internal (a local CA, for development) or files")
 	fs.StringVar(&r.certFile, "cert-file", "", "PEM certificate chain, with --tls files")
