@@ -63,8 +63,9 @@ type Config struct {
 
 // Proxy is the HTTPS handler. Its Redirect method gives the plain-HTTP one.
 type Proxy struct {
-	table atomic.Pointer[table]
-	log   *zap.Logger
+	table    atomic.Pointer[table]
+	log      *zap.Logger
+	upgraded upgraded // WebSocket connections handed to the app
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -185,8 +186,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.refuse(w, r, status)
 		return
 	}
+	if _, ok := r.Header["Upgrade"]; ok { // checkRequest let only WebSocket through
+		w = &hijackTracker{ResponseWriter: w, set: &p.upgraded}
+	}
 	rt.rp.ServeHTTP(w, r)
 }
+
+// GoAway closes every WebSocket connection cleanly: a Close frame with status
+// 1001 (going away) at the next frame boundary, then a grace period for the
+// client's answer, which reaches the app too. It returns when all are closed,
+// or when ctx ends, cutting what is left. Call it beside http.Server.Shutdown,
+// which does not wait for upgraded connections.
+func (p *Proxy) GoAway(ctx context.Context) { p.upgraded.goAway(ctx) }
 
 // rewrite builds the outbound request. ReverseProxy has already removed the
 // hop-by-hop headers and every inbound X-Forwarded-* and Forwarded header.

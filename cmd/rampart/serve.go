@@ -106,7 +106,7 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	log.Info("stopping: /readyz now fails; still serving", zap.Duration("delay", cfg.limits.shutdownDelay))
 	time.Sleep(cfg.limits.shutdownDelay)
 	log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
-	shutdown(servers.list, cfg.shutdownTimeout, log)
+	shutdown(servers.list, cfg.shutdownTimeout, log, servers.proxy.GoAway) // WebSockets get a clean close beside the drain
 	log.Info("stopped")
 	return nil
 }
@@ -364,10 +364,14 @@ func adminMux(ready *atomic.Bool) http.Handler {
 
 // shutdown stops every server: no new connections, requests in flight may
 // finish until the timeout, then what is left is closed.
-func shutdown(servers []*listener, timeout time.Duration, log *zap.Logger) {
+func shutdown(servers []*listener, timeout time.Duration, log *zap.Logger, also ...func(context.Context)) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	for _, f := range also {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
 	for _, l := range servers {
 		wg.Add(1)
 		go func() {

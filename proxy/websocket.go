@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// upgraded tracks the WebSocket connections rampart has handed over to the
+// app, so that a stop can close each one cleanly: net/http's Shutdown does not
+// wait for hijacked connections, and cutting them would look like a crash to
+// both ends.
+type upgraded struct {
+	mu    sync.Mutex
+	conns map[*wsConn]struct{}
+}
+
+// goingAwayGrace is how long a client has to answer rampart's Close frame
+// before its connection is cut.
+const goingAwayGrace = 2 * time.Second
+
+// closeFrame1001 is an unmasked server Close frame with status 1001 "going
+// away" (RFC 6455 §5.5.1, §7.4.1).
+var closeFrame1001 = []byte{0x88, 0x02, 0x03, 0xe9}
+
+// hijackTracker intercepts the hijack that httputil.ReverseProxy performs for
+// a WebSocket upgrade and registers the client connection.
+type hijackTracker struct {
+	http.ResponseWriter
+	set *upgraded
+}
+
+func (h *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	ws := &wsConn{Conn: conn, set: h.set}
+	h.set.add(ws)
+	return ws, brw, nil
+}
+
+func (h *hijackTracker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+func (u *upgraded) add(c *wsConn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conns == nil {
+		u.conns = map[*wsConn]struct{}{}
+	}
+	u.conns[c] = struct{}{}
+}
+
+func (u *upgraded) remove(c *wsConn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.conns, c)
+}
+
+// goAway sends every upgraded connection a Close frame (between frames, never
+// inside one) and waits until they are closed or ctx ends, then cuts the rest.
+func (u *upgraded) goAway(ctx context.Context) {
+	u.mu.Lock()
+	conns := make([]*wsConn, 0, len(u.conns))
+	for c := range u.conns {
+		conns = append(conns, c)
+	}
+	u.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
+	for {
+		u.mu.Lock()
+		n := len(u.conns)
+		u.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// wsConn is a client WebSocket connection. It follows the frames the app
+// sends so that a Close frame can be slipped in at a frame boundary.
+type wsConn struct {
+	net.Conn
+	set *upgraded
+
+	mu        sync.Mutex
+	header    []byte // a frame header not yet complete
+	remaining uint64 // payload bytes left in the current frame
+	pending   bool   // a Close frame waits for the next boundary
+	closing   bool   // the Close frame has gone out: the app's frames are dropped
+	closeOnce sync.Once
+}
+
+// Write passes the app's frames to the client, tracking boundaries.
+func (c *wsConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total := len(b)
+	for len(b) > 0 && !c.closing {
+		if c.remaining > 0 {
+			n := min(uint64(len(b)), c.remaining)
+			if _, err := c.Conn.Write(b[:n]); err != nil {
+				return 0, err
+			}
+			c.remaining -= n
+			b = b[n:]
+		} else {
+			// Accumulate a header; write it once complete.
+			c.header = append(c.header, b[0])
+			b = b[1:]
+			if size, payload, ok := parseFrameHeader(c.header); ok {
+				if _, err := c.Conn.Write(c.header[:size]); err != nil {
+					return 0, err
+				}
+				c.header, c.remaining = c.header[:0], payload
+			}
+		}
+		if c.pending && c.remaining == 0 && len(c.header) == 0 {
+			c.sendClose()
+		}
+	}
+	return total, nil
+}
+
+// goAway sends the Close frame now if between frames, else at the next boundary.
+func (c *wsConn) goAway() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if c.remaining == 0 && len(c.header) == 0 {
+		c.sendClose()
+		return
+	}
+	c.pending = true
+}
+
+// sendClose writes the Close frame and gives the client a grace period to
+// answer (its answer is forwarded to the app, so the app sees a clean close
+// too). Callers hold c.mu.
+func (c *wsConn) sendClose() {
+	c.closing, c.pending = true, false
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(goingAwayGrace))
+	_, _ = c.Conn.Write(closeFrame1001)
+	time.AfterFunc(goingAwayGrace, func() { _ = c.Close() })
+}
+
+func (c *wsConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.set.remove(c)
+	})
+	return err
+}
+
+// parseFrameHeader reports whether h holds a complete WebSocket frame header
+// (RFC 6455 §5.2), its size and the payload length it announces.
+func parseFrameHeader(h []byte) (size int, payload uint64, ok bool) {
+	if len(h) < 2 {
+		return 0, 0, false
+	}
+	size = 2
+	payload = uint64(h[1] & 0x7f)
+	switch payload {
+	case 126:
+		size += 2
+	case 127:
+		size += 8
+	}
+	if h[1]&0x80 != 0 {
+		size += 4 // masking key
+	}
+	if len(h) < size {
+		return 0, 0, false
+	}
+	switch payload {
+	case 126:
+		payload = uint64(binary.BigEndian.Uint16(h[2:4]))
+	case 127:
+		payload = binary.BigEndian.Uint64(h[2:10])
+	}
+	return size, payload, true
+}
