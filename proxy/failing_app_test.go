@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,7 +26,7 @@ func serveFixedTLS(t *testing.T, h http.Handler) *httptest.Server {
 }
 
 // proxyTo builds a Proxy for shop.test in front of upstream.
-func proxyTo(t *testing.T, upstream string, tc TransportConfig) *Proxy {
+func proxyTo(t testing.TB, upstream string, tc TransportConfig) *Proxy {
 	t.Helper()
 	u, _ := url.Parse(upstream)
 	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Transport: NewTransport(tc)})
@@ -190,4 +192,76 @@ func TestFailingApps(t *testing.T) {
 			t.Errorf("status %d, %d drips, err %v; want 200 and all 10", res.StatusCode, strings.Count(string(body), "drip"), err)
 		}
 	})
+}
+
+// TestNoReplayOfGET: a GET written on a keep-alive connection that then
+// breaks is not sent again (http.Transport would replay it).
+func TestNoReplayOfGET(t *testing.T) {
+	var asked atomic.Int32
+	upstream := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/once" {
+			io.WriteString(w, "warm")
+			return
+		}
+		asked.Add(1)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	front := serveFixed(t, proxyTo(t, upstream.URL, TransportConfig{}))
+	for _, path := range []string{"/warm", "/once"} {
+		req, _ := http.NewRequest("GET", front.URL+path, nil)
+		req.Host = "shop.test"
+		res, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if path == "/once" && res.StatusCode != http.StatusBadGateway {
+			t.Errorf("status %d; want 502", res.StatusCode)
+		}
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("the app received the GET %d times; want once", n)
+	}
+}
+
+// dialFails is a RoundTripper whose first round trips fail to dial. It
+// stands in for http.Transport because no real app can be made to refuse one
+// dial and accept the next on cue.
+type dialFails struct {
+	failures int
+	calls    int
+}
+
+func (d *dialFails) RoundTrip(req *http.Request) (*http.Response, error) {
+	d.calls++
+	if d.calls <= d.failures {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	}
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+}
+
+func TestRetryOnDialOnly(t *testing.T) {
+	tests := []struct {
+		method    string
+		failures  int
+		wantCalls int
+		wantErr   bool
+	}{
+		{"GET", 1, 2, false},  // one retry after a dial error
+		{"GET", 2, 2, true},   // and only one
+		{"HEAD", 1, 2, false}, //
+		{"POST", 1, 1, true},  // never for other methods
+		{"DELETE", 1, 1, true},
+	}
+	for _, tt := range tests {
+		d := &dialFails{failures: tt.failures}
+		req, _ := http.NewRequest(tt.method, "http://app.test/", nil)
+		_, err := retryOnDial{d}.RoundTrip(req)
+		if d.calls != tt.wantCalls || (err != nil) != tt.wantErr {
+			t.Errorf("%s after %d dial failures: %d calls, err %v; want %d calls, error %v", tt.method, tt.failures, d.calls, err, tt.wantCalls, tt.wantErr)
+		}
+	}
 }

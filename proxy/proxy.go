@@ -114,6 +114,7 @@ func (p *Proxy) Update(cfg Config) error {
 	if t.transport == nil {
 		t.transport = NewTransport(TransportConfig{})
 	}
+	t.transport = retryOnDial{t.transport}
 	if t.httpsPort == 0 {
 		t.httpsPort = 443
 	}
@@ -205,6 +206,9 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.SetURL(upstream)
 	pr.Out.Host = pr.In.Host // the app sees the name the client asked for
 	hideIdempotencyKeys(pr.Out)
+	if pr.Out.Body == nil && (pr.Out.Method == http.MethodGet || pr.Out.Method == http.MethodHead) {
+		pr.Out.Body = emptyBody{} // not replayable by http.Transport; see emptyBody
+	}
 	if !t.fromTrustedProxy(pr.In.RemoteAddr) {
 		pr.SetXForwarded()
 		return

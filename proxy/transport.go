@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -42,4 +44,36 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
+}
+
+// emptyBody is a request body with nothing in it. Given to a bodiless GET or
+// HEAD, it makes http.Transport treat the request as not replayable (it
+// replays only requests whose Body is nil, NoBody or has GetBody), so a
+// request written on a keep-alive connection that then breaks is never sent
+// to the app a second time. The Transport sees the body is empty before it
+// writes the request, so nothing changes on the wire.
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
+
+// retryOnDial retries a GET or HEAD once when the connection to the app could
+// not be made: the app cannot have seen it. Nothing else is ever retried.
+type retryOnDial struct{ next http.RoundTripper }
+
+func (r retryOnDial) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := r.next.RoundTrip(req)
+	if err == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) || !isDialError(err) || req.Context().Err() != nil {
+		return res, err
+	}
+	retry := req.Clone(req.Context())
+	if req.Body != nil {
+		retry.Body = emptyBody{}
+	}
+	return r.next.RoundTrip(retry)
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }

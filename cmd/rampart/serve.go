@@ -107,7 +107,7 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	time.Sleep(cfg.limits.shutdownDelay)
 	log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
 	shutdown(servers.list, cfg.shutdownTimeout, log, servers.proxy.GoAway) // WebSockets get a clean close beside the drain
-	log.Info("stopped")
+	log.Info("stopped", zap.Int64("connections_rejected_over_limits", servers.connsRejected.Load()))
 	return nil
 }
 
@@ -251,6 +251,8 @@ type servers struct {
 	proxy     *proxy.Proxy
 	transport *http.Transport // the proxy's current upstream transport
 	src       certSource
+
+	connsRejected atomic.Int64 // connections closed for being over --max-conns or --max-conns-per-ip
 }
 
 // setUp builds the certificate source, the TLS policy, the proxy and one
@@ -305,6 +307,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	https.TLSConfig = tlsCfg
 	connLimits := cfg.limits.conns
 	connLimits.OnReject = func(remote net.Addr) {
+		out.connsRejected.Add(1)
 		if ce := log.Check(zapcore.DebugLevel, "connection over the limit closed"); ce != nil {
 			ce.Write(zap.String("remote", remote.String()))
 		}
