@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -174,6 +176,7 @@ func hostileCorpus() []hostileCase {
 		{name: "TRACE", raw: crlf("TRACE / HTTP/1.1", host), statuses: []int{405}},
 		{name: "lower-case method", raw: crlf("get / HTTP/1.1", host), statuses: []int{405}},
 		{name: "unknown method", raw: crlf("PROPFIND / HTTP/1.1", host), statuses: []int{405}},
+		bad("method that is not a token", crlf("G(T / HTTP/1.1", host)),
 		{name: "h2c upgrade", raw: crlf("GET / HTTP/1.1", host, "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA"), statuses: []int{400}},
 		{name: "other upgrade", raw: crlf("GET / HTTP/1.1", host, "Connection: Upgrade", "Upgrade: foo/1"), statuses: []int{400}},
 		{name: "websocket upgrade on POST", raw: crlf("POST / HTTP/1.1", host, "Connection: Upgrade", "Upgrade: websocket", "Content-Length: 0"), statuses: []int{400}},
@@ -205,6 +208,10 @@ func hostileCorpus() []hostileCase {
 	}
 }
 
+// writeFuzzSeeds, when set, writes the corpus as seeds for the proxy's
+// FuzzRawRequest (go test ./cmd/rampart -run TestHostileHTTP1 -write-fuzz-seeds ../../proxy/testdata/fuzz/FuzzRawRequest).
+var writeFuzzSeeds = flag.String("write-fuzz-seeds", "", "directory to write the hostile corpus into as fuzz seeds")
+
 // TestHostileHTTP1 sends each corpus request over its own TLS connection to a
 // running rampart and checks the statuses, whether the connection was closed,
 // and what the app received.
@@ -221,6 +228,17 @@ func TestHostileHTTP1(t *testing.T) {
 	corpus := hostileCorpus()
 	if len(corpus) < 60 {
 		t.Fatalf("corpus has %d cases; the issue asks for at least 60", len(corpus))
+	}
+	if dir := *writeFuzzSeeds; dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, tc := range corpus {
+			seed := fmt.Sprintf("go test fuzz v1\nstring(%q)\n", tc.raw)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("hostile-%02d", i)), []byte(seed), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for _, tc := range corpus {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -157,5 +158,45 @@ func TestHTTPSUpstreamVerified(t *testing.T) {
 				t.Errorf("status %d; want %d", res.StatusCode, tt.wantStatus)
 			}
 		})
+	}
+}
+
+// TestConnectionCaps: connections over --max-conns-per-ip are closed at once
+// and counted; the ones within the cap are served.
+func TestConnectionCaps(t *testing.T) {
+	const httpsAddr = "127.0.0.1:18566"
+	r := start(t, "rampart", nil, rampartBin, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://127.0.0.1:18598",
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", t.TempDir(), "--max-conns-per-ip", "3")
+	waitListening(t, httpsAddr)
+	time.Sleep(200 * time.Millisecond) // waitListening's own probe connection has gone
+	var conns []net.Conn
+	for range 6 {
+		c, err := net.Dial("tcp", httpsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	closed := 0
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			closed++
+		}
+	}
+	if closed != 3 {
+		t.Errorf("%d of 6 connections closed at once; want 3 over the per-IP cap of 3", closed)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if code := r.stop(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(r.out.String(), `"connections_rejected_over_limits":3`) {
+		t.Errorf("the stop summary does not count 3 rejected connections:\n%s", r.out.String())
 	}
 }
