@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest"
 )
 
 // serveFixedTLS is serveFixed with TLS and HTTP/2, like httptest's StartTLS.
@@ -263,5 +265,43 @@ func TestRetryOnDialOnly(t *testing.T) {
 		if d.calls != tt.wantCalls || (err != nil) != tt.wantErr {
 			t.Errorf("%s after %d dial failures: %d calls, err %v; want %d calls, error %v", tt.method, tt.failures, d.calls, err, tt.wantCalls, tt.wantErr)
 		}
+	}
+}
+
+// TestStreamedBodyFaultsAreTheClients: a body too big for the read-ahead
+// buffer is streamed to the app; when the client's part of it fails, the
+// client gets the 4xx, not a 502 blamed on the app.
+func TestStreamedBodyFaultsAreTheClients(t *testing.T) {
+	upstream := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	u, _ := url.Parse(upstream.URL)
+	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Limits: Limits{MaxBodyBytes: 200 << 10}, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	tests := []struct {
+		name string
+		body string // chunked: net/http's parser judges the framing
+		want int
+	}{
+		{"over the size limit", strings.Repeat("x", 300<<10), http.StatusRequestEntityTooLarge},
+		{"within the limit", strings.Repeat("x", 100<<10), http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", front.URL+"/", io.NopCloser(strings.NewReader(tt.body)))
+			req.Host = "shop.test"
+			req.ContentLength = -1 // sent chunked, so only reading tells the size
+			res, err := front.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Errorf("status %d; want %d", res.StatusCode, tt.want)
+			}
+		})
 	}
 }

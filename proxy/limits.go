@@ -64,17 +64,16 @@ func (l Limits) withDefaults() Limits {
 var errBodyTooSlow = errors.New("proxy: request body below the minimum rate")
 
 // bodyReader paces the client's request body: a read deadline before every
-// read, a minimum average rate and a size cap. It remembers the first error
-// that was the client's fault, so a failed upstream exchange can be blamed
-// on the right side.
+// read, a minimum average rate and a size cap. Its errors are marked as the
+// client's (clientBodyFault), so a failed upstream exchange is blamed on the
+// right side.
 type bodyReader struct {
-	body      io.ReadCloser // http.MaxBytesReader over the client's body
-	rc        *http.ResponseController
-	idle      time.Duration
-	minRate   int64
-	start     time.Time
-	n         int64
-	clientErr error
+	body    io.ReadCloser // http.MaxBytesReader over the client's body
+	rc      *http.ResponseController
+	idle    time.Duration
+	minRate int64
+	start   time.Time
+	n       int64
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -89,11 +88,20 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		_ = b.rc.SetReadDeadline(time.Time{})
-	case err != nil && b.clientErr == nil:
-		b.clientErr = err
+	case err != nil:
+		// Marked, so that whoever gets this error through the upstream
+		// transport can tell it was the client's doing.
+		err = &clientBodyFault{err}
 	}
 	return n, err
 }
+
+// clientBodyFault is a failure of the client's request body: malformed
+// framing, too big, too slow, or broken off.
+type clientBodyFault struct{ err error }
+
+func (e *clientBodyFault) Error() string { return "proxy: client request body: " + e.err.Error() }
+func (e *clientBodyFault) Unwrap() error { return e.err }
 
 func (b *bodyReader) Close() error { return b.body.Close() }
 
@@ -144,13 +152,18 @@ func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) int {
 		r.TransferEncoding = nil
 		return 0
 	}
-	// Bigger than announced (chunked): what was read goes first, then the rest.
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bb, br), br}
+	// Bigger than the buffer (chunked): what was read goes first, then the rest.
+	r.Body = &resumedBody{Reader: io.MultiReader(bb, br), br: br}
 	return 0
 }
+
+// resumedBody is a body whose start was read ahead.
+type resumedBody struct {
+	io.Reader
+	br *bodyReader
+}
+
+func (b *resumedBody) Close() error { return b.br.Close() }
 
 // writeDeadline gives every write to the client its own deadline, so a client
 // that stops reading is cut off while a stream that keeps moving is not.

@@ -274,10 +274,11 @@ func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		t.log.Debug("client gone before upstream answered", zap.String("host", r.Host), zap.Error(err))
 		return
 	}
-	if br, ok := r.Body.(*bodyReader); ok && br.clientErr != nil {
-		// The client's body failed (malformed, too big, too slow): its fault, not the app's.
-		status := clientBodyStatus(br.clientErr)
-		t.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(br.clientErr))
+	if cbf := (*clientBodyFault)(nil); errors.As(err, &cbf) {
+		// The client's body failed (malformed, too big, too slow, broken
+		// off): its fault, not the app's.
+		status := clientBodyStatus(cbf)
+		t.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(cbf))
 		t.refuse(w, r, status)
 		return
 	}
