@@ -22,6 +22,7 @@ import (
 
 	"github.com/rampart-proxy/rampart/certs"
 	"github.com/rampart-proxy/rampart/proxy"
+	"github.com/rampart-proxy/rampart/redact"
 	"github.com/rampart-proxy/rampart/tlsconfig"
 )
 
@@ -126,7 +127,9 @@ func newLogger(cfg *config, stderr io.Writer) (*zap.Logger, error) {
 		ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 		enc = zapcore.NewJSONEncoder(ec)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(stderr)), level)
+	// Every line passes through the redactor: no field can carry a card
+	// number or a secret query value into the log.
+	core := zapcore.NewCore(redact.Encoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), level)
 	return zap.New(core), nil
 }
 
