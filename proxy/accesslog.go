@@ -1,6 +1,11 @@
 package proxy
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"io"
 	"net/http"
 	"time"
 
@@ -9,14 +14,29 @@ import (
 )
 
 // AccessLog wraps next so that each request is logged once it ends, at info
-// level. It logs the path but never the query string, headers or body: those
-// can carry card numbers and credentials. A nil logger returns next unchanged.
+// level: request id, client, host, method, path, query, status, bytes in and
+// out, duration, time spent waiting for the app, TLS version, protocol and
+// user agent. It never logs headers beyond the user agent, nor bodies. The
+// logger's encoder must redact (card numbers, secret query values: package
+// redact); the query is logged with its leading "?" so that every parameter
+// is recognisable as one. Each request gets an X-Request-Id (the client's,
+// if it sent a well-formed one), passed to the app and returned to the
+// client. A nil logger returns next unchanged.
 func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 	if logger == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := requestID(r)
+		w.Header().Set("X-Request-Id", id)
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		var in *countingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			in = &countingBody{ReadCloser: r.Body}
+			r.Body = in
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		aborted := true
 		defer func() {
@@ -24,13 +44,14 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 				// The handler panicked, usually with http.ErrAbortHandler: the
 				// app broke off its response and the client's is cut off too.
 				// Log that, then let net/http abort the connection or stream.
-				logger.Warn("response aborted", zap.String("method", r.Method), zap.String("host", r.Host),
-					zap.String("path", r.URL.Path), zap.Int("status", rec.status), zap.Int64("bytes", rec.bytes),
-					zap.Duration("duration", time.Since(start)))
+				logger.Warn("response aborted", zap.String("request_id", id), zap.String("method", r.Method),
+					zap.String("host", r.Host), zap.String("path", r.URL.Path), zap.Int("status", rec.status),
+					zap.Int64("bytes_out", rec.bytes), zap.Duration("duration", time.Since(start)))
 			}
 		}()
 		next.ServeHTTP(rec, r)
 		aborted = false
+
 		level, msg := zapcore.InfoLevel, "request"
 		if rec.status == 0 && r.Context().Err() != nil {
 			// The client left before any answer (nginx's 499): a debug line,
@@ -42,25 +63,96 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 			return
 		}
 		status := rec.status
-		if level == zapcore.DebugLevel {
+		switch {
+		case level == zapcore.DebugLevel:
 			status = 499
-		} else if status == 0 {
+		case status == 0 && r.Header.Get("Upgrade") != "":
+			status = http.StatusSwitchingProtocols // hijacked: the 101 went out on the raw connection
+		case status == 0:
 			status = http.StatusOK
-			if r.Header.Get("Upgrade") != "" {
-				status = http.StatusSwitchingProtocols // hijacked: the 101 went out on the raw connection
-			}
+		}
+		var bytesIn int64
+		if in != nil {
+			bytesIn = in.n
+		}
+		tlsVersion := ""
+		if r.TLS != nil {
+			tlsVersion = tls.VersionName(r.TLS.Version)
+		}
+		query := ""
+		if r.URL.RawQuery != "" {
+			query = "?" + r.URL.RawQuery
 		}
 		ce.Write(
-			zap.String("method", r.Method),
-			zap.String("host", r.Host),
-			zap.String("path", r.URL.Path),
-			zap.String("proto", r.Proto),
-			zap.Int("status", status),
-			zap.Int64("bytes", rec.bytes),
-			zap.Duration("duration", time.Since(start)),
+			zap.String("request_id", id),
 			zap.String("remote", r.RemoteAddr),
+			zap.String("host", r.Host),
+			zap.String("method", r.Method),
+			zap.String("path", r.URL.Path),
+			zap.String("query", query),
+			zap.Int("status", status),
+			zap.Int64("bytes_in", bytesIn),
+			zap.Int64("bytes_out", rec.bytes),
+			zap.Duration("duration", time.Since(start)),
+			zap.Duration("upstream_duration", info.upstream),
+			zap.String("tls", tlsVersion),
+			zap.String("proto", r.Proto),
+			zap.String("user_agent", r.UserAgent()),
 		)
 	})
+}
+
+// requestInfo collects what the proxy learns about a request for its log line.
+type requestInfo struct {
+	upstream time.Duration // waiting for the app's response headers, all attempts
+}
+
+type requestInfoKey struct{}
+
+// recordUpstream adds d to the request's time spent waiting for the app.
+func recordUpstream(ctx context.Context, d time.Duration) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.upstream += d
+	}
+}
+
+// requestID returns the client's X-Request-Id if it is well formed (1 to 128
+// of A–Z a–z 0–9 . _ - :), else a new random one, and makes sure the app
+// receives it.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+		return id
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	r.Header.Set("X-Request-Id", id)
+	return id
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // statusRecorder remembers the status and size of a response. Unwrap lets

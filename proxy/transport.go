@@ -62,6 +62,8 @@ func (emptyBody) Close() error             { return nil }
 type retryOnDial struct{ next http.RoundTripper }
 
 func (r retryOnDial) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	defer func() { recordUpstream(req.Context(), time.Since(start)) }()
 	res, err := r.next.RoundTrip(req)
 	if err == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) || !isDialError(err) || req.Context().Err() != nil {
 		return res, err
