@@ -43,6 +43,10 @@ type ACMEConfig struct {
 
 	// Logger receives each order's outcome and cache failures. Nil means no logging.
 	Logger *zap.Logger
+
+	// OnOrder is called after each certificate request Run makes (or cache
+	// load), with its error or nil. Nil means no calls.
+	OnOrder func(domain string, err error)
 }
 
 // ACME serves certificates obtained and renewed through autocert.
@@ -144,14 +148,17 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 			ServerName:   domain,
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
 		})
-		if err == nil && c.Leaf != nil {
+		if err == nil && c.Leaf == nil {
+			err = errors.New("certs: certificate without a parsed leaf")
+		}
+		if a.cfg.OnOrder != nil {
+			a.cfg.OnOrder(domain, err)
+		}
+		if err == nil {
 			a.log.Info("certificate ready", zap.String("domain", domain),
 				zap.String("issuer", infoOf(c.Leaf).Issuer), zap.Time("not_after", c.Leaf.NotAfter),
 				zap.Duration("took", time.Since(start)))
 			return
-		}
-		if err == nil {
-			err = errors.New("certs: certificate without a parsed leaf")
 		}
 		a.log.Error("certificate order failed; serving what is cached and retrying",
 			zap.String("domain", domain), zap.Int("attempt", attempt),

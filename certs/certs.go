@@ -21,6 +21,7 @@ import (
 // Info describes one certificate in service.
 type Info struct {
 	Names    []string  // the DNS names (and IPs) the certificate covers
+	KeyType  string    // "ecdsa", "rsa", "ed25519" or "unknown"
 	Issuer   string    // the issuer's common name, or its full DN if it has none
 	NotAfter time.Time // expiry
 }
@@ -68,10 +69,13 @@ type inventory struct {
 	leaves map[string]*x509.Certificate
 }
 
+// record remembers the leaf served for a name, one per key type (autocert
+// keeps an ECDSA and, on demand, an RSA certificate per name).
 func (inv *inventory) record(name string, c *tls.Certificate) {
 	if c == nil || c.Leaf == nil {
 		return
 	}
+	name += "/" + keyType(c.Leaf)
 	inv.mu.RLock()
 	same := inv.leaves[name] == c.Leaf
 	inv.mu.RUnlock()
@@ -110,5 +114,17 @@ func infoOf(leaf *x509.Certificate) Info {
 	if issuer == "" {
 		issuer = leaf.Issuer.String()
 	}
-	return Info{Names: names, Issuer: issuer, NotAfter: leaf.NotAfter}
+	return Info{Names: names, KeyType: keyType(leaf), Issuer: issuer, NotAfter: leaf.NotAfter}
+}
+
+func keyType(leaf *x509.Certificate) string {
+	switch leaf.PublicKeyAlgorithm {
+	case x509.ECDSA:
+		return "ecdsa"
+	case x509.RSA:
+		return "rsa"
+	case x509.Ed25519:
+		return "ed25519"
+	}
+	return "unknown"
 }

@@ -82,6 +82,13 @@ func NewInternal(cfg InternalConfig) (*Internal, error) {
 	if err := ca.loadOrCreateRoot(); err != nil {
 		return nil, err
 	}
+	// Issue every leaf now, so the inventory (and readiness) is complete
+	// before the first handshake.
+	for _, d := range cfg.Domains {
+		if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: d}); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Logger != nil {
 		cfg.Logger.Info("internal CA ready; trust its root to verify rampart",
 			zap.String("root", ca.rootPath), zap.Time("root_not_after", ca.root.NotAfter))

@@ -105,26 +105,27 @@ func (e *clientBodyFault) Unwrap() error { return e.err }
 
 func (b *bodyReader) Close() error { return b.body.Close() }
 
-// clientBodyStatus maps a client body error to the status the client gets.
-func clientBodyStatus(err error) int {
+// clientBodyStatus maps a client body error to the status the client gets,
+// and a short reason.
+func clientBodyStatus(err error) (int, string) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errBodyTooSlow), isTimeout(err):
-		return http.StatusRequestTimeout
+		return http.StatusRequestTimeout, "body_timeout"
 	}
-	return http.StatusBadRequest // malformed framing, or the client broke off
+	return http.StatusBadRequest, "body_malformed" // malformed framing, or the client broke off
 }
 
 // prepareBody installs the paced body reader and reads small bodies in full.
-// It returns a status to answer with instead of proxying, or 0.
-func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) int {
+// It returns a status (and reason) to answer with instead of proxying, or 0.
+func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) (int, string) {
 	if r.ContentLength > l.MaxBodyBytes {
-		return http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge, "body_too_large"
 	}
 	if r.Body == nil || r.Body == http.NoBody {
-		return 0
+		return 0, ""
 	}
 	br := &bodyReader{
 		body:    http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
@@ -135,7 +136,7 @@ func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) int {
 	}
 	r.Body = br
 	if r.ContentLength > l.BufferBodyBytes {
-		return 0 // streamed: too big to hold, its length already checked
+		return 0, "" // streamed: too big to hold, its length already checked
 	}
 	// Read up to the buffer size plus one byte to learn whether it all fits.
 	buf := make([]byte, 0, max(r.ContentLength, 512))
@@ -150,11 +151,11 @@ func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) int {
 		r.Body = io.NopCloser(bb)
 		r.ContentLength = int64(bb.Len())
 		r.TransferEncoding = nil
-		return 0
+		return 0, ""
 	}
 	// Bigger than the buffer (chunked): what was read goes first, then the rest.
 	r.Body = &resumedBody{Reader: io.MultiReader(bb, br), br: br}
-	return 0
+	return 0, ""
 }
 
 // resumedBody is a body whose start was read ahead.

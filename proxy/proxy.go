@@ -10,8 +10,10 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,6 +56,17 @@ type Config struct {
 	// Limits bounds request bodies and slow clients; its zero value is the default.
 	Limits Limits
 
+	// OnReject is called with a short reason ("method", "upgrade",
+	// "misdirected", "path", "malformed", "body_too_large", "body_timeout",
+	// "body_malformed") for each request rampart refuses itself. Nil means
+	// no calls.
+	OnReject func(reason string)
+
+	// OnUpstreamError is called with "dial", "timeout", "reset", "tls" or
+	// "other" for each failed exchange with the app that was not the
+	// client's doing. Nil means no calls.
+	OnUpstreamError func(reason string)
+
 	// HTTPSPort is the public HTTPS port that plain-HTTP requests are sent to.
 	// Zero means 443, which is left out of redirect URLs.
 	HTTPSPort int
@@ -80,6 +94,9 @@ type table struct {
 	limits    Limits
 	httpsPort int
 	log       *zap.Logger
+
+	onReject        func(reason string)
+	onUpstreamError func(reason string)
 }
 
 type route struct {
@@ -110,6 +127,15 @@ func (p *Proxy) Update(cfg Config) error {
 		limits:    cfg.Limits.withDefaults(),
 		httpsPort: cfg.HTTPSPort,
 		log:       p.log,
+
+		onReject:        cfg.OnReject,
+		onUpstreamError: cfg.OnUpstreamError,
+	}
+	if t.onReject == nil {
+		t.onReject = func(string) {}
+	}
+	if t.onUpstreamError == nil {
+		t.onUpstreamError = func(string) {}
 	}
 	if t.transport == nil {
 		t.transport = NewTransport(TransportConfig{})
@@ -164,7 +190,8 @@ func (t *table) newRoute(host string, upstream *url.URL) *route {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
 	// Hygiene: method, upgrade, names and path, before anything else.
-	if status := checkRequest(t, r); status != 0 {
+	if status, reason := checkRequest(t, r); status != 0 {
+		t.onReject(reason)
 		t.refuse(w, r, status)
 		return
 	}
@@ -182,8 +209,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
 	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(t.limits.WriteIdleTimeout)) }()
 	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: t.limits.WriteIdleTimeout}
-	if status := t.limits.prepareBody(w, r); status != 0 {
+	if status, reason := t.limits.prepareBody(w, r); status != 0 {
 		t.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
+		t.onReject(reason)
 		t.refuse(w, r, status)
 		return
 	}
@@ -277,8 +305,9 @@ func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	if cbf := (*clientBodyFault)(nil); errors.As(err, &cbf) {
 		// The client's body failed (malformed, too big, too slow, broken
 		// off): its fault, not the app's.
-		status := clientBodyStatus(cbf)
+		status, reason := clientBodyStatus(cbf)
 		t.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(cbf))
+		t.onReject(reason)
 		t.refuse(w, r, status)
 		return
 	}
@@ -286,6 +315,7 @@ func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
+	t.onUpstreamError(upstreamErrorReason(err))
 	t.log.Warn("upstream failed",
 		zap.Int("status", status),
 		zap.String("host", r.Host),
@@ -293,6 +323,24 @@ func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		zap.String("path", r.URL.Path),
 		zap.Error(err))
 	t.errorPage(w, status)
+}
+
+// upstreamErrorReason sorts a failed exchange with the app into a few kinds.
+func upstreamErrorReason(err error) string {
+	var oe *net.OpError
+	var tlsErr tls.RecordHeaderError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial":
+		return "dial"
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return "timeout"
+	case errors.As(err, &tlsErr), errors.As(err, &certErr), strings.Contains(err.Error(), "tls: "):
+		return "tls"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), strings.Contains(err.Error(), "connection reset"):
+		return "reset"
+	}
+	return "other"
 }
 
 func isTimeout(err error) bool {

@@ -50,6 +50,10 @@ type ServerConfig struct {
 	// ACME adds the "acme-tls/1" ALPN protocol so that TLS-ALPN-01 challenges
 	// can be answered on this listener. False leaves it out.
 	ACME bool
+
+	// OnHandshake is called with the state of every completed handshake (to
+	// count versions and suites). Nil means no calls.
+	OnHandshake func(tls.ConnectionState)
 }
 
 // Server returns the hardened *tls.Config for the public listener.
@@ -68,14 +72,23 @@ func Server(cfg ServerConfig) (*tls.Config, error) {
 	if cfg.ACME {
 		protos = append(protos, acmeALPN)
 	}
-	return &tls.Config{
+	c := &tls.Config{
 		MinVersion:     minVersion,
 		CipherSuites:   CipherSuites(),
 		NextProtos:     protos,
 		GetCertificate: cfg.GetCertificate,
 		// CurvePreferences stays nil: Go's defaults put X25519MLKEM768 first.
 		// KeyLogWriter stays nil: session secrets are never written anywhere.
-	}, nil
+	}
+	if cfg.OnHandshake != nil {
+		// Called by the server after every handshake, resumed ones included;
+		// it never refuses one.
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			cfg.OnHandshake(cs)
+			return nil
+		}
+	}
+	return c, nil
 }
 
 // Upstream returns the *tls.Config for connections to an https upstream.

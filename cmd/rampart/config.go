@@ -48,6 +48,8 @@ type config struct {
 	logFormat       string
 	sources         map[string]string // flag name → "--flag" or "RAMPART_FLAG", for errors
 	limits          limits
+	adminPprof      bool
+	readyGrace      time.Duration
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -82,8 +84,8 @@ type rawFlags struct {
 	tlsMode, certFile, keyFile                               string
 	acmeDirectory, acmeEmail, acmeCARoot, acmeEABKID, eabKey string
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
-	hstsPreload                                              bool
-	configFile                                               string
+	hstsPreload, adminPprof                                  bool
+	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
 	limits                                                   rawLimits
 }
@@ -118,6 +120,8 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&r.logFormat, "log-format", "json", "json, or console for people")
 	addLimitFlags(fs, &r.limits)
+	fs.BoolVar(&r.adminPprof, "admin-pprof", false, "serve /debug/pprof/ on the admin listener")
+	fs.StringVar(&r.readyGrace, "ready-grace", "60s", "how long after start /readyz stays 200 while a name waits for its first certificate")
 	fs.StringVar(&r.configFile, "config", "", "file of settings, one \"name = value\" a line (names as the flags); flags and RAMPART_* win over it; SIGHUP re-reads it")
 	return fs
 }
@@ -328,6 +332,10 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 
 	if c.limits, err = validateLimits(&r.limits, bad); err != nil {
 		return nil, err
+	}
+	c.adminPprof = r.adminPprof
+	if c.readyGrace, err = time.ParseDuration(r.readyGrace); err != nil || c.readyGrace < 0 {
+		return nil, bad("ready-grace", fmt.Sprintf("%q is not a duration", r.readyGrace), "use a duration such as 60s, or 0s")
 	}
 
 	switch r.tlsMode {

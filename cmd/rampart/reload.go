@@ -63,7 +63,7 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 			f.keep(next, cur)
 		}
 	}
-	pcfg, transport := proxyConfig(next, log)
+	pcfg, transport := proxyConfig(next, log, s.metrics)
 	if err := s.proxy.Update(pcfg); err != nil {
 		log.Error("reload refused; the running configuration stays", zap.Error(fmt.Errorf("proxy: %w", err)))
 		return cur

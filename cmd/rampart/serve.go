@@ -20,7 +20,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/crypto/acme"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rampart-proxy/rampart/certs"
+	"github.com/rampart-proxy/rampart/metrics"
 	"github.com/rampart-proxy/rampart/proxy"
 	"github.com/rampart-proxy/rampart/redact"
 	"github.com/rampart-proxy/rampart/tlsconfig"
@@ -155,7 +158,7 @@ func prepareDataDir(cfg *config, log *zap.Logger) error {
 
 // newCertSource builds the configured source; runner, if not nil, must run in
 // the background; rootPath is the internal CA's root file.
-func newCertSource(cfg *config, log *zap.Logger) (src certSource, runner func(context.Context), rootPath string, err error) {
+func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src certSource, runner func(context.Context), rootPath string, err error) {
 	switch cfg.tlsMode {
 	case "internal":
 		ca, err := certs.NewInternal(certs.InternalConfig{Domains: cfg.domains, Dir: filepath.Join(cfg.dataDir, "internal-ca"), Logger: log})
@@ -171,6 +174,7 @@ func newCertSource(cfg *config, log *zap.Logger) (src certSource, runner func(co
 		return f, f.Run, "", nil
 	}
 	acfg := certs.ACMEConfig{
+		OnOrder: onOrder,
 		Domains: cfg.domains, CacheDir: filepath.Join(cfg.dataDir, "acme"),
 		DirectoryURL: cfg.acmeDirectory, Email: cfg.acmeEmail, Roots: cfg.acmeRoots, Logger: log,
 	}
@@ -186,7 +190,7 @@ func newCertSource(cfg *config, log *zap.Logger) (src certSource, runner func(co
 
 // proxyConfig is the part of cfg that the proxy serves, with a new upstream
 // transport (returned too, so a reload can retire the old one).
-func proxyConfig(cfg *config, log *zap.Logger) (proxy.Config, *http.Transport) {
+func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config, *http.Transport) {
 	routes := make([]proxy.Route, len(cfg.domains))
 	for i, d := range cfg.domains {
 		routes[i] = proxy.Route{Host: d, Upstream: cfg.upstream}
@@ -199,13 +203,15 @@ func proxyConfig(cfg *config, log *zap.Logger) (proxy.Config, *http.Transport) {
 		DialTimeout:           cfg.limits.upstreamDialTimeout,
 	})
 	return proxy.Config{
-		Routes:         routes,
-		Transport:      transport,
-		Limits:         cfg.limits.request,
-		TrustedProxies: cfg.trustedProxies,
-		Headers:        cfg.headers,
-		HTTPSPort:      httpsPort,
-		Logger:         log.Named("proxy"),
+		Routes:          routes,
+		Transport:       m.RoundTripper(transport),
+		OnReject:        m.Rejected,
+		OnUpstreamError: m.UpstreamError,
+		Limits:          cfg.limits.request,
+		TrustedProxies:  cfg.trustedProxies,
+		Headers:         cfg.headers,
+		HTTPSPort:       httpsPort,
+		Logger:          log.Named("proxy"),
 	}, transport
 }
 
@@ -254,6 +260,7 @@ type servers struct {
 	proxy     *proxy.Proxy
 	transport *http.Transport // the proxy's current upstream transport
 	src       certSource
+	metrics   *metrics.Metrics
 
 	connsRejected atomic.Int64 // connections closed for being over --max-conns or --max-conns-per-ip
 }
@@ -264,7 +271,20 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if err := prepareDataDir(cfg, log); err != nil {
 		return nil, err
 	}
-	src, runner, rootPath, err := newCertSource(cfg, log.Named("certs"))
+	// Metrics first: the certificate source reports its orders to them, and
+	// they read its inventory at each scrape.
+	reg := prometheus.NewRegistry()
+	var src certSource
+	m, err := metrics.New(metrics.Config{
+		Registerer:   reg,
+		Hosts:        cfg.domains,
+		Version:      versionString(),
+		Certificates: func() []metrics.Certificate { return certificateSeries(src.Inventory()) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	src, runner, rootPath, err := newCertSource(cfg, log.Named("certs"), m.ACMEOrder)
 	if err != nil {
 		return nil, err
 	}
@@ -272,18 +292,20 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		MinVersion:     cfg.tlsMinVersion,
 		GetCertificate: src.GetCertificate,
 		ACME:           cfg.tlsMode == "acme",
+		OnHandshake:    m.Handshake,
 	})
 	if err != nil {
 		return nil, err
 	}
-	pcfg, transport := proxyConfig(cfg, log)
+	pcfg, transport := proxyConfig(cfg, log, m)
 	p, err := proxy.New(pcfg)
 	if err != nil {
 		return nil, err
 	}
 
-	// TLS handshake failures from scanners and old clients are routine: debug level.
-	errLog, _ := zap.NewStdLogAt(log.Named("http"), zapcore.DebugLevel)
+	// net/http's own error lines (TLS handshake failures above all) are
+	// counted by reason and sampled, so a flood writes a bounded few.
+	errLog := serverErrorLog(log.Named("http"), m)
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
@@ -305,12 +327,13 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			},
 		}
 	}
-	out := &servers{runner: runner, rootPath: rootPath, proxy: p, transport: transport, src: src}
-	https := newServer(proxy.AccessLog(log.Named("access"), p))
+	out := &servers{runner: runner, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m}
+	https := newServer(m.Handler(proxy.AccessLog(log.Named("access"), p)))
 	https.TLSConfig = tlsCfg
 	connLimits := cfg.limits.conns
 	connLimits.OnReject = func(remote net.Addr) {
 		out.connsRejected.Add(1)
+		m.Rejected("connection_limit")
 		if ce := log.Check(zapcore.DebugLevel, "connection over the limit closed"); ce != nil {
 			ce.Write(zap.String("remote", remote.String()))
 		}
@@ -327,7 +350,10 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		out.list = append(out.list, &listener{plain, func() error { return plain.Serve(httpLn) }})
 	}
 	if lns.admin != nil {
-		admin := newServer(adminMux(ready))
+		admin := newServer(adminMux(adminConfig{
+			ready: ready, registry: reg, pprof: cfg.adminPprof, domains: cfg.domains,
+			inventory: src.Inventory, grace: cfg.readyGrace, started: time.Now(),
+		}))
 		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})
 	}
 	return out, nil
@@ -346,26 +372,6 @@ func bind(cfg *config, flagName, addr string) (net.Listener, error) {
 			"grant the binary CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep rampart, or the systemd unit), or use a port above 1023"}
 	}
 	return nil, &settingError{cfg.sources[flagName], err.Error(), "give an address of this machine, such as :443"}
-}
-
-// adminMux serves the operator's endpoints: /healthz (the process is alive)
-// and /readyz (send traffic here; 503 once a stop has begun).
-func adminMux(ready *atomic.Bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "stopping\n")
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	return mux
 }
 
 // shutdown stops every server: no new connections, requests in flight may

@@ -1,0 +1,289 @@
+// Package metrics owns rampart's Prometheus collectors, always on a registry
+// that the caller creates (never the global one), and the wrappers that feed
+// them: an http.Handler for requests, an http.RoundTripper for calls to the
+// app, hooks for TLS handshakes, refusals and ACME orders, and a collector
+// over the certificate inventory.
+//
+// Every label value comes from a bounded set: hosts that are not served are
+// counted as "other", unknown methods as "OTHER", reasons from fixed lists.
+package metrics
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Certificate is one certificate in service, for one served name.
+type Certificate struct {
+	Domain   string
+	KeyType  string // "ecdsa", "rsa", "ed25519"
+	Issuer   string
+	NotAfter time.Time
+}
+
+// Config configures the collectors.
+type Config struct {
+	// Registerer receives every collector. Required; rampart passes its own
+	// registry, never prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+
+	// Hosts are the served names: the only values of the host label besides "other".
+	Hosts []string
+
+	// Version is reported in rampart_build_info. Empty means "unknown".
+	Version string
+
+	// Certificates lists the certificates in service, read at each scrape.
+	// Nil means no certificate series.
+	Certificates func() []Certificate
+}
+
+// Reasons a request is refused by rampart itself.
+var RejectReasons = []string{
+	"method", "upgrade", "misdirected", "path", "malformed",
+	"body_too_large", "body_timeout", "body_malformed", "connection_limit",
+}
+
+// Reasons an exchange with the app fails.
+var UpstreamErrorReasons = []string{"dial", "timeout", "reset", "tls", "other"}
+
+// Reasons a TLS handshake fails.
+var HandshakeErrorReasons = []string{"eof", "timeout", "unknown_name", "protocol_version", "no_shared_cipher", "bad_certificate", "not_tls", "other"}
+
+// Metrics holds rampart's collectors. Its methods are safe for concurrent use.
+type Metrics struct {
+	hosts map[string]bool
+
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	responseSize prometheus.Histogram
+
+	upstreamDuration prometheus.Histogram
+	upstreamErrors   *prometheus.CounterVec
+
+	handshakes      *prometheus.CounterVec
+	handshakeErrors *prometheus.CounterVec
+
+	acmeOrders      *prometheus.CounterVec
+	acmeLastSuccess *prometheus.GaugeVec
+
+	rejected *prometheus.CounterVec
+
+	mu     sync.Mutex
+	suites map[uint16]string
+}
+
+// New creates and registers the collectors.
+func New(cfg Config) (*Metrics, error) {
+	if cfg.Registerer == nil {
+		return nil, errors.New("metrics: a Registerer is required")
+	}
+	version := cfg.Version
+	if version == "" {
+		version = "unknown"
+	}
+	m := &Metrics{hosts: map[string]bool{}, suites: map[uint16]string{}}
+	for _, h := range cfg.Hosts {
+		m.hosts[canonicalHost(h)] = true
+	}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_http_requests_total", Help: "HTTPS requests answered, by served host (or other), method and status code.",
+	}, []string{"host", "method", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rampart_http_request_duration_seconds", Help: "Time from request headers to the end of the response, by served host (or other).",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"host"})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rampart_http_requests_in_flight", Help: "HTTPS requests being answered now.",
+	})
+	m.responseSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "rampart_http_response_size_bytes", Help: "Size of response bodies sent to clients.",
+		Buckets: prometheus.ExponentialBuckets(256, 4, 8),
+	})
+	m.upstreamDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "rampart_upstream_request_duration_seconds", Help: "Time the app took to send its response headers.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	})
+	m.upstreamErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_upstream_errors_total", Help: "Failed exchanges with the app that were not the client's doing, by reason (dial, timeout, reset, tls, other).",
+	}, []string{"reason"})
+	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_tls_handshakes_total", Help: "Completed TLS handshakes, by protocol version and cipher suite.",
+	}, []string{"version", "cipher_suite"})
+	m.handshakeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_tls_handshake_errors_total", Help: "Failed TLS handshakes, by reason.",
+	}, []string{"reason"})
+	m.acmeOrders = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_acme_orders_total", Help: "Certificate requests made to the ACME CA by rampart at start and on retry, by served name and result (success, error).",
+	}, []string{"domain", "result"})
+	m.acmeLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rampart_acme_last_success_timestamp_seconds", Help: "Unix time of the last certificate obtained or loaded for a served name.",
+	}, []string{"domain"})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_rejected_requests_total", Help: "Requests and connections rampart refused itself, by reason.",
+	}, []string{"reason"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rampart_build_info", Help: "A constant 1, labelled with rampart's version and the Go version it was built with.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+
+	// Zero series for every fixed reason, so rates and alerts see them from the start.
+	for _, r := range RejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range UpstreamErrorReasons {
+		m.upstreamErrors.WithLabelValues(r)
+	}
+	for _, r := range HandshakeErrorReasons {
+		m.handshakeErrors.WithLabelValues(r)
+	}
+
+	cs := []prometheus.Collector{
+		m.requests, m.duration, m.inFlight, m.responseSize, m.upstreamDuration, m.upstreamErrors,
+		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.rejected, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	if cfg.Certificates != nil {
+		cs = append(cs, &certCollector{list: cfg.Certificates, hosts: m.hosts})
+	}
+	for _, c := range cs {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Rejected counts a refusal; an unknown reason counts as "malformed".
+func (m *Metrics) Rejected(reason string) {
+	if !contains(RejectReasons, reason) {
+		reason = "malformed"
+	}
+	m.rejected.WithLabelValues(reason).Inc()
+}
+
+// UpstreamError counts a failed exchange with the app; an unknown reason counts as "other".
+func (m *Metrics) UpstreamError(reason string) {
+	if !contains(UpstreamErrorReasons, reason) {
+		reason = "other"
+	}
+	m.upstreamErrors.WithLabelValues(reason).Inc()
+}
+
+// Handshake counts a completed TLS handshake.
+func (m *Metrics) Handshake(cs tls.ConnectionState) {
+	m.handshakes.WithLabelValues(tls.VersionName(cs.Version), m.suiteName(cs.CipherSuite)).Inc()
+}
+
+// HandshakeError counts a failed TLS handshake; an unknown reason counts as "other".
+func (m *Metrics) HandshakeError(reason string) {
+	if !contains(HandshakeErrorReasons, reason) {
+		reason = "other"
+	}
+	m.handshakeErrors.WithLabelValues(reason).Inc()
+}
+
+// ACMEOrder counts one certificate request for a served name.
+func (m *Metrics) ACMEOrder(domain string, err error) {
+	domain = m.hostLabel(domain)
+	if err != nil {
+		m.acmeOrders.WithLabelValues(domain, "error").Inc()
+		return
+	}
+	m.acmeOrders.WithLabelValues(domain, "success").Inc()
+	m.acmeLastSuccess.WithLabelValues(domain).SetToCurrentTime()
+}
+
+// suiteName names a cipher suite; the set is Go's, so the label is bounded.
+func (m *Metrics) suiteName(id uint16) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name, ok := m.suites[id]
+	if !ok {
+		name = tls.CipherSuiteName(id)
+		m.suites[id] = name
+	}
+	return name
+}
+
+// hostLabel maps a Host header or server name to a served name, or "other".
+func (m *Metrics) hostLabel(host string) string {
+	h := canonicalHost(host)
+	if m.hosts[h] {
+		return h
+	}
+	return "other"
+}
+
+var methods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true}
+
+func methodLabel(m string) string {
+	if methods[m] {
+		return m
+	}
+	return "OTHER"
+}
+
+func codeLabel(code int) string { return strconv.Itoa(code) }
+
+// canonicalHost drops a port and a trailing dot, and lower-cases.
+func canonicalHost(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			return strings.ToLower(host[1:i])
+		}
+		return ""
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
+		host = host[:i]
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// certCollector reports the certificates in service at each scrape.
+type certCollector struct {
+	list  func() []Certificate
+	hosts map[string]bool
+}
+
+var certDesc = prometheus.NewDesc("rampart_certificate_not_after_timestamp_seconds",
+	"Unix time at which a certificate in service expires, by served name, key type and issuer.",
+	[]string{"domain", "key_type", "issuer"}, nil)
+
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certDesc }
+
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[[3]string]bool{}
+	for _, cert := range c.list() {
+		d := canonicalHost(cert.Domain)
+		key := [3]string{d, cert.KeyType, cert.Issuer}
+		if !c.hosts[d] || seen[key] {
+			continue // only served names: the label set stays bounded
+		}
+		seen[key] = true
+		ch <- prometheus.MustNewConstMetric(certDesc, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), key[:]...)
+	}
+}
+
+var _ http.Handler = (*instrumented)(nil)
