@@ -92,7 +92,7 @@ func TestACMETLSALPN(t *testing.T) {
 	roots := ca.issuingRoots(t)
 	dataDir := t.TempDir()
 	args := []string{"--domain", "shop.test", "--upstream", "http://127.0.0.1:18470",
-		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "",
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "127.0.0.1:18491", "--ready-grace", "0s",
 		"--acme-directory", ca.dirURL, "--acme-ca-root", ca.apiRoot, "--data-dir", dataDir}
 	r := start(t, "rampart", nil, rampartBin, args...)
 
@@ -107,6 +107,22 @@ func TestACMETLSALPN(t *testing.T) {
 		}
 		return nil
 	})
+	// Ready once the certificate is in service, and the order is counted.
+	waitFor(t, 5*time.Second, "/readyz 200 with the certificate", func() error {
+		res, err := http.Get("http://127.0.0.1:18491/readyz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		return nil
+	})
+	if m := scrape(t, "127.0.0.1:18491"); !strings.Contains(m, `rampart_acme_orders_total{domain="shop.test",result="success"} 1`) ||
+		!strings.Contains(m, `rampart_certificate_not_after_timestamp_seconds{domain="shop.test",issuer="Pebble Intermediate CA`) {
+		t.Errorf("metrics lack the order or the certificate:\n%s", stripRuntime(m))
+	}
 	cached, _ := filepath.Glob(filepath.Join(dataDir, "acme", "shop.test*"))
 	if len(cached) == 0 {
 		t.Fatalf("no certificate for shop.test in %s", dataDir)

@@ -23,7 +23,7 @@ func TestCAUnreachable(t *testing.T) {
 	apiRoot, _ := selfSignedFiles(t, dir, "127.0.0.1")
 	r := start(t, "rampart", nil, rampartBin, "--domain", "shop.test", "--upstream", "http://127.0.0.1:18577",
 		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", adminAddr, "--data-dir", t.TempDir(),
-		"--acme-directory", "https://127.0.0.1:18398/dir" /* nothing listens */, "--acme-ca-root", apiRoot)
+		"--acme-directory", "https://127.0.0.1:18398/dir" /* nothing listens */, "--acme-ca-root", apiRoot, "--ready-grace", "0s")
 	waitFor(t, 30*time.Second, "the failed order in the log", func() error {
 		if !strings.Contains(r.out.String(), "certificate order failed") {
 			return fmt.Errorf("not logged yet")
@@ -37,6 +37,16 @@ func TestCAUnreachable(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Errorf("/healthz = %d; want 200", res.StatusCode)
+	}
+	// Alive, but not ready: there is no certificate to serve.
+	res, err = http.Get("http://" + adminAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(body), "no valid certificate for shop.test") {
+		t.Errorf("/readyz = %d %q; want 503 naming shop.test", res.StatusCode, body)
 	}
 	select {
 	case <-r.done:

@@ -182,9 +182,26 @@ func TestRedirectAndHeadersEndToEnd(t *testing.T) {
 // TestTLSFromOutside checks the TLS policy with openssl, a client that is not Go.
 func TestTLSFromOutside(t *testing.T) {
 	openssl := requireTool(t, "openssl")
-	const app, httpsAddr = "127.0.0.1:18574", "127.0.0.1:18548"
+	const app, httpsAddr, adminAddr = "127.0.0.1:18574", "127.0.0.1:18548", "127.0.0.1:18605"
 	startApp(t, app, http.NotFoundHandler())
-	startInternal(t, httpsAddr, "", app)
+	startInternal(t, httpsAddr, "", app, "--admin-addr", adminAddr)
+	defer func() {
+		// The refusals are counted by reason, the successes by version and suite.
+		m := scrape(t, adminAddr)
+		for _, want := range []string{
+			`rampart_tls_handshake_errors_total{reason="protocol_version"} 2`,
+			`rampart_tls_handshake_errors_total{reason="no_shared_cipher"} 2`,
+			`rampart_tls_handshakes_total{cipher_suite="TLS_AES_128_GCM_SHA256",version="TLS 1.3"}`,
+			`rampart_tls_handshakes_total{cipher_suite="TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",version="TLS 1.2"} 1`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s", stripRuntime(m))
+		}
+	}()
 
 	tests := []struct {
 		name   string
