@@ -148,6 +148,10 @@ func New(cfg Config) (*Metrics, error) {
 	for _, r := range HandshakeErrorReasons {
 		m.handshakeErrors.WithLabelValues(r)
 	}
+	for h := range m.hosts {
+		m.acmeOrders.WithLabelValues(h, "success")
+		m.acmeOrders.WithLabelValues(h, "error")
+	}
 
 	cs := []prometheus.Collector{
 		m.requests, m.duration, m.inFlight, m.responseSize, m.upstreamDuration, m.upstreamErrors,

@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func newTest(t *testing.T, certs func() []Certificate) (*Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := New(Config{Registerer: reg, Hosts: []string{"shop.test"}, Version: "v1", Certificates: certs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
+}
+
+func TestLabelsStayBounded(t *testing.T) {
+	m, _ := newTest(t, nil)
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	for _, host := range []string{"shop.test", "SHOP.TEST:443", "evil.test", "x.y.z", ""} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = host
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	req := httptest.NewRequest("BREW", "/", nil)
+	req.Host = "shop.test"
+	h.ServeHTTP(httptest.NewRecorder(), req)
+
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("shop.test", "GET", "418")); got != 2 {
+		t.Errorf("shop.test GET 418 = %v; want 2 (port and case do not make a new host)", got)
+	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("other", "GET", "418")); got != 3 {
+		t.Errorf("other GET 418 = %v; want 3", got)
+	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("shop.test", "OTHER", "418")); got != 1 {
+		t.Errorf("unknown method = %v; want counted as OTHER", got)
+	}
+	if n := testutil.CollectAndCount(m.requests); n != 3 {
+		t.Errorf("%d request series; want 3", n)
+	}
+
+	m.Rejected("not-a-reason")
+	m.UpstreamError("strange")
+	m.HandshakeError("weird")
+	if testutil.ToFloat64(m.rejected.WithLabelValues("malformed")) != 1 ||
+		testutil.ToFloat64(m.upstreamErrors.WithLabelValues("other")) != 1 ||
+		testutil.ToFloat64(m.handshakeErrors.WithLabelValues("other")) != 1 {
+		t.Error("unknown reasons were not folded into the fixed ones")
+	}
+	m.ACMEOrder("random.example", errors.New("x"))
+	if testutil.ToFloat64(m.acmeOrders.WithLabelValues("other", "error")) != 1 {
+		t.Error("an order for a name not served was not counted as other")
+	}
+	m.Handshake(tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256})
+	if testutil.ToFloat64(m.handshakes.WithLabelValues("TLS 1.3", "TLS_AES_128_GCM_SHA256")) != 1 {
+		t.Error("handshake not counted by version and suite")
+	}
+}
+
+func TestCertificateSeriesOnlyForServedNames(t *testing.T) {
+	notAfter := time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)
+	_, reg := newTest(t, func() []Certificate {
+		return []Certificate{
+			{Domain: "shop.test", KeyType: "ecdsa", Issuer: "R10", NotAfter: notAfter},
+			{Domain: "www.unrelated.test", KeyType: "ecdsa", Issuer: "R10", NotAfter: notAfter}, // a SAN not served
+			{Domain: "shop.test", KeyType: "ecdsa", Issuer: "R10", NotAfter: notAfter},          // duplicate
+		}
+	})
+	want := `
+# HELP rampart_certificate_not_after_timestamp_seconds Unix time at which a certificate in service expires, by served name, key type and issuer.
+# TYPE rampart_certificate_not_after_timestamp_seconds gauge
+rampart_certificate_not_after_timestamp_seconds{domain="shop.test",issuer="R10",key_type="ecdsa"} ` + strconv.FormatInt(notAfter.Unix(), 10) + `
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rampart_certificate_not_after_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNewNeedsARegistry(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("New without a Registerer succeeded")
+	}
+}
