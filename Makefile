@@ -5,7 +5,7 @@ GO ?= go
 
 # Fuzz targets and their packages; `make fuzz-short` gives each a few seconds,
 # FUZZTIME=10m make fuzz-short a real run.
-FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy proxy:FuzzCanonicalHost \
+FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy proxy:FuzzCanonicalHost redact:FuzzNoCardSurvives \
 	certs:FuzzHostMatch cmd/rampart:FuzzConfig
 FUZZTIME ?= 5s
 

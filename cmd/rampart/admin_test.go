@@ -49,6 +49,7 @@ func TestHandshakeReason(t *testing.T) {
 		"acme/autocert: missing server name":                                     "unknown_name",
 		"remote error: tls: bad certificate":                                     "bad_certificate",
 		"tls: first record does not look like a TLS handshake":                   "not_tls",
+		"client sent an HTTP request to an HTTPS server":                         "not_tls",
 		"something new": "other",
 	} {
 		if got := handshakeReason(cause); got != want {

@@ -55,7 +55,7 @@ func handshakeReason(cause string) string {
 		return "no_shared_cipher"
 	case strings.Contains(c, "bad certificate") || strings.Contains(c, "unknown certificate") || strings.Contains(c, "certificate"):
 		return "bad_certificate"
-	case strings.Contains(c, "first record does not look like a tls handshake"):
+	case strings.Contains(c, "first record does not look like a tls handshake"), strings.Contains(c, "http request to an https server"):
 		return "not_tls"
 	}
 	return "other"

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,5 +85,36 @@ func TestAccessLogRedacts(t *testing.T) {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("access-log line lacks %s", k)
 		}
+	}
+}
+
+// TestHandshakeFloodLogsBounded: 500 connections that are not TLS write a
+// bounded few log lines, and all 500 are counted.
+func TestHandshakeFloodLogsBounded(t *testing.T) {
+	const httpsAddr, adminAddr = "127.0.0.1:18571", "127.0.0.1:18608"
+	r := start(t, "rampart", nil, rampartBin, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://127.0.0.1:18609",
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", adminAddr, "--data-dir", t.TempDir())
+	waitListening(t, httpsAddr)
+	waitListening(t, adminAddr)
+	for range 500 {
+		c, err := net.Dial("tcp", httpsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n") // plain HTTP to the TLS port
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	}
+	waitFor(t, 5*time.Second, "all 500 counted", func() error {
+		if m := scrape(t, adminAddr); !strings.Contains(m, `rampart_tls_handshake_errors_total{reason="not_tls"} 500`) {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	lines := strings.Count(r.out.String(), "TLS handshake failed")
+	t.Logf("500 bad handshakes: %d log lines", lines)
+	if lines == 0 || lines > 20 {
+		t.Errorf("%d log lines for 500 bad handshakes; want a few (sampled), not none and not hundreds", lines)
 	}
 }
