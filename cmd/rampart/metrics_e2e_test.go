@@ -193,3 +193,28 @@ func handshakeTo(addr, name string, roots *x509.CertPool) (time.Time, error) {
 	defer c.Close()
 	return c.ConnectionState().PeerCertificates[0].NotAfter, nil
 }
+
+// TestAdminPprofOnlyWhenAsked: /debug/pprof/ is absent unless --admin-pprof.
+func TestAdminPprofOnlyWhenAsked(t *testing.T) {
+	for _, tc := range []struct {
+		adminAddr, httpsAddr string
+		extra                []string
+		want                 int
+	}{
+		{"127.0.0.1:18610", "127.0.0.1:18572", nil, http.StatusNotFound},
+		{"127.0.0.1:18611", "127.0.0.1:18573", []string{"--admin-pprof"}, http.StatusOK},
+	} {
+		args := append([]string{"--tls", "internal", "--domain", "shop.test", "--upstream", "http://127.0.0.1:18612",
+			"--https-addr", tc.httpsAddr, "--http-addr", "", "--admin-addr", tc.adminAddr, "--data-dir", t.TempDir()}, tc.extra...)
+		start(t, "rampart", nil, rampartBin, args...)
+		waitListening(t, tc.adminAddr)
+		res, err := http.Get("http://" + tc.adminAddr + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("%v: /debug/pprof/ = %d; want %d", tc.extra, res.StatusCode, tc.want)
+		}
+	}
+}
