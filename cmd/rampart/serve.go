@@ -278,7 +278,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	m, err := metrics.New(metrics.Config{
 		Registerer:   reg,
 		Hosts:        cfg.domains,
-		Version:      versionString(),
+		Version:      buildVersion(),
 		Certificates: func() []metrics.Certificate { return certificateSeries(src.Inventory()) },
 	})
 	if err != nil {

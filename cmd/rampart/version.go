@@ -9,7 +9,8 @@ import (
 // means the module version from the build info.
 var version string
 
-func versionString() string {
+// buildVersion is rampart's version, with the VCS revision when known.
+func buildVersion() string {
 	v := version
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -18,12 +19,14 @@ func versionString() string {
 		}
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " " + s.Value[:12]
+				rev = "+" + s.Value[:12]
 			}
 		}
 	}
 	if v == "" {
 		v = "(devel)"
 	}
-	return "rampart " + v + rev + " " + runtime.Version()
+	return v + rev
 }
+
+func versionString() string { return "rampart " + buildVersion() + " " + runtime.Version() }
