@@ -6,6 +6,11 @@ package main
 
 import (
 	"context"
+	// Roots to fall back on where the system has none (a scratch image), so
+	// rampart can reach an ACME CA with nothing else in the image. They are
+	// used only when the system's roots cannot be loaded.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +45,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 			return exitOK
 		case "demo":
 			return report(runDemo(ctx, args[1:], stdout, stderr), stderr)
+		case "healthcheck":
+			return runHealthcheck(ctx, args[1:], env, stdout, stderr)
 		}
 	}
 	return report(runServe(ctx, args, env, stderr), stderr)

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sidecarApp is the test app: static, in its own FROM scratch image,
+// listening on the loopback of the network namespace it shares with rampart.
+const sidecarApp = `package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	addr := "127.0.0.1:8081" // the network namespace it shares with rampart
+	if a := os.Getenv("APP_ADDR"); a != "" {
+		addr = a
+	}
+	http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * time.Second)
+		}
+		io.WriteString(w, "hello from the app\n")
+	}))
+}
+`
+
+// podman runs podman with the settings these machines need: limits the
+// sandbox may not raise, and runc (crun refuses the hybrid cgroup layout).
+type podman struct {
+	t    *testing.T
+	bin  string
+	conf string
+}
+
+func newPodman(t *testing.T) *podman {
+	bin := requireTool(t, "podman")
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = \"runc\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &podman{t: t, bin: bin, conf: conf}
+}
+
+func (p *podman) cmd(args ...string) *exec.Cmd {
+	c := exec.Command(p.bin, args...)
+	c.Env = append(os.Environ(), "CONTAINERS_CONF="+p.conf)
+	return c
+}
+
+// run runs podman and returns its trimmed output, failing the test on error.
+func (p *podman) run(args ...string) string {
+	p.t.Helper()
+	out, err := p.cmd(args...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// buildImages builds rampart's image from the repository's Dockerfile (the
+// binary built static, as make image does) and the test app's image.
+func buildImages(t *testing.T, p *podman) (rampartImage, appImage string) {
+	t.Helper()
+	ctx := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ctx, "bin", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=container-test", "-o", filepath.Join(ctx, "bin", "rampart"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), dockerfile, 0o644)
+	rampartImage = "localhost/rampart:container-test"
+	p.run("build", "--format", "docker", "-t", rampartImage, ctx)
+
+	appDir := t.TempDir()
+	os.WriteFile(filepath.Join(appDir, "go.mod"), []byte("module sidecarapp\n\ngo 1.26\n"), 0o644)
+	os.WriteFile(filepath.Join(appDir, "main.go"), []byte(sidecarApp), 0o644)
+	appBuild := exec.Command("go", "build", "-trimpath", "-o", "app", ".")
+	appBuild.Dir = appDir
+	appBuild.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if out, err := appBuild.CombinedOutput(); err != nil {
+		t.Fatalf("app build: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(appDir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nUSER 65532:65532\nENTRYPOINT [\"/app\"]\n"), 0o644)
+	appImage = "localhost/rampart-test-app:latest"
+	p.run("build", "--format", "docker", "-t", appImage, appDir)
+	return rampartImage, appImage
+}
+
+func rootFromVolume(t *testing.T, p *podman, volume string) []byte {
+	t.Helper()
+	mount := p.run("volume", "inspect", volume, "--format", "{{.Mountpoint}}")
+	var pem []byte
+	waitFor(t, 20*time.Second, "the internal CA's root in the volume", func() (err error) {
+		pem, err = os.ReadFile(filepath.Join(mount, "internal-ca", "root.pem"))
+		return err
+	})
+	return pem
+}
+
+func sidecarClient(roots *x509.CertPool, addr string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "shop.test"},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+}
+
+// TestContainerSidecar: rampart's image beside a test app, sharing its network
+// namespace, locked down (read-only, no capabilities, no new privileges,
+// uid 65532): HTTPS reaches the app, the health check passes, podman stop lets
+// a request in flight finish, and a recreated container finds its CA in /data.
+func TestContainerSidecar(t *testing.T) {
+	p := newPodman(t)
+	rampartImage, appImage := buildImages(t, p)
+	size := p.run("image", "inspect", rampartImage, "--format", "{{.Size}}")
+	t.Logf("image %s: %s bytes", rampartImage, size)
+	var n int64
+	fmt.Sscan(size, &n)
+	if n == 0 || n > 25<<20 {
+		t.Errorf("image size %s bytes; want under 25 MB", size)
+	}
+
+	const app, edge, volume = "rampart-test-app", "rampart-test-edge", "rampart-test-data"
+	cleanup := func() {
+		// rampart first: it holds the app's network namespace.
+		p.cmd("rm", "-f", "-t", "0", edge).Run()
+		p.cmd("rm", "-f", "-t", "0", app).Run()
+		p.cmd("volume", "rm", "-f", volume).Run()
+	}
+	cleanup()
+	t.Cleanup(cleanup)
+	p.run("run", "-d", "--name", app, "-p", "127.0.0.1:18700:8443", "--read-only", "--cap-drop", "all",
+		"--security-opt", "no-new-privileges", appImage)
+	runEdge := func() {
+		p.run("run", "-d", "--name", edge, "--network", "container:"+app, "--read-only", "--cap-drop", "all",
+			"--security-opt", "no-new-privileges", "--user", "65532:65532", "-v", volume+":/data",
+			rampartImage, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://127.0.0.1:8081",
+			"--shutdown-delay", "1s", "--shutdown-timeout", "20s")
+	}
+	runEdge()
+
+	rootPEM := rootFromVolume(t, p, volume)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	client := sidecarClient(roots, "127.0.0.1:18700")
+	waitFor(t, 30*time.Second, "HTTPS through the sidecar", func() error {
+		res, err := client.Get("https://shop.test/")
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(body) != "hello from the app\n" {
+			return fmt.Errorf("%d %q", res.StatusCode, body)
+		}
+		if res.Header.Get("Strict-Transport-Security") == "" {
+			return fmt.Errorf("no HSTS")
+		}
+		return nil
+	})
+	t.Logf("HTTPS via 127.0.0.1:18700 reached the app through %s, running as %s, read-only, no capabilities",
+		p.run("exec", edge, "/rampart", "version"), p.run("inspect", edge, "--format", "{{.Config.User}}"))
+
+	out, err := p.cmd("healthcheck", "run", edge).CombinedOutput()
+	if err != nil {
+		t.Errorf("podman healthcheck run: %v %s", err, out)
+	} else {
+		t.Logf("podman healthcheck run %s: healthy", edge)
+	}
+
+	// podman stop: a request in flight finishes, rampart exits 0.
+	slow := make(chan error, 1)
+	go func() {
+		res, err := client.Get("https://shop.test/slow")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				err = fmt.Errorf("status %d", res.StatusCode)
+			}
+		}
+		slow <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	p.run("stop", "-t", "30", edge)
+	if err := <-slow; err != nil {
+		t.Errorf("request in flight across podman stop: %v", err)
+	}
+	if code := p.run("inspect", edge, "--format", "{{.State.ExitCode}}"); code != "0" {
+		t.Errorf("rampart exited %s; want 0", code)
+	}
+	t.Logf("podman stop took %.1fs; the in-flight request finished with 200; exit 0", time.Since(start).Seconds())
+
+	// Recreated: the same CA from the volume, so clients that trust it still do.
+	p.run("rm", edge)
+	runEdge()
+	if again := rootFromVolume(t, p, volume); !bytes.Equal(again, rootPEM) {
+		t.Error("the recreated container made a new CA; want the one in /data")
+	}
+	waitFor(t, 30*time.Second, "HTTPS after recreation, trusted by the old root", func() error {
+		res, err := client.Get("https://shop.test/")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		return nil
+	})
+}
+
+// TestComposeSidecar: deploy/compose/compose.yaml brings up the same pair with podman-compose.
+func TestComposeSidecar(t *testing.T) {
+	p := newPodman(t)
+	compose := requireTool(t, "podman-compose")
+	rampartImage, appImage := buildImages(t, p)
+	file, _ := filepath.Abs(filepath.Join("..", "..", "deploy", "compose", "compose.yaml"))
+	env := append(os.Environ(), "CONTAINERS_CONF="+p.conf, "RAMPART_IMAGE="+rampartImage, "APP_IMAGE="+appImage,
+		"RAMPART_HTTPS_PORT=18702", "RAMPART_HTTP_PORT=18703")
+	composeCmd := func(args ...string) ([]byte, error) {
+		c := exec.Command(compose, append([]string{"-p", "rampart-compose-test", "-f", file}, args...)...)
+		c.Env = env
+		return c.CombinedOutput()
+	}
+	down := func() {
+		composeCmd("down", "-v", "-t", "5")
+		p.cmd("network", "rm", "-f", "rampart-compose-test_default").Run() // podman-compose 1.0 leaves it
+	}
+	down()
+	t.Cleanup(down)
+	if out, err := composeCmd("up", "-d"); err != nil {
+		t.Fatalf("podman-compose up: %v\n%s", err, out)
+	}
+	rootPEM := rootFromVolume(t, p, "rampart-compose-test_rampart-data")
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	client := sidecarClient(roots, "127.0.0.1:18702")
+	waitFor(t, 30*time.Second, "HTTPS through the compose pair", func() error {
+		res, err := client.Get("https://shop.test/")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		return nil
+	})
+	t.Logf("podman-compose up: HTTPS via 127.0.0.1:18702 reached the app")
+}
