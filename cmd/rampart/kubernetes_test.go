@@ -1,0 +1,158 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// renderOverlay runs the kustomize pinned in go.mod and decodes every object
+// strictly into its k8s.io/api type: an unknown (misspelt) field fails.
+func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deployment, services []corev1.Service, pdbs int, pvcs []corev1.PersistentVolumeClaim) {
+	t.Helper()
+	out, err := exec.Command(goTool(t, "kustomize"), "build", "../../deploy/kubernetes/overlays/"+overlay).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v\n%s", overlay, err, out)
+	}
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		var obj any
+		switch meta.Kind {
+		case "Deployment":
+			deployments = append(deployments, appsv1.Deployment{})
+			obj = &deployments[len(deployments)-1]
+		case "Service":
+			services = append(services, corev1.Service{})
+			obj = &services[len(services)-1]
+		case "PersistentVolumeClaim":
+			pvcs = append(pvcs, corev1.PersistentVolumeClaim{})
+			obj = &pvcs[len(pvcs)-1]
+		case "PodDisruptionBudget":
+			pdbs++
+			obj = &policyv1.PodDisruptionBudget{}
+		case "ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		default:
+			t.Fatalf("%s: unexpected kind %q", overlay, meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Errorf("%s: %s does not decode strictly: %v", overlay, meta.Kind, err)
+		}
+	}
+	return deployments, services, pdbs, pvcs
+}
+
+func TestStrictDecodingCatchesMisspelling(t *testing.T) {
+	doc := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replicaz: 1\n"
+	if err := yaml.UnmarshalStrict([]byte(doc), &appsv1.Deployment{}); err == nil {
+		t.Error("a misspelt field decoded without error; the manifest test would prove nothing")
+	}
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	for _, overlay := range []string{"edge", "sidecar"} {
+		t.Run(overlay, func(t *testing.T) {
+			deployments, services, pdbs, pvcs := renderOverlay(t, overlay)
+			if len(deployments) != 1 || len(services) != 1 || pdbs != 1 {
+				t.Fatalf("%d deployments, %d services, %d PDBs; want one of each", len(deployments), len(services), pdbs)
+			}
+			pod := deployments[0].Spec.Template.Spec
+			checkRestricted(t, pod)
+			if g := pod.TerminationGracePeriodSeconds; g == nil || *g <= 35 {
+				t.Errorf("terminationGracePeriodSeconds %v; want more than shutdown delay + timeout (35s)", g)
+			}
+			var rampart *corev1.Container
+			for i, c := range pod.InitContainers {
+				if c.Name == "rampart" {
+					rampart = &pod.InitContainers[i]
+					if overlay == "sidecar" && (c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
+						t.Error("rampart is an init container without restartPolicy: Always (not a native sidecar)")
+					}
+				}
+			}
+			for i, c := range pod.Containers {
+				if c.Name == "rampart" {
+					rampart = &pod.Containers[i]
+				}
+			}
+			if rampart == nil {
+				t.Fatal("no rampart container")
+			}
+			if overlay == "sidecar" && len(pod.InitContainers) == 0 {
+				t.Error("sidecar overlay: rampart is not a native sidecar")
+			}
+			checkRampartContainer(t, *rampart)
+
+			svc := services[0]
+			ports := map[int32]string{}
+			for _, p := range svc.Spec.Ports {
+				ports[p.Port] = p.TargetPort.String()
+			}
+			if ports[443] != "https" || ports[80] != "http" || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+				t.Errorf("service %s: ports %v; want a LoadBalancer mapping 443→https (8443) and 80→http (8080)", svc.Name, ports)
+			}
+			if overlay == "edge" && (len(pvcs) != 1 || *deployments[0].Spec.Replicas != 1) {
+				t.Errorf("edge: %d PVCs, %d replicas; want one and one", len(pvcs), *deployments[0].Spec.Replicas)
+			}
+		})
+	}
+}
+
+// checkRestricted checks the "restricted" Pod Security Standard.
+func checkRestricted(t *testing.T, pod corev1.PodSpec) {
+	t.Helper()
+	sc := pod.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser != 65532 ||
+		sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v; want runAsNonRoot, runAsUser 65532, seccomp RuntimeDefault", sc)
+	}
+	for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
+		csc := c.SecurityContext
+		if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation ||
+			csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem ||
+			csc.Capabilities == nil || len(csc.Capabilities.Drop) != 1 || csc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("container %s: securityContext %+v; want no privilege escalation, a read-only root, capabilities ALL dropped", c.Name, csc)
+		}
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("container %s: no resource requests or limits", c.Name)
+		}
+	}
+}
+
+func checkRampartContainer(t *testing.T, c corev1.Container) {
+	t.Helper()
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["https"] != 8443 || ports["http"] != 8080 || ports["admin"] != 9090 {
+		t.Errorf("ports %v; want https 8443, http 8080, admin 9090", ports)
+	}
+	if !strings.Contains(strings.Join(c.Args, " "), "--admin-addr=:9090") {
+		t.Error("the admin listener stays on loopback: probes cannot reach it")
+	}
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || p.HTTPGet.Port.String() != "admin" {
+		t.Errorf("readiness probe %+v; want GET /readyz on admin", p)
+	}
+	if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+		t.Errorf("liveness probe %+v; want GET /healthz", p)
+	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds < 1 {
+		t.Error("no preStop sleep")
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || m.MountPath == "/data"
+	}
+	if !mounted {
+		t.Error("nothing mounted at /data")
+	}
+}
