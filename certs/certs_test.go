@@ -99,6 +99,9 @@ func TestInternalCA(t *testing.T) {
 	if !again.root.Equal(ca.root) {
 		t.Error("restart made a new root; want the one in the directory reused")
 	}
+	if c2, _ := again.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.test"}); !c2.Leaf.Equal(c.Leaf) {
+		t.Error("restart issued a new leaf; want the fresh one kept in the directory")
+	}
 }
 
 func TestInternalCARenewsLeaf(t *testing.T) {

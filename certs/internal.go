@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,16 +182,66 @@ func (ca *Internal) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
 	now := ca.cfg.Now()
-	if c := ca.leaves[name]; c != nil && now.Before(c.Leaf.NotAfter.Add(-ca.cfg.LeafLifetime/3)) {
+	if c := ca.leaves[name]; c != nil && ca.fresh(c, now) {
+		return c, nil
+	}
+	// A leaf kept in Dir from an earlier run is served again while fresh, so
+	// a restart (or a recreated container) keeps its certificate.
+	if c := ca.loadLeaf(name); c != nil && ca.fresh(c, now) {
+		ca.leaves[name] = c
+		ca.inv.record(name, c)
 		return c, nil
 	}
 	c, err := ca.issue(name, now)
 	if err != nil {
 		return nil, err
 	}
+	ca.saveLeaf(name, c)
 	ca.leaves[name] = c
 	ca.inv.record(name, c)
 	return c, nil
+}
+
+// fresh reports whether a leaf is valid for more than a third of its lifetime yet.
+func (ca *Internal) fresh(c *tls.Certificate, now time.Time) bool {
+	return now.Before(c.Leaf.NotAfter.Add(-ca.cfg.LeafLifetime/3)) && !now.Before(c.Leaf.NotBefore)
+}
+
+func (ca *Internal) leafPath(name string) string {
+	return filepath.Join(ca.cfg.Dir, "leaves", strings.ReplaceAll(name, string(filepath.Separator), "_")+".pem")
+}
+
+// loadLeaf reads a leaf (certificate chain and key in one 0600 file) issued
+// by this CA's root; anything else is ignored.
+func (ca *Internal) loadLeaf(name string) *tls.Certificate {
+	data, err := os.ReadFile(ca.leafPath(name))
+	if err != nil {
+		return nil
+	}
+	pair, err := tls.X509KeyPair(data, data)
+	if err != nil || pair.Leaf.CheckSignatureFrom(ca.root) != nil || pair.Leaf.VerifyHostname(name) != nil {
+		return nil
+	}
+	return &pair
+}
+
+// saveLeaf keeps a leaf for the next run; failing to is logged, not fatal.
+func (ca *Internal) saveLeaf(name string, c *tls.Certificate) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(ca.leafPath(name)), 0o700)
+	}
+	if err == nil {
+		var buf []byte
+		for _, der := range c.Certificate {
+			buf = append(buf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		}
+		buf = append(buf, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+		err = os.WriteFile(ca.leafPath(name), buf, 0o600)
+	}
+	if err != nil && ca.cfg.Logger != nil {
+		ca.cfg.Logger.Error("internal CA: could not keep the leaf for the next run", zap.String("name", name), zap.Error(err))
+	}
 }
 
 // Inventory lists the leaves issued so far.

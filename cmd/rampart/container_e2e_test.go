@@ -194,6 +194,8 @@ func TestContainerSidecar(t *testing.T) {
 		t.Logf("podman healthcheck run %s: healthy", edge)
 	}
 
+	before := servedSerial(t, roots, "127.0.0.1:18700")
+
 	// podman stop: a request in flight finishes, rampart exits 0.
 	slow := make(chan error, 1)
 	go func() {
@@ -217,7 +219,7 @@ func TestContainerSidecar(t *testing.T) {
 	}
 	t.Logf("podman stop took %.1fs; the in-flight request finished with 200; exit 0", time.Since(start).Seconds())
 
-	// Recreated: the same CA from the volume, so clients that trust it still do.
+	// Recreated: the same CA and the same certificate, from the volume.
 	p.run("rm", edge)
 	runEdge()
 	if again := rootFromVolume(t, p, volume); !bytes.Equal(again, rootPEM) {
@@ -231,6 +233,11 @@ func TestContainerSidecar(t *testing.T) {
 		res.Body.Close()
 		return nil
 	})
+	if after := servedSerial(t, roots, "127.0.0.1:18700"); after != before {
+		t.Errorf("certificate serial %s after recreation; want %s, kept in /data", after, before)
+	} else {
+		t.Logf("recreated container serves the same certificate (serial %s) from /data", after)
+	}
 }
 
 // TestComposeSidecar: deploy/compose/compose.yaml brings up the same pair with podman-compose.
@@ -271,4 +278,14 @@ func TestComposeSidecar(t *testing.T) {
 		return nil
 	})
 	t.Logf("podman-compose up: HTTPS via 127.0.0.1:18702 reached the app")
+}
+
+func servedSerial(t *testing.T, roots *x509.CertPool, addr string) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "shop.test", RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
