@@ -14,7 +14,7 @@ import (
 const module = "github.com/rampart-proxy/rampart"
 
 // libraries may import nothing of this module (ARCHITECTURE.md).
-var libraries = []string{"tlsconfig", "certs", "proxy", "metrics", "redact"}
+var libraries = []string{"tlsconfig", "certs", "proxy", "metrics", "redact", "audit"}
 
 type goPackage struct {
 	ImportPath string
