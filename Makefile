@@ -10,7 +10,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 # Fuzz targets and their packages; `make fuzz-short` gives each a few seconds,
 # FUZZTIME=10m make fuzz-short a real run.
-FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy proxy:FuzzCanonicalHost redact:FuzzNoCardSurvives \
+FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy proxy:FuzzCanonicalHost redact:FuzzNoCardSurvives audit:FuzzServerHello \
 	certs:FuzzHostMatch cmd/rampart:FuzzConfig
 FUZZTIME ?= 5s
 

@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 			return report(runDemo(ctx, args[1:], stdout, stderr), stderr)
 		case "healthcheck":
 			return runHealthcheck(ctx, args[1:], env, stdout, stderr)
+		case "audit":
+			return runAudit(ctx, args[1:], stdout, stderr)
 		}
 	}
 	return report(runServe(ctx, args, env, stderr), stderr)

@@ -1,0 +1,288 @@
+package audit
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Target is what to audit.
+type Target struct {
+	// URL is https://host[:port]/path. Required.
+	URL string
+	// IP, if set, is connected to instead of resolving the host; the host
+	// still goes in SNI and Host, so the certificate check is the real one.
+	IP string
+	// Roots verify the chain. Nil means the system roots.
+	Roots *x509.CertPool
+	// HTTPPort is where the plain-HTTP redirect is checked. Zero means 80.
+	HTTPPort int
+	// Now is the clock for expiry. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Report is an audit's findings, details and grade.
+type Report struct {
+	Host        string   `json:"host"`
+	Address     string   `json:"address"`
+	Protocols   []string `json:"protocols"`
+	Suites      []string `json:"suites"`
+	Groups      []string `json:"groups"`
+	Certificate string   `json:"certificate"`
+	Findings    Findings `json:"findings"`
+	Result      Result   `json:"result"`
+}
+
+// ErrUnreachable means no TCP connection could be made to the endpoint.
+var ErrUnreachable = errors.New("audit: endpoint unreachable")
+
+// Probe audits t and grades it.
+func Probe(ctx context.Context, t Target) (*Report, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
+		return nil, fmt.Errorf("audit: %q is not an https URL", t.URL)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "443"
+	}
+	addrHost := host
+	if t.IP != "" {
+		addrHost = t.IP
+	}
+	addr := net.JoinHostPort(addrHost, port)
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	dial := func() (net.Conn, error) { return dialer.DialContext(ctx, "tcp", addr) }
+	c, err := dial()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	c.Close()
+	// One handshake first: an endpoint that accepts connections but never
+	// speaks TLS would otherwise cost every probe its full timeout.
+	if _, err := goHandshake(ctx, dial, host, tls.VersionTLS10, tls.VersionTLS13, nil); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, fmt.Errorf("%w: no TLS answer from %s: %v", ErrUnreachable, addr, err)
+		}
+	}
+
+	r := &Report{Host: host, Address: addr}
+	f := &r.Findings
+	f.HSTSMaxAge = -1
+
+	// Protocols up to TLS 1.2 with a hand-built ClientHello offering every known suite.
+	all := make([]uint16, 0, len(knownSuites))
+	for id := range knownSuites {
+		all = append(all, id)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	var best12 uint16
+	for _, v := range []uint16{SSL30, TLS10, TLS11, TLS12} {
+		sh, err := sendHello(dial, host, v, all, false)
+		if err == nil && sh.version == v {
+			f.Protocols = append(f.Protocols, v)
+			best12 = v
+			if sh.renegotiate {
+				f.SecureRenegotiation = true
+			}
+		}
+	}
+	// TLS 1.3 through Go's client, which also gives the certificate.
+	state13, err13 := goHandshake(ctx, dial, host, tls.VersionTLS13, tls.VersionTLS13, nil)
+	if err13 == nil {
+		f.Protocols = append(f.Protocols, TLS13)
+		if s, ok := tls13Suites[state13.CipherSuite]; ok {
+			f.Suites = append(f.Suites, s)
+		}
+	}
+	// Each suite alone, at the best version up to TLS 1.2.
+	if best12 != 0 {
+		for _, id := range all {
+			if sh, err := sendHello(dial, host, best12, []uint16{id}, false); err == nil && sh.suite == id {
+				f.Suites = append(f.Suites, knownSuites[id])
+			}
+		}
+		if sh, err := sendHello(dial, host, best12, all, true); err == nil && sh.compression != 0 {
+			f.Compression = true
+		}
+	}
+	for _, s := range f.Suites {
+		r.Suites = append(r.Suites, s.Name)
+	}
+	for _, v := range f.Protocols {
+		r.Protocols = append(r.Protocols, versionName(v))
+	}
+
+	// Key-exchange groups, one at a time.
+	for _, g := range []struct {
+		id   tls.CurveID
+		bits int
+	}{{tls.X25519MLKEM768, 0}, {tls.X25519, 253}, {tls.CurveP256, 256}, {tls.CurveP384, 384}, {tls.CurveP521, 521}} {
+		maxV := uint16(tls.VersionTLS13)
+		if _, err := goHandshake(ctx, dial, host, tls.VersionTLS12, maxV, []tls.CurveID{g.id}); err == nil {
+			r.Groups = append(r.Groups, g.id.String())
+			if g.bits > 0 && (f.ECDHBits == 0 || g.bits < f.ECDHBits) {
+				f.ECDHBits = g.bits
+			}
+		}
+	}
+
+	// The certificate, from whichever version works.
+	state, err := goHandshake(ctx, dial, host, tls.VersionTLS10, tls.VersionTLS13, nil)
+	if err != nil {
+		return nil, fmt.Errorf("audit: no TLS handshake with %s: %w", addr, err)
+	}
+	certificateFindings(f, state, host, t.Roots, now())
+	leaf := state.PeerCertificates[0]
+	r.Certificate = fmt.Sprintf("%s %d bits, signed %s by %q, %d days left", f.KeyType, f.KeyBits, leaf.SignatureAlgorithm, leaf.Issuer.CommonName, f.DaysLeft)
+
+	httpFindings(ctx, f, t, host, addrHost, addr, u)
+	r.Result = Grade(*f)
+	return r, nil
+}
+
+func versionName(v uint16) string {
+	if v == SSL30 {
+		return "SSL 3.0"
+	}
+	return tls.VersionName(v)
+}
+
+// goHandshake completes a handshake with Go's client, verification off (the
+// chain is checked separately, so an untrusted one is graded, not fatal).
+func goHandshake(ctx context.Context, dial func() (net.Conn, error), host string, minV, maxV uint16, groups []tls.CurveID) (tls.ConnectionState, error) {
+	conn, err := dial()
+	if err != nil {
+		return tls.ConnectionState{}, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	cfg := &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: minV, MaxVersion: maxV, CurvePreferences: groups}
+	if net.ParseIP(host) != nil {
+		cfg.ServerName = ""
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return tls.ConnectionState{}, err
+	}
+	st := tc.ConnectionState()
+	if groups != nil && st.CurveID != groups[0] {
+		return st, errors.New("audit: another group negotiated")
+	}
+	return st, nil
+}
+
+func certificateFindings(f *Findings, st tls.ConnectionState, host string, roots *x509.CertPool, now time.Time) {
+	leaf := st.PeerCertificates[0]
+	switch k := leaf.PublicKey.(type) {
+	case *rsa.PublicKey:
+		f.KeyType, f.KeyBits = "rsa", k.N.BitLen()
+	case *ecdsa.PublicKey:
+		f.KeyType, f.KeyBits = "ecdsa", k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		f.KeyType, f.KeyBits = "ed25519", 256
+	}
+	switch leaf.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.MD2WithRSA:
+		f.SignatureHash = "md5"
+	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1:
+		f.SignatureHash = "sha1"
+	default:
+		f.SignatureHash = "sha256+"
+	}
+	inter := x509.NewCertPool()
+	for _, c := range st.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now})
+	f.Trusted = err == nil || isOnlyExpiry(err)
+	f.NameMatch = leaf.VerifyHostname(host) == nil
+	f.Expired = now.After(leaf.NotAfter) || now.Before(leaf.NotBefore)
+	f.DaysLeft = int(leaf.NotAfter.Sub(now).Hours() / 24)
+}
+
+func isOnlyExpiry(err error) bool {
+	var ce x509.CertificateInvalidError
+	return errors.As(err, &ce) && ce.Reason == x509.Expired
+}
+
+// httpFindings reads the security headers over HTTPS and checks the
+// plain-HTTP redirect.
+func httpFindings(ctx context.Context, f *Findings, t Target, host, addrHost, addr string, u *url.URL) {
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{ServerName: host, InsecureSkipVerify: true},
+			DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+				if strings.HasSuffix(a, ":80") || (t.HTTPPort != 0 && strings.HasSuffix(a, ":"+strconv.Itoa(t.HTTPPort))) {
+					return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, net.JoinHostPort(addrHost, portOf(a)))
+				}
+				return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil); err == nil {
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+			parseHSTS(f, res.Header.Get("Strict-Transport-Security"))
+			f.CSP = res.Header.Get("Content-Security-Policy") != ""
+			f.NoSniff = strings.EqualFold(res.Header.Get("X-Content-Type-Options"), "nosniff")
+			f.FrameOptions = res.Header.Get("X-Frame-Options") != "" || strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors")
+		}
+	}
+	httpPort := t.HTTPPort
+	if httpPort == 0 {
+		httpPort = 80
+	}
+	plain := "http://" + net.JoinHostPort(host, strconv.Itoa(httpPort)) + u.RequestURI()
+	if req, err := http.NewRequestWithContext(ctx, "GET", plain, nil); err == nil {
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+			loc, _ := url.Parse(res.Header.Get("Location"))
+			f.RedirectsToHTTPS = res.StatusCode >= 300 && res.StatusCode < 400 && loc != nil && loc.Scheme == "https" && loc.Hostname() == host
+		}
+	}
+}
+
+func portOf(hostport string) string {
+	_, p, _ := net.SplitHostPort(hostport)
+	return p
+}
+
+func parseHSTS(f *Findings, v string) {
+	if v == "" {
+		return
+	}
+	for _, part := range strings.Split(v, ";") {
+		part = strings.TrimSpace(part)
+		k, val, _ := strings.Cut(part, "=")
+		switch strings.ToLower(k) {
+		case "max-age":
+			if n, err := strconv.Atoi(strings.Trim(val, `"`)); err == nil && n >= 0 {
+				f.HSTSMaxAge = n
+			}
+		case "includesubdomains":
+			f.HSTSIncludeSubDomains = true
+		case "preload":
+			f.HSTSPreload = true
+		}
+	}
+}
