@@ -62,6 +62,24 @@ func startPebble(t *testing.T, base, httpPort, tlsPort int) *pebbleCA {
 	return ca
 }
 
+// issuingRootFile writes the root Pebble signs with to a PEM file.
+func (ca *pebbleCA) issuingRootFile(t *testing.T) string {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: poolFromFile(t, ca.apiRoot)}}}
+	res, err := client.Get("https://" + ca.mgmt + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	pemData, _ := io.ReadAll(res.Body)
+	file := filepath.Join(t.TempDir(), "pebble-root.pem")
+	if err := os.WriteFile(file, pemData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // issuingRoots fetches the root Pebble signs with (new at every start).
 func (ca *pebbleCA) issuingRoots(t *testing.T) *x509.CertPool {
 	t.Helper()
