@@ -307,7 +307,11 @@ func caps(f Findings) []Issue {
 		add("B", "no AEAD suite", "offer AES-GCM or ChaCha20-Poly1305 suites")
 	}
 	if s := keyExchangeScore(f); s == 80 {
-		add("B", fmt.Sprintf("weak key exchange (%s %d bits or a small DH group)", f.KeyType, f.KeyBits), "use ECDSA P-256 or RSA 2048 or larger, and ECDHE")
+		reason := fmt.Sprintf("weak key exchange: %s key of %d bits", f.KeyType, f.KeyBits)
+		if f.DHBits > 0 && rsaScore(f.DHBits) == 80 {
+			reason = fmt.Sprintf("weak key exchange: DH group of %d bits", f.DHBits)
+		}
+		add("B", reason, "use ECDSA P-256 or RSA 2048 or larger, and ECDHE (or DH groups of 2048 bits or more)")
 	}
 	for _, s := range f.Suites {
 		if s.RC4 {

@@ -58,7 +58,7 @@ func TestGrade(t *testing.T) {
 		}, "B", 92, "no forward secrecy"},
 		{"RSA 1024 certificate", func(f *Findings) { f.KeyType, f.KeyBits = "rsa", 1024 }, "B", 90, "weak key exchange"},
 		{"RSA 512 certificate", func(f *Findings) { f.KeyType, f.KeyBits = "rsa", 512 }, "F", 78, "key of 512 bits"},
-		{"1024-bit DH group", func(f *Findings) { f.DHBits = 1024 }, "B", 90, "weak key exchange"},
+		{"1024-bit DH group", func(f *Findings) { f.DHBits = 1024 }, "B", 90, "DH group of 1024 bits"},
 		{"RC4 offered", func(f *Findings) { f.Suites = append(f.Suites, rc4) }, "C", 96, "RC4 with TLS 1.1 or later"},
 		{"3DES offered", func(f *Findings) { f.Suites = append(f.Suites, des3) }, "C", 84, "SWEET32"}, // cipher mean(100, 20) = 60
 		{"no TLS 1.2, TLS 1.3 only", func(f *Findings) { f.Protocols = []uint16{TLS13} }, "C", 96, "TLS 1.2 not offered"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -15,7 +16,9 @@ type serverHello struct {
 	version     uint16
 	suite       uint16
 	compression uint8
-	renegotiate bool // the renegotiation_info extension came back (RFC 5746)
+	renegotiate bool     // the renegotiation_info extension came back (RFC 5746)
+	dhBits      int      // size of the finite-field DH prime, for DHE suites (ServerKeyExchange)
+	chain       [][]byte // the Certificate message's certificates, up to TLS 1.2
 }
 
 // errRefused is an alert, or a closed connection, instead of a ServerHello.
@@ -125,7 +128,96 @@ func readServerHello(r io.Reader) (*serverHello, error) {
 	if hs[0] != 2 {
 		return nil, fmt.Errorf("audit: handshake message %d, not ServerHello", hs[0])
 	}
-	return parseServerHello(hs[4 : 4+msgLen()])
+	sh, err := parseServerHello(hs[4 : 4+msgLen()])
+	if err != nil || sh.version > TLS12 {
+		return sh, err
+	}
+	// Up to TLS 1.2 the rest of the server's flight is in the clear: read on
+	// for the Certificate (so a server Go's client cannot talk to is still
+	// checked) and, for a DHE suite, the ServerKeyExchange, whose first field
+	// is the DH prime: its size is the strength of the key exchange.
+	rest := hs[4+msgLen():]
+	for tries := 0; tries < 32; tries++ {
+		for len(rest) >= 4 {
+			n := int(rest[1])<<16 | int(rest[2])<<8 | int(rest[3])
+			if len(rest) < 4+n {
+				break
+			}
+			msg := rest[4 : 4+n]
+			switch rest[0] {
+			case 11: // Certificate
+				sh.chain = parseCertificateMsg(msg)
+			case 12: // ServerKeyExchange
+				if isDHE(sh.suite) && len(msg) >= 2 {
+					sh.dhBits = primeBits(msg[2:min(2+(int(msg[0])<<8|int(msg[1])), len(msg))])
+				}
+			case 14: // ServerHelloDone: the flight is complete
+				return sh, nil
+			}
+			rest = rest[4+n:]
+		}
+		more, err := readRecord(r)
+		if err != nil {
+			return sh, nil
+		}
+		rest = append(rest, more...)
+	}
+	return sh, nil
+}
+
+// parseCertificateMsg splits a Certificate message into DER certificates.
+func parseCertificateMsg(m []byte) [][]byte {
+	if len(m) < 3 {
+		return nil
+	}
+	m = m[3:]
+	var out [][]byte
+	for len(m) >= 3 {
+		n := int(m[0])<<16 | int(m[1])<<8 | int(m[2])
+		if len(m) < 3+n {
+			break
+		}
+		out = append(out, m[3:3+n])
+		m = m[3+n:]
+	}
+	return out
+}
+
+// primeBits is the bit length of a big-endian number.
+func primeBits(p []byte) int {
+	for len(p) > 0 && p[0] == 0 {
+		p = p[1:]
+	}
+	if len(p) == 0 {
+		return 0
+	}
+	bits := len(p) * 8
+	for b := p[0]; b&0x80 == 0; b <<= 1 {
+		bits--
+	}
+	return bits
+}
+
+// readRecord returns the next handshake record's payload.
+func readRecord(r io.Reader) ([]byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(hdr[3:]))
+	if hdr[0] != 22 || n > 1<<14+2048 {
+		return nil, errRefused
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// isDHE reports whether a known suite uses finite-field Diffie-Hellman.
+func isDHE(id uint16) bool {
+	return strings.HasPrefix(knownSuites[id].Name, "TLS_DHE_")
 }
 
 func parseServerHello(b []byte) (*serverHello, error) {

@@ -94,6 +94,7 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	var best12 uint16
+	var rawChain [][]byte // from the best hand-built handshake, for servers Go cannot talk to
 	for _, v := range []uint16{SSL30, TLS10, TLS11, TLS12} {
 		sh, err := sendHello(dial, host, v, all, false)
 		if err == nil && sh.version == v {
@@ -101,6 +102,9 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 			best12 = v
 			if sh.renegotiate {
 				f.SecureRenegotiation = true
+			}
+			if len(sh.chain) > 0 {
+				rawChain = sh.chain
 			}
 		}
 	}
@@ -117,6 +121,9 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 		for _, id := range all {
 			if sh, err := sendHello(dial, host, best12, []uint16{id}, false); err == nil && sh.suite == id {
 				f.Suites = append(f.Suites, knownSuites[id])
+				if sh.dhBits > 0 && (f.DHBits == 0 || sh.dhBits < f.DHBits) {
+					f.DHBits = sh.dhBits
+				}
 			}
 		}
 		if sh, err := sendHello(dial, host, best12, all, true); err == nil && sh.compression != 0 {
@@ -144,13 +151,22 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 		}
 	}
 
-	// The certificate, from whichever version works.
-	state, err := goHandshake(ctx, dial, host, tls.VersionTLS10, tls.VersionTLS13, nil)
-	if err != nil {
-		return nil, fmt.Errorf("audit: no TLS handshake with %s: %w", addr, err)
+	// The certificate, from Go's client, or else from the hand-built handshake.
+	var chain []*x509.Certificate
+	if state, err := goHandshake(ctx, dial, host, tls.VersionTLS10, tls.VersionTLS13, nil); err == nil {
+		chain = state.PeerCertificates
+	} else {
+		for _, der := range rawChain {
+			if c, perr := x509.ParseCertificate(der); perr == nil {
+				chain = append(chain, c)
+			}
+		}
+		if len(chain) == 0 {
+			return nil, fmt.Errorf("audit: no TLS handshake with %s: %w", addr, err)
+		}
 	}
-	certificateFindings(f, state, host, t.Roots, now())
-	leaf := state.PeerCertificates[0]
+	certificateFindings(f, chain, host, t.Roots, now())
+	leaf := chain[0]
 	r.Certificate = fmt.Sprintf("%s %d bits, signed %s by %q, %d days left", f.KeyType, f.KeyBits, leaf.SignatureAlgorithm, leaf.Issuer.CommonName, f.DaysLeft)
 
 	httpFindings(ctx, f, t, host, addrHost, addr, u)
@@ -189,8 +205,8 @@ func goHandshake(ctx context.Context, dial func() (net.Conn, error), host string
 	return st, nil
 }
 
-func certificateFindings(f *Findings, st tls.ConnectionState, host string, roots *x509.CertPool, now time.Time) {
-	leaf := st.PeerCertificates[0]
+func certificateFindings(f *Findings, chain []*x509.Certificate, host string, roots *x509.CertPool, now time.Time) {
+	leaf := chain[0]
 	switch k := leaf.PublicKey.(type) {
 	case *rsa.PublicKey:
 		f.KeyType, f.KeyBits = "rsa", k.N.BitLen()
@@ -208,7 +224,7 @@ func certificateFindings(f *Findings, st tls.ConnectionState, host string, roots
 		f.SignatureHash = "sha256+"
 	}
 	inter := x509.NewCertPool()
-	for _, c := range st.PeerCertificates[1:] {
+	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
 	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now})

@@ -176,6 +176,40 @@ func TestAuditRampartAndWeakServers(t *testing.T) {
 	}
 }
 
+// TestAuditDHE1024: a server Go cannot express (finite-field DHE with a
+// 1024-bit group), built with openssl s_server: capped at B for the group.
+func TestAuditDHE1024(t *testing.T) {
+	openssl := requireTool(t, "openssl")
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	leaf := ca.leaf(t, "shop.test", rsaKey, false)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
+	certFile, keyFile, dhFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "dh.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Certificate[0]}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	if out, err := exec.Command(openssl, "dhparam", "-out", dhFile, "1024").CombinedOutput(); err != nil {
+		t.Fatalf("openssl dhparam: %v\n%s", err, out)
+	}
+	const addr = "127.0.0.1:18634"
+	start(t, "openssl s_server", nil, openssl, "s_server", "-accept", addr, "-cert", certFile, "-key", keyFile,
+		"-dhparam", dhFile, "-cipher", "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0",
+		"-no_tls1_3", "-www", "-quiet")
+	waitListening(t, addr)
+	rep, code := runAuditJSON(t, "https://shop.test:18634/", ca.file, "--http-port", "1")
+	t.Logf("DHE-1024 (openssl s_server): %s %d caps %v", rep.Result.Grade, rep.Result.Score, rep.Result.Caps)
+	if rep.Result.Grade != "B" || code != 1 {
+		t.Errorf("grade %s exit %d; want B, 1", rep.Result.Grade, code)
+	}
+	found := false
+	for _, c := range rep.Result.Caps {
+		found = found || strings.Contains(c.Reason, "DH group of 1024 bits")
+	}
+	if !found {
+		t.Error("the cap does not name the 1024-bit DH group")
+	}
+}
+
 func TestAuditUnreachable(t *testing.T) {
 	out, err := exec.Command(rampartBin, "audit", "https://shop.test:18621/", "--ip", "127.0.0.1").CombinedOutput()
 	var ee *exec.ExitError
