@@ -51,6 +51,10 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	// SIGHUP is caught from the start: its default action would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	// Every listener is bound first, so a taken port fails the start with
 	// one line and nothing half up.
@@ -89,9 +93,6 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		go func() { errc <- s.serve() }()
 	}
 	ready.Store(true)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for reloading := true; reloading; {
 		select {
 		case <-hup:
