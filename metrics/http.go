@@ -10,6 +10,8 @@ func (m *Metrics) Handler(next http.Handler) http.Handler {
 	return &instrumented{m: m, next: next}
 }
 
+var _ http.Handler = (*instrumented)(nil)
+
 type instrumented struct {
 	m    *Metrics
 	next http.Handler
