@@ -79,7 +79,8 @@ type Config struct {
 type Proxy struct {
 	table    atomic.Pointer[table]
 	log      *zap.Logger
-	upgraded upgraded // WebSocket connections handed to the app
+	upgraded upgraded    // WebSocket connections handed to the app
+	buffers  *bufferPool // copy buffers, shared by every route and generation
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -94,6 +95,7 @@ type table struct {
 	limits    Limits
 	httpsPort int
 	log       *zap.Logger
+	buffers   *bufferPool
 
 	onReject        func(reason string)
 	onUpstreamError func(reason string)
@@ -106,7 +108,7 @@ type route struct {
 
 // New validates cfg and returns a Proxy serving it.
 func New(cfg Config) (*Proxy, error) {
-	p := &Proxy{log: cfg.Logger}
+	p := &Proxy{log: cfg.Logger, buffers: newBufferPool()}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -127,6 +129,7 @@ func (p *Proxy) Update(cfg Config) error {
 		limits:    cfg.Limits.withDefaults(),
 		httpsPort: cfg.HTTPSPort,
 		log:       p.log,
+		buffers:   p.buffers,
 
 		onReject:        cfg.OnReject,
 		onUpstreamError: cfg.OnUpstreamError,
@@ -182,6 +185,7 @@ func (t *table) newRoute(host string, upstream *url.URL) *route {
 		ModifyResponse: t.modifyResponse,
 		ErrorHandler:   t.upstreamError,
 		ErrorLog:       zap.NewStdLog(t.log.Named("reverseproxy")),
+		BufferPool:     t.buffers,
 	}
 	return &route{rp: rp, redirectTo: redirectTo}
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // startApp serves h on a fixed loopback address, as the upstream app.
-func startApp(t *testing.T, addr string, h http.Handler) {
+func startApp(t testing.TB, addr string, h http.Handler) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
