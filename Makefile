@@ -1,7 +1,7 @@
 # rampart: `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: test build image demo fmt-check fuzz-short
+.PHONY: test build image demo fmt-check fuzz-short bench
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 IMAGE ?= localhost/rampart:$(VERSION)
@@ -46,3 +46,8 @@ image: build
 
 demo:
 	$(GO) run ./cmd/rampart demo
+
+# Side by side with nginx, HAProxy and Caddy (bench/README.md); about 25 minutes
+# for everything. BENCH_ARGS narrows it, e.g. BENCH_ARGS="--rounds 1 --scenarios small,h2".
+bench:
+	bash bench/run.sh $(BENCH_ARGS)
