@@ -38,8 +38,8 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       cfg.TLS,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512, // enough for every stream in flight: fewer means dialling afresh under load
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
