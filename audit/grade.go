@@ -7,6 +7,7 @@ package audit
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -238,14 +239,8 @@ func cipherScore(ss []Suite) int {
 	return (best + worst) / 2
 }
 
-func has(ps []uint16, v uint16) bool {
-	for _, p := range ps {
-		if p == v {
-			return true
-		}
-	}
-	return false
-}
+// has reports whether the protocol list holds v.
+func has(ps []uint16, v uint16) bool { return slices.Contains(ps, v) }
 
 func caps(f Findings) []Issue {
 	var out []Issue

@@ -13,9 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,8 +79,7 @@ type Metrics struct {
 
 	rejected *prometheus.CounterVec
 
-	mu     sync.Mutex
-	suites map[uint16]string
+	suites map[uint16]string // every suite Go knows, named once; read-only afterwards
 }
 
 // New creates and registers the collectors.
@@ -93,6 +92,9 @@ func New(cfg Config) (*Metrics, error) {
 		version = "unknown"
 	}
 	m := &Metrics{hosts: map[string]bool{}, suites: map[uint16]string{}}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		m.suites[cs.ID] = cs.Name
+	}
 	for _, h := range cfg.Hosts {
 		m.hosts[canonicalHost(h)] = true
 	}
@@ -171,7 +173,7 @@ func New(cfg Config) (*Metrics, error) {
 
 // Rejected counts a refusal; an unknown reason counts as "malformed".
 func (m *Metrics) Rejected(reason string) {
-	if !contains(RejectReasons, reason) {
+	if !slices.Contains(RejectReasons, reason) {
 		reason = "malformed"
 	}
 	m.rejected.WithLabelValues(reason).Inc()
@@ -179,7 +181,7 @@ func (m *Metrics) Rejected(reason string) {
 
 // UpstreamError counts a failed exchange with the app; an unknown reason counts as "other".
 func (m *Metrics) UpstreamError(reason string) {
-	if !contains(UpstreamErrorReasons, reason) {
+	if !slices.Contains(UpstreamErrorReasons, reason) {
 		reason = "other"
 	}
 	m.upstreamErrors.WithLabelValues(reason).Inc()
@@ -192,7 +194,7 @@ func (m *Metrics) Handshake(cs tls.ConnectionState) {
 
 // HandshakeError counts a failed TLS handshake; an unknown reason counts as "other".
 func (m *Metrics) HandshakeError(reason string) {
-	if !contains(HandshakeErrorReasons, reason) {
+	if !slices.Contains(HandshakeErrorReasons, reason) {
 		reason = "other"
 	}
 	m.handshakeErrors.WithLabelValues(reason).Inc()
@@ -211,14 +213,10 @@ func (m *Metrics) ACMEOrder(domain string, err error) {
 
 // suiteName names a cipher suite; the set is Go's, so the label is bounded.
 func (m *Metrics) suiteName(id uint16) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	name, ok := m.suites[id]
-	if !ok {
-		name = tls.CipherSuiteName(id)
-		m.suites[id] = name
+	if name, ok := m.suites[id]; ok {
+		return name
 	}
-	return name
+	return "other"
 }
 
 // hostLabel maps a Host header or server name to a served name, or "other".
@@ -253,15 +251,6 @@ func canonicalHost(host string) string {
 		host = host[:i]
 	}
 	return strings.ToLower(strings.TrimSuffix(host, "."))
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // certCollector reports the certificates in service at each scrape.

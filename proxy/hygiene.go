@@ -14,40 +14,41 @@ var allowedMethods = map[string]bool{
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
-// checkRequest applies the request hygiene that comes before routing.
-// It returns the status to refuse with and a short reason, or 0. net/http has
-// already answered malformed requests (400), oversized headers (431) and
-// "OPTIONS *" itself.
-func checkRequest(t *table, r *http.Request) (int, string) {
+// checkRequest applies the request hygiene that comes before routing and
+// returns the request's route, or the status to refuse with and a short
+// reason. net/http has already answered malformed requests (400), oversized
+// headers (431) and "OPTIONS *" itself.
+func checkRequest(t *table, r *http.Request) (*route, int, string) {
 	if !allowedMethods[r.Method] {
-		return http.StatusMethodNotAllowed, "method"
+		return nil, http.StatusMethodNotAllowed, "method"
 	}
 	// Only WebSocket may change protocols: h2c and anything else would let a
 	// client speak past rampart's parser to the app (h2c smuggling).
 	if up, ok := r.Header["Upgrade"]; ok {
 		if len(up) != 1 || !strings.EqualFold(strings.TrimSpace(up[0]), "websocket") || r.Method != http.MethodGet {
-			return http.StatusBadRequest, "upgrade"
+			return nil, http.StatusBadRequest, "upgrade"
 		}
 	}
 	// RFC 9113 §8.3.1: an HTTP/2 :path is origin-form. An absolute one
 	// names a host beside :authority, and parsers disagree on which wins.
 	if r.ProtoMajor == 2 && r.URL.Host != "" {
-		return http.StatusBadRequest, "malformed"
+		return nil, http.StatusBadRequest, "malformed"
 	}
 	host := canonicalHost(r.Host)
 	// RFC 9110 §15.5.20: a name not served, or a connection set up for
 	// another name (SNI), is misdirected. This also covers absolute-form
 	// targets, whose host net/http puts in r.Host.
-	if t.routes[host] == nil {
-		return http.StatusMisdirectedRequest, "misdirected"
+	rt := t.routes[host]
+	if rt == nil {
+		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
 	if r.TLS != nil && r.TLS.ServerName != "" && canonicalHost(r.TLS.ServerName) != host {
-		return http.StatusMisdirectedRequest, "misdirected"
+		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
 	if !cleanPath(r.URL.EscapedPath()) {
-		return http.StatusBadRequest, "path"
+		return nil, http.StatusBadRequest, "path"
 	}
-	return 0, ""
+	return rt, 0, ""
 }
 
 // cleanPath reports whether an escaped path is free of dot segments (plain or

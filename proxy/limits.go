@@ -120,7 +120,7 @@ func clientBodyStatus(err error) (int, string) {
 
 // prepareBody installs the paced body reader and reads small bodies in full.
 // It returns a status (and reason) to answer with instead of proxying, or 0.
-func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) (int, string) {
+func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) (int, string) {
 	if r.ContentLength > l.MaxBodyBytes {
 		return http.StatusRequestEntityTooLarge, "body_too_large"
 	}
@@ -129,7 +129,7 @@ func (l Limits) prepareBody(w http.ResponseWriter, r *http.Request) (int, string
 	}
 	br := &bodyReader{
 		body:    http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
-		rc:      http.NewResponseController(w),
+		rc:      rc,
 		idle:    l.BodyIdleTimeout,
 		minRate: l.MinBodyRate,
 		start:   time.Now(),

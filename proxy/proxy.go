@@ -194,12 +194,12 @@ func (t *table) newRoute(host string, upstream *url.URL) *route {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
 	// Hygiene: method, upgrade, names and path, before anything else.
-	if status, reason := checkRequest(t, r); status != 0 {
+	rt, status, reason := checkRequest(t, r)
+	if rt == nil {
 		t.onReject(reason)
 		t.refuse(w, r, status)
 		return
 	}
-	rt := t.routes[canonicalHost(r.Host)]
 
 	// RFC 9112 §6.1: a chunked HTTP/1 request (perhaps with a Content-Length
 	// that net/http has already dropped) closes its connection afterwards, so
@@ -213,7 +213,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
 	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(t.limits.WriteIdleTimeout)) }()
 	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: t.limits.WriteIdleTimeout}
-	if status, reason := t.limits.prepareBody(w, r); status != 0 {
+	if status, reason := t.limits.prepareBody(w, rc, r); status != 0 {
 		t.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
 		t.onReject(reason)
 		t.refuse(w, r, status)

@@ -80,22 +80,10 @@ func (ca *pebbleCA) issuingRootFile(t *testing.T) string {
 	return file
 }
 
-// issuingRoots fetches the root Pebble signs with (new at every start).
+// issuingRoots is the root Pebble signs with (new at every start), as a pool.
 func (ca *pebbleCA) issuingRoots(t *testing.T) *x509.CertPool {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: poolFromFile(t, ca.apiRoot)}}}
-	res, err := client.Get("https://" + ca.mgmt + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	pemData, _ := io.ReadAll(res.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		t.Fatalf("Pebble's /roots/0 returned no certificate: %q", pemData)
-	}
-	return pool
+	return poolFromFile(t, ca.issuingRootFile(t))
 }
 
 // orders counts the orders Pebble has accepted, from its log.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -266,7 +267,7 @@ func TestHostileHTTP1(t *testing.T) {
 				}
 				got = append(got, res.StatusCode)
 			}
-			if !equalInts(got, tc.statuses) {
+			if !slices.Equal(got, tc.statuses) {
 				t.Errorf("statuses %v; want %v", got, tc.statuses)
 			}
 			if closed := isClosed(conn, br); closed != tc.closed {
@@ -282,18 +283,6 @@ func TestHostileHTTP1(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // isClosed tells whether the server closed the connection: a read that ends

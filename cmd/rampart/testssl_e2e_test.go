@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func compareWithTestssl(t *testing.T, a auditReport, ts map[string]testsslFindin
 	t.Helper()
 	for id, name := range map[string]string{"SSLv3": "SSL 3.0", "TLS1": "TLS 1.0", "TLS1_1": "TLS 1.1", "TLS1_2": "TLS 1.2", "TLS1_3": "TLS 1.3"} {
 		tsOffered := strings.HasPrefix(ts[id].Finding, "offered")
-		auditOffered := contains(a.Protocols, name)
+		auditOffered := slices.Contains(a.Protocols, name)
 		if tsOffered != auditOffered {
 			t.Errorf("%s: testssl says %q, rampart audit offered=%v", name, ts[id].Finding, auditOffered)
 		}
@@ -144,15 +145,6 @@ func secondsIn(s string) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestTestsslAgreesOnRampart: rampart with its default settings and a
