@@ -253,8 +253,11 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 	switch {
 	case r.upstream == "":
 		return nil, bad("upstream", "no upstream given", "name the app, e.g. --upstream http://127.0.0.1:8080")
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
-		return nil, bad("upstream", fmt.Sprintf("%q is not an http(s) URL", r.upstream), "use http://host:port or https://host:port, without credentials")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, bad("upstream", fmt.Sprintf("%q is not an http(s) URL", r.upstream), "use http://host:port or https://host:port")
+	case u.User != nil:
+		// Named without the password: this line may end up in a journal.
+		return nil, bad("upstream", fmt.Sprintf("%q carries credentials", u.Redacted()), "use http://host:port or https://host:port, without credentials")
 	}
 	c.upstream = u
 	if r.upstreamCA != "" {

@@ -64,6 +64,9 @@ func TestValidateNamesTheSetting(t *testing.T) {
 				}
 				return
 			}
+			if err != nil && (strings.Contains(err.Error(), "p@app") || strings.Contains(err.Error(), ":p@")) {
+				t.Errorf("the error repeats a password: %v", err)
+			}
 			var se *settingError
 			if !errors.As(err, &se) {
 				t.Fatalf("got %v; want a settingError naming %s", err, tt.setting)
