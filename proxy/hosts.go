@@ -7,7 +7,8 @@ import "strings"
 // name has upper-case letters.
 func canonicalHost(host string) string {
 	if strings.HasPrefix(host, "[") {
-		if i := strings.IndexByte(host, ']'); i > 0 {
+		// A bracketed IPv6 literal; anything else in brackets matches no route.
+		if i := strings.IndexByte(host, ']'); i > 0 && !strings.ContainsAny(host[1:i], "[") {
 			return strings.ToLower(host[1:i])
 		}
 		return ""
