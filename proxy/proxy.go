@@ -19,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -237,9 +238,11 @@ func (p *Proxy) GoAway(ctx context.Context) { p.upgraded.goAway(ctx) }
 func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.SetURL(upstream)
 	pr.Out.Host = pr.In.Host // the app sees the name the client asked for
-	hideIdempotencyKeys(pr.Out)
-	if pr.Out.Body == nil && (pr.Out.Method == http.MethodGet || pr.Out.Method == http.MethodHead) {
-		pr.Out.Body = emptyBody{} // not replayable by http.Transport; see emptyBody
+	if reflect.TypeOf(pr.In.Body) == inMemoryBody {
+		// Read in full already (prepareBody), so the lean path may send it at
+		// once: ReverseProxy's wrapper, which guards a body still arriving,
+		// would hide that.
+		pr.Out.Body = pr.In.Body
 	}
 	if !t.fromTrustedProxy(pr.In.RemoteAddr) {
 		pr.SetXForwarded()
@@ -254,24 +257,6 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
 		if v, ok := in[k]; ok {
 			out[k] = v
-		}
-	}
-}
-
-// hideIdempotencyKeys stops http.Transport from replaying a request: it
-// replays any bodiless request carrying Idempotency-Key or X-Idempotency-Key
-// after a broken reused connection, and a payment POST must never reach the
-// app twice. The header is kept, under a non-canonical map key that the
-// Transport's check does not see; header names are case-insensitive on the
-// wire, so the app still receives it.
-func hideIdempotencyKeys(out *http.Request) {
-	if out.Method == http.MethodGet || out.Method == http.MethodHead {
-		return
-	}
-	for _, k := range [...]string{"Idempotency-Key", "X-Idempotency-Key"} {
-		if v, ok := out.Header[k]; ok {
-			delete(out.Header, k)
-			out.Header[strings.ToLower(k)] = v
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,31 +25,107 @@ type TransportConfig struct {
 	DialTimeout time.Duration
 }
 
-// NewTransport returns the http.Transport for upstream calls.
-func NewTransport(cfg TransportConfig) *http.Transport {
+// Transport carries requests to the upstreams. A plain-HTTP request whose
+// body is absent or already in memory (the common case: every GET, and every
+// body up to Limits.BufferBodyBytes) goes the lean way, over rampart's own
+// connection pool (upstream.go). Upgrades, https upstreams and bodies still
+// streaming in from the client go through an http.Transport, kept from
+// replaying anything. Either way, nothing but a failed dial is ever retried,
+// and that only for GET and HEAD.
+//
+// The zero Transport is not usable; NewTransport makes one.
+type Transport struct {
+	lean     *upstreamPools
+	fallback *http.Transport
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns the Transport for upstream calls.
+func NewTransport(cfg TransportConfig) *Transport {
 	if cfg.ResponseHeaderTimeout == 0 {
 		cfg.ResponseHeaderTimeout = 60 * time.Second
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 10 * time.Second
 	}
+	const idleTimeout = 90 * time.Second
+	const maxIdlePerHost = 512 // enough for every stream in flight: fewer means dialling afresh under load
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		// No Proxy: an edge proxy must not route through HTTP_PROXY by accident.
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       cfg.TLS,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512, // enough for every stream in flight: fewer means dialling afresh under load
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
+	return &Transport{
+		lean: &upstreamPools{
+			dialer:          dialer,
+			responseTimeout: cfg.ResponseHeaderTimeout,
+			idleTimeout:     idleTimeout,
+			maxIdle:         maxIdlePerHost,
+		},
+		fallback: &http.Transport{
+			// No Proxy: an edge proxy must not route through HTTP_PROXY by accident.
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       cfg.TLS,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   maxIdlePerHost,
+			IdleConnTimeout:       idleTimeout,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+		},
 	}
 }
 
+// RoundTrip sends req the lean way when it can, through http.Transport otherwise.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if leanEligible(req) {
+		return t.lean.roundTrip(req)
+	}
+	return t.fallback.RoundTrip(unreplayable(req))
+}
+
+// CloseIdleConnections closes the idle connections of both ways; requests in
+// flight finish on theirs.
+func (t *Transport) CloseIdleConnections() {
+	t.lean.closeIdle()
+	t.fallback.CloseIdleConnections()
+}
+
+// unreplayable returns req, or a copy of it that http.Transport will not send
+// twice. It replays a request written on a reused connection that broke when
+// the request has no body (or can rewind it), or carries Idempotency-Key or
+// X-Idempotency-Key: a payment POST must never reach the app twice, nor a GET
+// (which a careless app may act on).
+func unreplayable(req *http.Request) *http.Request {
+	emptyGet := (req.Body == nil || req.Body == http.NoBody) && (req.Method == http.MethodGet || req.Method == http.MethodHead)
+	keyed := false
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		for _, k := range idempotencyKeys {
+			_, ok := req.Header[k]
+			keyed = keyed || ok
+		}
+	}
+	if !emptyGet && !keyed {
+		return req
+	}
+	out := req.Clone(req.Context())
+	if emptyGet {
+		out.Body = emptyBody{}
+	}
+	// The key is kept under a non-canonical map key that the Transport's
+	// check does not see; header names are case-insensitive on the wire, so
+	// the app still receives it.
+	for _, k := range idempotencyKeys {
+		if v, ok := out.Header[k]; ok {
+			delete(out.Header, k)
+			out.Header[strings.ToLower(k)] = v
+		}
+	}
+	return out
+}
+
+var idempotencyKeys = [...]string{"Idempotency-Key", "X-Idempotency-Key"}
+
 // emptyBody is a request body with nothing in it. Given to a bodiless GET or
-// HEAD, it makes http.Transport treat the request as not replayable (it
+// HEAD on its way to http.Transport, it makes http.Transport treat the request as not replayable (it
 // replays only requests whose Body is nil, NoBody or has GetBody), so a
 // request written on a keep-alive connection that then breaks is never sent
 // to the app a second time. The Transport sees the body is empty before it
@@ -69,11 +146,9 @@ func (r retryOnDial) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) || !isDialError(err) || req.Context().Err() != nil {
 		return res, err
 	}
-	retry := req.Clone(req.Context())
-	if req.Body != nil {
-		retry.Body = emptyBody{}
-	}
-	return r.next.RoundTrip(retry)
+	// Nothing of req left rampart, its body included (a GET's is absent or
+	// in memory): it goes again as it is.
+	return r.next.RoundTrip(req)
 }
 
 func isDialError(err error) bool {

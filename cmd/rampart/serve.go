@@ -191,7 +191,7 @@ func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 
 // proxyConfig is the part of cfg that the proxy serves, with a new upstream
 // transport (returned too, so a reload can retire the old one).
-func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config, *http.Transport) {
+func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config, *proxy.Transport) {
 	routes := make([]proxy.Route, len(cfg.domains))
 	for i, d := range cfg.domains {
 		routes[i] = proxy.Route{Host: d, Upstream: cfg.upstream}
@@ -259,7 +259,7 @@ type servers struct {
 	runner    func(context.Context) // background work of the certificate source, or nil
 	rootPath  string                // the internal CA's root, or ""
 	proxy     *proxy.Proxy
-	transport *http.Transport // the proxy's current upstream transport
+	transport *proxy.Transport // the proxy's current upstream transport
 	src       certSource
 	metrics   *metrics.Metrics
 
