@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -78,9 +79,11 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		background.Add(1)
 		go func() { defer background.Done(); runner(runCtx) }()
 	}
+	memLimit := applyMemoryLimit(os.Getenv, os.ReadFile)
 	log.Info("rampart serving", zap.Strings("domains", cfg.domains), zap.String("upstream", cfg.upstream.Redacted()),
 		zap.String("tls", cfg.tlsMode), zap.String("https", cfg.httpsAddr), zap.String("http", cfg.httpAddr),
-		zap.String("admin", cfg.adminAddr), zap.String("data_dir", cfg.dataDir))
+		zap.String("admin", cfg.adminAddr), zap.String("data_dir", cfg.dataDir),
+		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), zap.Int64("memory_limit_bytes", memLimit))
 	if cfg.headers.HSTSMaxAge < 0 {
 		log.Warn("HSTS is disabled (--hsts-max-age 0): browsers will not insist on HTTPS for this site")
 	}
