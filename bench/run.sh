@@ -13,11 +13,15 @@
 #     --rounds N            rounds; each round runs every proxy once, in
 #                           alternating order (A B C, C B A, ...) (default 3)
 #     --modes LIST          pinned,unpinned (default: pinned,unpinned)
-#     --scenarios LIST      pinned-mode scenarios (default: mem,small,64k,1m,hs,hsres,h2)
+#     --scenarios LIST      pinned-mode scenarios (default: mem,small,64k,1m,post,hs,hsres,h2,lat)
+#                           post = 4 KiB POSTs echoed back; lat = p50/p99 at a fixed
+#                           request rate, run after the rounds of the others
 #     --unpinned-scenarios LIST  (default: small,hs,h2)
 #     --unpinned-rounds N   (default 2)
 #     --dur S               seconds for the keep-alive /small run (default 10)
 #     --bulk-dur S          seconds for 64k/1m/h2/handshake runs (default 5)
+#     --lat-rate N          requests/s for lat (default: half of nginx-1's /small
+#                           median from this run, else 10000)
 #     --cert ecdsa|rsa      certificate type (default ecdsa = P-256)
 #     --out DIR             results folder (default $TMPDIR/bench-results-<time>)
 #     --no-speed            skip `openssl speed`
@@ -30,12 +34,13 @@ OUT=""
 PROXIES=""
 ROUNDS=3
 MODES="pinned,unpinned"
-SCEN="mem,small,64k,1m,hs,hsres,h2"
+SCEN="mem,small,64k,1m,post,hs,hsres,h2,lat"
 USCEN="small,hs,h2"
 UROUNDS=2
 DUR=10
 BULK=5
 CERT_TYPE=ecdsa
+LAT_RATE_ARG=""
 SPEED=1
 BACKEND_PORT=${BENCH_BACKEND_PORT:-24617}
 LISTEN_PORT=${BENCH_LISTEN_PORT:-24643}
@@ -55,9 +60,10 @@ while [[ $# -gt 0 ]]; do
     --dur) DUR=$2; shift 2 ;;
     --bulk-dur) BULK=$2; shift 2 ;;
     --cert) CERT_TYPE=$2; shift 2 ;;
+    --lat-rate) LAT_RATE_ARG=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-speed) SPEED=0; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -204,6 +210,8 @@ https://127.0.0.1:$LISTEN_PORT {
 EOF
 }
 write_configs
+# A 4 KiB POST body (a checkout form is smaller; an API call with a basket, about this).
+printf 'wrk.method = "POST"\nwrk.body = string.rep("a", 4096)\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' > "$WORK/conf/post.lua"
 
 # Command, URL scheme for each config. Commands are run via `bash -c "exec ..."`.
 proxy_cmd() {
@@ -279,10 +287,10 @@ rec() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$MODE" "$ROUND" "$1" "$2" "$3" "$4" >
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'; }
 clientpre() { [[ -n "$CPIN" ]] && echo "taskset -c $CPIN"; true; }
 
-run_wrk() {  # proxy scenario conns dur path bodybytes
+run_wrk() {  # proxy scenario conns dur path bodybytes [wrk args]
   local p=$1 s=$2 c=$3 d=$4 path=$5 size=$6 f=$OUT/raw/$MODE-r$ROUND-$1-$2.txt
   cpu_begin
-  timeout $((d + 20)) $(clientpre) wrk -t1 -c"$c" -d"${d}s" --latency "$URL$path" > "$f" 2>&1 || true
+  timeout $((d + 20)) $(clientpre) wrk -t1 -c"$c" -d"${d}s" --latency "${@:7}" "$URL$path" > "$f" 2>&1 || true
   cpu_end "$p" "$s"
   local rps p50 p99 err
   rps=$(awk '/^Requests\/sec:/{print $2}' "$f"); p50=$(awk '$1=="50%"{print $2}' "$f"); p99=$(awk '$1=="99%"{print $2}' "$f")
@@ -320,6 +328,20 @@ run_hs() {  # proxy scenario extra-flags
     case $k in rate) rec "$p" "$s" hs_per_s "$v" ;; errors) rec "$p" "$s" errors "$v" ;; resumed) rec "$p" "$s" resumed "$v" ;; p50_ms|p99_ms) rec "$p" "$s" "$k" "$v" ;; esac
   done
   log "  $p $s: $line"
+}
+
+run_lat() {  # proxy: fixed-rate keep-alive load, latency from each request's scheduled time
+  local p=$1 f=$OUT/raw/$MODE-r$ROUND-$1-lat.txt
+  cpu_begin
+  timeout $((BULK * 2 + 30)) env GOMAXPROCS=1 $(clientpre) "$BIN/handshake" -mode rate -addr "$LISTEN_ADDR" -c 32 -rate "$LAT_RATE" -d "$((BULK * 2))s" > "$f" 2>&1 || true
+  cpu_end "$p" lat
+  local line; line=$(grep '^ok=' "$f" || true)
+  [[ -z "$line" ]] && { log "  $p lat: no result (see $f)"; rec "$p" lat error 1; return; }
+  local k v
+  for kv in $line; do k=${kv%%=*}; v=${kv#*=}
+    case $k in rate) rec "$p" lat rps "$v" ;; errors) rec "$p" lat errors "$v" ;; p50_ms|p90_ms|p99_ms|p999_ms) rec "$p" lat "$k" "$v" ;; esac
+  done
+  log "  $p lat: $line"
 }
 
 run_mem() {
@@ -361,6 +383,8 @@ bench_proxy() {
       1k)    run_wrk "$p" 1k 64 "$BULK" /1k 1024 ;;
       64k)   run_wrk "$p" 64k 16 "$BULK" /64k 65536 ;;
       1m)    run_wrk "$p" 1m 16 "$BULK" /1m 1048576 ;;
+      post)  run_wrk "$p" post 64 "$BULK" /echo 4096 -s "$WORK/conf/post.lua" ;;
+      lat)   if ((tls)); then run_lat "$p"; fi ;;
       hs)    if ((tls)); then run_hs "$p" hs ""; fi ;;
       hsres) if ((tls)); then run_hs "$p" hsres "-resume"; fi ;;
       hs12)  if ((tls)); then run_hs "$p" hs12 "-tls12"; fi ;;
@@ -401,14 +425,29 @@ for MODE in ${MODES//,/ }; do
   wait_port_free "$BACKEND_PORT" || { log "backend port $BACKEND_PORT busy"; exit 1; }
   start_group BACKEND_PID "$CPIN" "$OUT/raw/backend-$MODE.log" "env ${BACKEND_GOMAXPROCS:+GOMAXPROCS=$BACKEND_GOMAXPROCS} $BIN/backend -listen $BACKEND_ADDR"
   wait_port "$BACKEND_PORT" || { log "backend did not start"; exit 1; }
-  for ((ROUND = 1; ROUND <= R; ROUND++)); do
-    order=("${LIST[@]}")
-    if ((ROUND % 2 == 0)); then order=(); for ((i = ${#LIST[@]} - 1; i >= 0; i--)); do order+=("${LIST[$i]}"); done; fi
-    for p in "${order[@]}"; do bench_proxy "$p" "$SC"; done
-  done
+  # lat runs after the others: its rate is set from nginx's throughput in this run.
+  rest=$(echo ",$SC," | sed 's/,lat,/,/g; s/^,//; s/,$//')
+  rounds() {  # scenarios
+    for ((ROUND = 1; ROUND <= R; ROUND++)); do
+      order=("${LIST[@]}")
+      if ((ROUND % 2 == 0)); then order=(); for ((i = ${#LIST[@]} - 1; i >= 0; i--)); do order+=("${LIST[$i]}"); done; fi
+      for p in "${order[@]}"; do bench_proxy "$p" "$1"; done
+    done
+  }
+  [[ -n $rest ]] && rounds "$rest"
+  if [[ ",$SC," == *,lat,* ]]; then
+    LAT_RATE=$LAT_RATE_ARG
+    if [[ -z $LAT_RATE ]]; then
+      LAT_RATE=$(awk -F'\t' -v m="$MODE" '$1==m && $3=="nginx-1" && $4=="small" && $5=="rps"{print $6}' "$OUT/results.tsv" | sort -n |
+        awk '{v[NR]=$1} END{if(!NR){print 10000; exit} x=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%d\n", x/2}')
+    fi
+    log "lat: $LAT_RATE requests/s over 32 connections"
+    echo "lat-rate-$MODE: $LAT_RATE" >> "$OUT/versions.txt"
+    rounds lat
+  fi
   stop_group "$BACKEND_PID"; BACKEND_PID=""
 done
 echo "loadavg-at-end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/versions.txt"
 
-"$BIN/summarize" -in "$OUT/results.tsv" -versions "$OUT/versions.txt" -ref1 "${BENCH_REF1:-nginx-1}" -ref2 "${BENCH_REF2:-caddy-1}" > "$OUT/summary.md"
-log "done: $OUT/summary.md"
+"$BIN/summarize" -in "$OUT/results.tsv" -versions "$OUT/versions.txt" -ref1 "${BENCH_REF1:-nginx-1}" -ref2 "${BENCH_REF2:-caddy-1}" -svg "$OUT/chart.svg" > "$OUT/summary.md"
+log "done: $OUT/summary.md and $OUT/chart.svg"
