@@ -61,15 +61,16 @@ func NewTransport(cfg TransportConfig) *Transport {
 		},
 		fallback: &http.Transport{
 			// No Proxy: an edge proxy must not route through HTTP_PROXY by accident.
-			DialContext:           dialer.DialContext,
-			TLSClientConfig:       cfg.TLS,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   maxIdlePerHost,
-			IdleConnTimeout:       idleTimeout,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-			ExpectContinueTimeout: time.Second,
+			DialContext:            dialer.DialContext,
+			TLSClientConfig:        cfg.TLS,
+			ForceAttemptHTTP2:      true,
+			MaxIdleConns:           1024,
+			MaxIdleConnsPerHost:    maxIdlePerHost,
+			IdleConnTimeout:        idleTimeout,
+			TLSHandshakeTimeout:    10 * time.Second,
+			ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
+			ExpectContinueTimeout:  time.Second,
+			MaxResponseHeaderBytes: maxResponseHeaderBytes, // as on the lean way
 		},
 	}
 }

@@ -10,17 +10,22 @@ import (
 
 // chartMetrics are the bars of the chart: each is a ratio to the reference
 // (higher is better, inverted for memory and latency).
-var chartMetrics = []struct{ scen, metric, label string }{
-	{"small", "rps", "keep-alive req/s"},
-	{"small", "rps_per_core", "keep-alive per CPU-s"},
-	{"h2", "rps", "HTTP/2 req/s"},
-	{"64k", "MBps", "64 KiB MB/s"},
-	{"1m", "MBps", "1 MiB MB/s"},
-	{"post", "rps", "4 KiB POST req/s"},
-	{"hs", "hs_per_s", "full handshakes/s"},
-	{"hsres", "hs_per_s", "resumed handshakes/s"},
-	{"mem", "kb_per_conn", "memory per idle conn"},
-	{"lat", "p99_ms", "p99 at fixed rate"},
+// target is the project's goal as a ratio to nginx (issue 7), drawn as a
+// mark across the group; 0 means none set in those terms.
+var chartMetrics = []struct {
+	scen, metric, label string
+	target              float64
+}{
+	{"small", "rps", "keep-alive req/s", 0},
+	{"small", "rps_per_core", "keep-alive per CPU-s", 0.8},
+	{"h2", "rps", "HTTP/2 req/s", 0.5},
+	{"64k", "MBps", "64 KiB MB/s", 0.9},
+	{"1m", "MBps", "1 MiB MB/s", 0.95},
+	{"post", "rps", "4 KiB POST req/s", 0},
+	{"hs", "hs_per_s", "full handshakes/s", 0.95},
+	{"hsres", "hs_per_s", "resumed handshakes/s", 0},
+	{"mem", "kb_per_conn", "memory per idle conn", 0},
+	{"lat", "p99_ms", "p99 at fixed rate", 0},
 }
 
 var chartColors = []string{"#1f6feb", "#d97706", "#059669", "#7c3aed", "#dc2626", "#6b7280"}
@@ -83,6 +88,10 @@ func writeChart(path string, vals map[key][]float64, proxies []string, ref, ref2
 		m := chartMetrics[mi]
 		gy := y0 + groupH*float64(gi)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", left-8, gy+groupH/2+3, m.label)
+		if ref == "nginx-1" && m.target > 0 {
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#111" stroke-width="2" stroke-dasharray="3,2"><title>target %.2f×</title></line>`+"\n",
+				x(m.target), gy+2, x(m.target), gy+groupH-6, m.target)
+		}
 		for bi, p := range bars {
 			r, ok := ratio(p, m.scen, m.metric)
 			if !ok {
@@ -95,6 +104,10 @@ func writeChart(path string, vals map[key][]float64, proxies []string, ref, ref2
 		}
 	}
 	ly := y0 + groupH*float64(len(metrics)) + 30
+	if ref == "nginx-1" {
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#111" stroke-width="2" stroke-dasharray="3,2"/><text x="%.1f" y="%.1f">rampart's target</text>`+"\n",
+			left+250, ly, left+250, ly+10, left+258, ly+9)
+	}
 	for bi, p := range bars {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="10" height="10" fill="%s"/><text x="%.1f" y="%.1f">%s</text>`+"\n",
 			left, ly+20*float64(bi), chartColors[bi%len(chartColors)], left+15, ly+20*float64(bi)+9, p)
