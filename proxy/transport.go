@@ -158,12 +158,20 @@ func isDialError(err error) bool {
 }
 
 // bufferPool lends ReverseProxy its 32 KiB copy buffers: without one it
-// allocates a fresh buffer for every response body.
+// allocates a fresh buffer for every response body. It pools array pointers,
+// which a returned slice converts back to without allocating.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufferSize {
+		bp.p.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+	}
+}

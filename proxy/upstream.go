@@ -106,6 +106,7 @@ type connPool struct {
 type upstreamConn struct {
 	pool      *connPool
 	nc        net.Conn
+	alive     func() bool // the liveness peek (upstream_linux.go); nil: taken as alive
 	head      headLimit
 	br        *bufio.Reader
 	bw        *bufio.Writer
@@ -150,7 +151,7 @@ func (p *connPool) get(ctx context.Context) (*upstreamConn, error) {
 		// An app closes idle connections on its own schedule (Node.js after
 		// 5 s, gunicorn after 2 s): a connection it has closed, or that holds
 		// bytes nobody asked for, is not used.
-		if time.Since(c.idleSince) < p.up.idleTimeout && idleConnAlive(c.nc) {
+		if time.Since(c.idleSince) < p.up.idleTimeout && (c.alive == nil || c.alive()) {
 			return c, nil
 		}
 		_ = c.nc.Close()
@@ -160,6 +161,7 @@ func (p *connPool) get(ctx context.Context) (*upstreamConn, error) {
 		return nil, err
 	}
 	c := &upstreamConn{pool: p, nc: nc}
+	c.alive = newLivenessPeek(nc)
 	c.head = headLimit{r: nc, left: -1}
 	c.br = bufio.NewReader(&c.head)
 	c.bw = bufio.NewWriter(nc)

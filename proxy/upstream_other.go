@@ -4,6 +4,6 @@ package proxy
 
 import "net"
 
-// idleConnAlive cannot peek without blocking here: an idle connection is
+// newLivenessPeek cannot peek without blocking here: an idle connection is
 // taken as alive, and a closed one shows itself when used.
-func idleConnAlive(net.Conn) bool { return true }
+func newLivenessPeek(net.Conn) func() bool { return nil }
