@@ -452,4 +452,6 @@ done
 echo "loadavg-at-end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/versions.txt"
 
 "$BIN/summarize" -in "$OUT/results.tsv" -versions "$OUT/versions.txt" -ref1 "${BENCH_REF1:-nginx-1}" -ref2 "${BENCH_REF2:-caddy-1}" -svg "$OUT/chart.svg" > "$OUT/summary.md"
-log "done: $OUT/summary.md and $OUT/chart.svg"
+# The tables to the terminal: the median/ratio table of each mode first.
+sed -n '/^## mode:/,/^### /p' "$OUT/summary.md" | sed '/^### /d'
+log "done: $OUT/summary.md (with spreads, errors and CPU use) and $OUT/chart.svg"
