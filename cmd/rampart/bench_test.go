@@ -69,8 +69,9 @@ func BenchmarkShippedChainGET(b *testing.B) {
 // the whole process: the shipped chain, its transport, the in-process test
 // app's side of the exchange, and the test's own request and recorder.
 // Measured 2026-11-28: 153, then 148 without the log redactor's regular
-// expression, then 115 with the lean upstream path, 111 with no allocation for the liveness peek and the copy-buffer pool. Lower it as the request path gets leaner; never
-// raise it without a reason in the commit.
+// expression, 115 with the lean upstream path, and 111 with no allocation
+// for the liveness peek or the copy-buffer pool. Lower it as the request
+// path gets leaner; never raise it without a reason in the commit.
 const allocBudget = 114
 
 func TestShippedChainAllocationBudget(t *testing.T) {
