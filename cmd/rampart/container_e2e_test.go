@@ -159,7 +159,7 @@ func TestContainerSidecar(t *testing.T) {
 		"--security-opt", "no-new-privileges", appImage)
 	runEdge := func() {
 		p.run("run", "-d", "--name", edge, "--network", "container:"+app, "--read-only", "--cap-drop", "all",
-			"--security-opt", "no-new-privileges", "--user", "65532:65532", "-v", volume+":/data",
+			"--security-opt", "no-new-privileges", "--user", "65532:65532", "-v", volume+":/data", "--memory", "256m",
 			rampartImage, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://127.0.0.1:8081",
 			"--shutdown-delay", "1s", "--shutdown-timeout", "20s")
 	}
@@ -186,6 +186,13 @@ func TestContainerSidecar(t *testing.T) {
 	})
 	t.Logf("HTTPS via 127.0.0.1:18700 reached the app through %s, running as %s, read-only, no capabilities",
 		p.run("exec", edge, "/rampart", "version"), p.run("inspect", edge, "--format", "{{.Config.User}}"))
+
+	// The cgroup's 256 MiB cap reaches Go's collector as a 90% soft limit.
+	if logs, _ := p.cmd("logs", edge).CombinedOutput(); !strings.Contains(string(logs), `"memory_limit_bytes":241591910`) {
+		t.Errorf("start line without memory_limit_bytes 241591910 (90%% of --memory 256m); logs:\n%s", logs)
+	} else {
+		t.Log("--memory 256m: rampart's start line says memory_limit_bytes 241591910")
+	}
 
 	out, err := p.cmd("healthcheck", "run", edge).CombinedOutput()
 	if err != nil {

@@ -3,41 +3,60 @@ package main
 import (
 	"path"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // Go's runtime sizes GOMAXPROCS from the cgroup's CPU limit on its own (Go
-// 1.25 and later), but not its heap: in a container whose memory is capped,
-// a burst of connections grows the heap until the kernel kills the process,
-// while the garbage collector had room to work harder. rampart gives the
-// collector a soft limit at 90% of the cgroup's memory, unless GOMEMLIMIT
-// says otherwise.
+// 1.25 and later, never below 2), but not its heap: in a container whose
+// memory is capped, a burst of connections grows the heap until the kernel
+// kills the process, while the garbage collector had room to work harder.
+// rampart gives the collector a soft limit at 90% of the cgroup's memory,
+// unless GOMEMLIMIT says otherwise.
 
 // memoryLimitShare is the part of the cgroup's memory given to Go's soft limit:
 // the rest is for the stacks, the kernel's socket buffers and the binary.
 const memoryLimitShare = 0.9
 
-// containerMemoryLimit reads the cgroup v2 memory limit of this process
-// through readFile (rooted at /), or reports false when there is none.
+// noMemoryLimit is where cgroup v1 says "unlimited" (a page-rounded
+// 2^63-1); anything from here up is taken as no limit.
+const noMemoryLimit = 1 << 62
+
+// containerMemoryLimit reads this process's cgroup memory limit (v2
+// memory.max, or v1 memory.limit_in_bytes) through readFile, or reports
+// false when there is none. /proc/self/cgroup names the cgroup; in a
+// container without a cgroup namespace that path is the host's, and the
+// container sees its own cgroup at the mount's root instead, so both are
+// tried, the named one first.
 func containerMemoryLimit(readFile func(string) ([]byte, error)) (int64, bool) {
-	dir := "/sys/fs/cgroup"
+	var candidates []string
 	if b, err := readFile("/proc/self/cgroup"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
-			if p, ok := strings.CutPrefix(line, "0::"); ok { // the v2 hierarchy
-				dir = path.Join(dir, p)
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			switch {
+			case parts[0] == "0" && parts[1] == "": // v2
+				candidates = append(candidates, path.Join("/sys/fs/cgroup", parts[2], "memory.max"), "/sys/fs/cgroup/memory.max")
+			case slices.Contains(strings.Split(parts[1], ","), "memory"): // v1
+				candidates = append(candidates, path.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"), "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 			}
 		}
 	}
-	b, err := readFile(path.Join(dir, "memory.max"))
-	if err != nil {
-		return 0, false
+	for _, name := range candidates {
+		b, err := readFile(name)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64) // v2's "max" means none
+		if err != nil || n <= 0 || n >= noMemoryLimit {
+			return 0, false
+		}
+		return n, true
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64) // "max" means none
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
+	return 0, false
 }
 
 // applyMemoryLimit sets the soft memory limit from the container's, unless

@@ -24,8 +24,16 @@ func TestContainerMemoryLimit(t *testing.T) {
 	}{
 		{"container (cgroup namespace)", map[string]string{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "268435456\n"}, 268435456, true},
 		{"systemd unit", map[string]string{"/proc/self/cgroup": "0::/system.slice/rampart.service\n", "/sys/fs/cgroup/system.slice/rampart.service/memory.max": "536870912\n"}, 536870912, true},
+		{"v2 container without a cgroup namespace", map[string]string{"/proc/self/cgroup": "0::/machine.slice/libpod-1.scope\n", "/sys/fs/cgroup/memory.max": "268435456\n"}, 268435456, true},
 		{"no limit", map[string]string{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "max\n"}, 0, false},
-		{"cgroup v1 only", map[string]string{"/proc/self/cgroup": "12:memory:/docker/abc\n"}, 0, false},
+		{"v1 container (podman, cgroupfs)", map[string]string{
+			"/proc/self/cgroup":                           "5:pids:/libpod_parent/libpod-1\n4:memory:/libpod_parent/libpod-1\n1:cpu:/libpod_parent/libpod-1\n",
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "268435456\n"}, 268435456, true},
+		{"v1 systemd unit", map[string]string{
+			"/proc/self/cgroup": "4:memory:/system.slice/rampart.service\n",
+			"/sys/fs/cgroup/memory/system.slice/rampart.service/memory.limit_in_bytes": "536870912\n",
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes":                              "9223372036854771712\n"}, 536870912, true},
+		{"v1 unlimited", map[string]string{"/proc/self/cgroup": "4:memory:/\n", "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0, false},
 		{"nothing readable", map[string]string{}, 0, false},
 	}
 	for _, tt := range tests {
