@@ -1,14 +1,11 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -123,11 +120,11 @@ func TestPrometheusScrapes(t *testing.T) {
 	roots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
 	notAfter := map[string]time.Time{}
 	for _, name := range []string{"shop.test", "api.shop.test"} {
-		leaf, err := handshakeTo(httpsAddr, name, roots)
+		leaf, err := handshake(httpsAddr, name, roots)
 		if err != nil {
 			t.Fatal(err)
 		}
-		notAfter[name] = leaf
+		notAfter[name] = leaf.NotAfter
 	}
 
 	dir := t.TempDir()
@@ -181,17 +178,6 @@ scrape_configs:
 			t.Logf("Prometheus: up 1; %s expires %v, series %.0f", name, want.UTC().Format(time.RFC3339), v[0])
 		}
 	}
-}
-
-// handshakeTo returns the NotAfter of the certificate served for name,
-// verified against roots.
-func handshakeTo(addr, name string, roots *x509.CertPool) (time.Time, error) {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{ServerName: name, RootCAs: roots})
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].NotAfter, nil
 }
 
 // TestAdminPprofOnlyWhenAsked: /debug/pprof/ is absent unless --admin-pprof.
