@@ -19,7 +19,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -238,7 +237,7 @@ func (p *Proxy) GoAway(ctx context.Context) { p.upgraded.goAway(ctx) }
 func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.SetURL(upstream)
 	pr.Out.Host = pr.In.Host // the app sees the name the client asked for
-	if reflect.TypeOf(pr.In.Body) == inMemoryBody {
+	if inMemory(pr.In.Body) {
 		// Read in full already (prepareBody), so the lean path may send it at
 		// once: ReverseProxy's wrapper, which guards a body still arriving,
 		// would hide that.

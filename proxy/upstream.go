@@ -38,10 +38,15 @@ var (
 	errUnexpected101        = errors.New("proxy: upstream switched protocols on a request that did not ask to")
 )
 
-// inMemoryBody is the type of a request body that rampart has read in full
-// (prepareBody's buffer): it can be written to the app at once, with its
-// length, in the handler's goroutine.
-var inMemoryBody = reflect.TypeOf(io.NopCloser(new(bytes.Buffer)))
+// inMemoryBodyType is the type of a request body that rampart has read in
+// full (prepareBody's buffer): it can be written to the app at once, with its
+// length, in the handler's goroutine. The type, not a wrapper of rampart's
+// own, marks it because Request.Write recognises this one as in memory and
+// sends head and body in one write.
+var inMemoryBodyType = reflect.TypeOf(io.NopCloser(new(bytes.Buffer)))
+
+// inMemory reports whether body is one that rampart has read in full.
+func inMemory(body io.ReadCloser) bool { return reflect.TypeOf(body) == inMemoryBodyType }
 
 // leanEligible reports whether req can take the lean path: plain HTTP, no
 // upgrade, and a body that is either absent or already in memory.
@@ -55,40 +60,33 @@ func leanEligible(req *http.Request) bool {
 	if req.Body == nil || req.Body == http.NoBody {
 		return req.ContentLength == 0
 	}
-	return req.ContentLength > 0 && reflect.TypeOf(req.Body) == inMemoryBody
+	return req.ContentLength > 0 && inMemory(req.Body)
 }
 
-// upstreamPools holds one pool per upstream address.
+// upstreamPools holds one pool per upstream, found by the request URL's host
+// as the route gives it: a lookup with no lock and no string work per request.
 type upstreamPools struct {
 	dialer          *net.Dialer
 	responseTimeout time.Duration
 	idleTimeout     time.Duration
 	maxIdle         int
 
-	mu    sync.Mutex
-	pools map[string]*connPool
+	pools sync.Map // URL host -> *connPool
 }
 
-func (u *upstreamPools) pool(addr string) *connPool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	p := u.pools[addr]
-	if p == nil {
-		p = &connPool{up: u, addr: addr}
-		if u.pools == nil {
-			u.pools = make(map[string]*connPool)
-		}
-		u.pools[addr] = p
+func (u *upstreamPools) pool(url *url.URL) *connPool {
+	if p, ok := u.pools.Load(url.Host); ok {
+		return p.(*connPool)
 	}
-	return p
+	p, _ := u.pools.LoadOrStore(url.Host, &connPool{up: u, addr: dialAddr(url)})
+	return p.(*connPool)
 }
 
 func (u *upstreamPools) closeIdle() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for _, p := range u.pools {
-		p.closeIdle(0)
-	}
+	u.pools.Range(func(_, p any) bool {
+		p.(*connPool).closeIdle(0)
+		return true
+	})
 }
 
 // connPool is one upstream's idle connections, most recently used last: a
@@ -225,7 +223,7 @@ func (p *connPool) closeIdle(age time.Duration) {
 // 502, never a replay.
 func (u *upstreamPools) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	c, err := u.pool(canonicalAddr(req.URL)).get(ctx)
+	c, err := u.pool(req.URL).get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -319,11 +317,10 @@ func (b *upstreamBody) Close() error {
 	return nil
 }
 
-// canonicalAddr is the URL's host with its port (80 if none).
-func canonicalAddr(u *url.URL) string {
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		return net.JoinHostPort(host, "80")
+// dialAddr is the URL's host with its port (80 if none).
+func dialAddr(u *url.URL) string {
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80")
 	}
 	return u.Host
 }
