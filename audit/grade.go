@@ -172,33 +172,27 @@ func protocolScore(ps []uint16) int {
 	return (best + worst) / 2
 }
 
-func rsaScore(bits int) int {
-	switch {
-	case bits < 512:
-		return 20
-	case bits < 1024:
-		return 40
-	case bits < 2048:
-		return 80
-	case bits < 4096:
-		return 90
+// The key-exchange ladder (SSL Labs 2009r): below each size the score on
+// the same line of keyScores; at or above the last, 100. RSA and DH sizes
+// use rsaLimits; elliptic curves, ecLimits (their equivalent strengths).
+var (
+	keyScores = [...]int{20, 40, 80, 90}
+	rsaLimits = [...]int{512, 1024, 2048, 4096}
+	ecLimits  = [...]int{110, 123, 163, 225}
+)
+
+func keyScore(bits int, limits [4]int) int {
+	for i, limit := range limits {
+		if bits < limit {
+			return keyScores[i]
+		}
 	}
 	return 100
 }
 
-func ecScore(bits int) int {
-	switch {
-	case bits < 110:
-		return 20
-	case bits < 123:
-		return 40
-	case bits < 163:
-		return 80
-	case bits < 225:
-		return 90
-	}
-	return 100
-}
+func rsaScore(bits int) int { return keyScore(bits, rsaLimits) }
+
+func ecScore(bits int) int { return keyScore(bits, ecLimits) }
 
 // keyExchangeScore is the weakest of the certificate key and the ephemeral keys.
 func keyExchangeScore(f Findings) int {
