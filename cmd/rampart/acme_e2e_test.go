@@ -115,15 +115,7 @@ func TestACMETLSALPN(t *testing.T) {
 	})
 	// Ready once the certificate is in service, and the order is counted.
 	waitFor(t, 5*time.Second, "/readyz 200 with the certificate", func() error {
-		res, err := http.Get("http://127.0.0.1:18491/readyz")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			return fmt.Errorf("status %d", res.StatusCode)
-		}
-		return nil
+		return statusOK(http.Get("http://127.0.0.1:18491/readyz"))
 	})
 	if m := scrape(t, "127.0.0.1:18491"); !strings.Contains(m, `rampart_acme_orders_total{domain="shop.test",result="success"} 1`) ||
 		!strings.Contains(m, `rampart_certificate_not_after_timestamp_seconds{domain="shop.test",issuer="Pebble Intermediate CA`) {

@@ -111,15 +111,16 @@ func buildImages(t *testing.T, p *podman) (rampartImage, appImage string) {
 	return rampartImage, appImage
 }
 
-func rootFromVolume(t *testing.T, p *podman, volume string) []byte {
+func rootFromVolume(t *testing.T, p *podman, volume string) (pem []byte, roots *x509.CertPool) {
 	t.Helper()
 	mount := p.run("volume", "inspect", volume, "--format", "{{.Mountpoint}}")
-	var pem []byte
 	waitFor(t, 20*time.Second, "the internal CA's root in the volume", func() (err error) {
 		pem, err = os.ReadFile(filepath.Join(mount, "internal-ca", "root.pem"))
 		return err
 	})
-	return pem
+	roots = x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	return pem, roots
 }
 
 func sidecarClient(roots *x509.CertPool, addr string) *http.Client {
@@ -165,9 +166,7 @@ func TestContainerSidecar(t *testing.T) {
 	}
 	runEdge()
 
-	rootPEM := rootFromVolume(t, p, volume)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
+	rootPEM, roots := rootFromVolume(t, p, volume)
 	client := sidecarClient(roots, "127.0.0.1:18700")
 	waitFor(t, 30*time.Second, "HTTPS through the sidecar", func() error {
 		res, err := client.Get("https://shop.test/")
@@ -229,7 +228,7 @@ func TestContainerSidecar(t *testing.T) {
 	// Recreated: the same CA and the same certificate, from the volume.
 	p.run("rm", edge)
 	runEdge()
-	if again := rootFromVolume(t, p, volume); !bytes.Equal(again, rootPEM) {
+	if again, _ := rootFromVolume(t, p, volume); !bytes.Equal(again, rootPEM) {
 		t.Error("the recreated container made a new CA; want the one in /data")
 	}
 	waitFor(t, 30*time.Second, "HTTPS after recreation, trusted by the old root", func() error {
@@ -269,20 +268,10 @@ func TestComposeSidecar(t *testing.T) {
 	if out, err := composeCmd("up", "-d"); err != nil {
 		t.Fatalf("podman-compose up: %v\n%s", err, out)
 	}
-	rootPEM := rootFromVolume(t, p, "rampart-compose-test_rampart-data")
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
+	_, roots := rootFromVolume(t, p, "rampart-compose-test_rampart-data")
 	client := sidecarClient(roots, "127.0.0.1:18702")
 	waitFor(t, 30*time.Second, "HTTPS through the compose pair", func() error {
-		res, err := client.Get("https://shop.test/")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			return fmt.Errorf("status %d", res.StatusCode)
-		}
-		return nil
+		return statusOK(client.Get("https://shop.test/"))
 	})
 	t.Logf("podman-compose up: HTTPS via 127.0.0.1:18702 reached the app")
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,6 +199,19 @@ func selfSignedFiles(t *testing.T, dir string, names ...string) (certFile, keyFi
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// statusOK closes res's body and returns nil if it is a 200, an error
+// naming the status (or err) otherwise: the usual check inside waitFor.
+func statusOK(res *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", res.StatusCode)
+	}
+	return nil
 }
 
 // handshake connects to addr with SNI name, verifying against roots.
