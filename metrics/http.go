@@ -41,7 +41,9 @@ func (h *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // recorder remembers the status and size of a response; Unwrap lets
-// http.ResponseController reach Flush and Hijack underneath.
+// http.ResponseController reach Flush and Hijack underneath. Status and
+// BytesWritten let a handler inside (the access log) read them rather than
+// wrap the writer again.
 type recorder struct {
 	http.ResponseWriter
 	status int
@@ -67,6 +69,12 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (r *recorder) Flush() { _ = http.NewResponseController(r.ResponseWriter).Flush() }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Status is the response's status: 0 until one is sent (a 1xx does not count).
+func (r *recorder) Status() int { return r.status }
+
+// BytesWritten is the number of body bytes written so far.
+func (r *recorder) BytesWritten() int64 { return r.bytes }
 
 // RoundTripper wraps next so that the app's response time is observed.
 func (m *Metrics) RoundTripper(next http.RoundTripper) http.RoundTripper {

@@ -37,7 +37,13 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 			in = &countingBody{ReadCloser: r.Body}
 			r.Body = in
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		// The status and size come from the writer's own recorder when it has
+		// one (the metrics wrapper outside this one): one recorder per request.
+		rec, recorded := w.(responseRecorder)
+		if !recorded {
+			sr := &statusRecorder{ResponseWriter: w}
+			w, rec = sr, sr
+		}
 		aborted := true
 		defer func() {
 			if aborted {
@@ -45,15 +51,15 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 				// app broke off its response and the client's is cut off too.
 				// Log that, then let net/http abort the connection or stream.
 				logger.Warn("response aborted", zap.String("request_id", id), zap.String("method", r.Method),
-					zap.String("host", r.Host), zap.String("path", r.URL.Path), zap.Int("status", rec.status),
-					zap.Int64("bytes_out", rec.bytes), zap.Duration("duration", time.Since(start)))
+					zap.String("host", r.Host), zap.String("path", r.URL.Path), zap.Int("status", rec.Status()),
+					zap.Int64("bytes_out", rec.BytesWritten()), zap.Duration("duration", time.Since(start)))
 			}
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(w, r)
 		aborted = false
 
 		level, msg := zapcore.InfoLevel, "request"
-		if rec.status == 0 && r.Context().Err() != nil {
+		if rec.Status() == 0 && r.Context().Err() != nil {
 			// The client left before any answer (nginx's 499): a debug line,
 			// so a rapid-reset flood cannot flood the log too.
 			level, msg = zapcore.DebugLevel, "client gone before the answer"
@@ -62,7 +68,7 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 		if ce == nil {
 			return
 		}
-		status := rec.status
+		status := rec.Status()
 		switch {
 		case level == zapcore.DebugLevel:
 			status = 499
@@ -92,7 +98,7 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 			zap.String("query", query),
 			zap.Int("status", status),
 			zap.Int64("bytes_in", bytesIn),
-			zap.Int64("bytes_out", rec.bytes),
+			zap.Int64("bytes_out", rec.BytesWritten()),
 			zap.Duration("duration", time.Since(start)),
 			zap.Duration("upstream_duration", info.upstream),
 			zap.String("tls", tlsVersion),
@@ -155,6 +161,15 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// responseRecorder is a ResponseWriter that remembers the status of its
+// response (0 until one is sent; a 1xx does not count) and the body bytes
+// written.
+type responseRecorder interface {
+	http.ResponseWriter
+	Status() int
+	BytesWritten() int64
+}
+
 // statusRecorder remembers the status and size of a response. Unwrap lets
 // http.ResponseController reach Flush and Hijack on the real writer, which
 // streaming and WebSocket upgrades need.
@@ -185,3 +200,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Flush() { _ = http.NewResponseController(s.ResponseWriter).Flush() }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) Status() int { return s.status }
+
+func (s *statusRecorder) BytesWritten() int64 { return s.bytes }
