@@ -25,6 +25,7 @@
 #     --cert ecdsa|rsa      certificate type (default ecdsa = P-256)
 #     --out DIR             results folder (default $TMPDIR/bench-results-<time>)
 #     --no-speed            skip `openssl speed`
+#   A bad option or value stops the script before anything is built or started.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -48,7 +49,12 @@ PROXY_CPU=${BENCH_PROXY_CPU:-0}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 declare -a CUSTOM_NAMES=() CUSTOM_CMDS=()
 
+die() { echo "bench/run.sh: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-speed|-h|--help) ;;
+    --*) [[ $# -ge 2 && $2 != --* ]] || die "$1 needs a value (see --help)" ;;
+  esac
   case "$1" in
     --proxies) PROXIES=$2; shift 2 ;;
     --proxy-cmd) CUSTOM_NAMES+=("${2%%=*}"); CUSTOM_CMDS+=("${2#*=}"); shift 2 ;;
@@ -63,10 +69,26 @@ while [[ $# -gt 0 ]]; do
     --lat-rate) LAT_RATE_ARG=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-speed) SPEED=0; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
   esac
 done
+# Bad settings stop here, before anything is built or started.
+positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a whole number above 0, not '$2'"; }
+positive --rounds "$ROUNDS"; positive --unpinned-rounds "$UROUNDS"; positive --dur "$DUR"; positive --bulk-dur "$BULK"
+[[ -z $LAT_RATE_ARG ]] || positive --lat-rate "$LAT_RATE_ARG"
+[[ $CERT_TYPE == ecdsa || $CERT_TYPE == rsa ]] || die "--cert must be ecdsa or rsa, not '$CERT_TYPE'"
+oneof() {  # option list allowed...
+  local opt=$1 item; IFS=, read -r -a items <<< "$2"; shift 2
+  for item in "${items[@]}"; do
+    [[ " $* " == *" $item "* ]] || die "$opt: unknown '$item'; choose from: $*"
+  done
+}
+ALL_SCEN="mem small 1k 64k 1m post hs hsres hs12 h2 lat"
+oneof --modes "$MODES" pinned unpinned
+oneof --scenarios "$SCEN" $ALL_SCEN
+oneof --unpinned-scenarios "$USCEN" $ALL_SCEN
+[[ -z $PROXIES ]] || oneof --proxies "$PROXIES" rampart direct-tls backend-plain minproxy nginx-1 nginx-auto haproxy-1 haproxy-2 caddy-1 caddy-2
 if [[ -n "${BENCH_CANDIDATE_CMD:-}" ]]; then
   CUSTOM_NAMES+=("${BENCH_CANDIDATE_NAME:-candidate}"); CUSTOM_CMDS+=("$BENCH_CANDIDATE_CMD")
 fi
