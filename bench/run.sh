@@ -69,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     --lat-rate) LAT_RATE_ARG=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-speed) SPEED=0; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
