@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"reflect"
 	"sync"
@@ -244,9 +246,10 @@ func (u *upstreamPools) roundTrip(req *http.Request) (*http.Response, error) {
 	if err := c.bw.Flush(); err != nil {
 		return fail(err)
 	}
-	c.head.left = maxResponseHeaderBytes
 	var res *http.Response
+	trace := httptrace.ContextClientTrace(ctx)
 	for informational := 0; ; informational++ {
+		c.head.left = maxResponseHeaderBytes // each head has its own bound
 		res, err = http.ReadResponse(c.br, req)
 		if err != nil {
 			return fail(err)
@@ -254,14 +257,21 @@ func (u *upstreamPools) roundTrip(req *http.Request) (*http.Response, error) {
 		if res.StatusCode >= 200 {
 			break
 		}
-		// 1xx: a 100 Continue answers the Expect header that rampart passed
-		// on with a body the app already has; an app that asks to switch
-		// protocols unasked is broken.
+		// 1xx. An app that asks to switch protocols unasked is broken. A 100
+		// Continue answers the Expect header that rampart passed on with a
+		// body the app already has, and net/http has answered the client's
+		// own already. Any other (103 Early Hints, 102) goes to the client
+		// as http.Transport would hand it on: through ReverseProxy's trace.
 		if res.StatusCode == http.StatusSwitchingProtocols {
 			return fail(errUnexpected101)
 		}
 		if informational == max1xxResponses {
 			return fail(errTooMany1xx)
+		}
+		if res.StatusCode != http.StatusContinue && trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header)); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	c.head.left = -1

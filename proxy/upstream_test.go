@@ -3,10 +3,14 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -212,5 +216,33 @@ func TestLeanPathClientGoneCancelsApp(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(5 * time.Second):
 		t.Error("the app's request was not cancelled within 5 s of the client leaving")
+	}
+}
+
+// TestLeanPathForwardsEarlyHints: a 103 Early Hints from the app reaches the
+// client with its Link header before the final answer, as it does through
+// http.Transport; the 100 Continue for a body rampart already holds does not.
+func TestLeanPathForwardsEarlyHints(t *testing.T) {
+	app := rawApp(t, func(int) string {
+		return "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	front := serveFixed(t, proxyTo(t, app, TransportConfig{}))
+	defer front.Close()
+	var got []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		got = append(got, fmt.Sprintf("%d %s", code, h.Get("Link")))
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", front.URL+"/", strings.NewReader("card=4111"))
+	req.Host = "shop.test"
+	res, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if want := []string{"103 </app.css>; rel=preload"}; res.StatusCode != 200 || string(body) != "ok" || !slices.Equal(got, want) {
+		t.Errorf("%d %q, 1xx %q; want 200 \"ok\", 1xx %q", res.StatusCode, body, got, want)
 	}
 }
