@@ -127,6 +127,15 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 	if r.Body == nil || r.Body == http.NoBody {
 		return 0, ""
 	}
+	if r.ContentLength == 0 {
+		// Nothing can follow: net/http gives HTTP/1 NoBody here itself, and
+		// for HTTP/2 (END_STREAM on the HEADERS, or content-length: 0) its
+		// server refuses any DATA beyond the declared length. Said as NoBody,
+		// the request goes to the app the lean way, not through
+		// http.Transport's probe of a body it cannot see into.
+		r.Body = http.NoBody
+		return 0, ""
+	}
 	br := &bodyReader{
 		body:    http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
 		rc:      rc,
@@ -147,8 +156,12 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 	}
 	if int64(bb.Len()) <= l.BufferBodyBytes {
 		// The whole body is here: the app gets it with a Content-Length,
-		// whatever framing the client used.
+		// whatever framing the client used; an empty one (a chunked body
+		// that was only its last chunk) is no body at all.
 		r.Body = io.NopCloser(bb)
+		if bb.Len() == 0 {
+			r.Body = http.NoBody
+		}
 		r.ContentLength = int64(bb.Len())
 		r.TransferEncoding = nil
 		return 0, ""

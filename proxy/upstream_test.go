@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -244,5 +246,78 @@ func TestLeanPathForwardsEarlyHints(t *testing.T) {
 	res.Body.Close()
 	if want := []string{"103 </app.css>; rel=preload"}; res.StatusCode != 200 || string(body) != "ok" || !slices.Equal(got, want) {
 		t.Errorf("%d %q, 1xx %q; want 200 \"ok\", 1xx %q", res.StatusCode, body, got, want)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestEmptyBodiesGoAsNoBody: a request with nothing in its body (an HTTP/2
+// GET, whose server-side Body is never nil; an HTTP/2 POST of nothing; an
+// HTTP/1.1 POST whose chunked body is only its last chunk) is handed to the
+// transport with no body, so it takes the lean path rather than
+// http.Transport's probe of an opaque body, and reaches the app framed as
+// bodiless: no Transfer-Encoding, Content-Length: 0 only where a POST needs it.
+func TestEmptyBodiesGoAsNoBody(t *testing.T) {
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s cl=%q te=%q body=%q", r.Method, r.Header.Get("Content-Length"), r.TransferEncoding, b)
+	}))
+	var bodied atomic.Int32
+	lean := NewTransport(TransportConfig{})
+	u, _ := url.Parse(app.URL)
+	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Body != nil && r.Body != http.NoBody {
+			bodied.Add(1)
+		}
+		return lean.RoundTrip(r)
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixedTLS(t, p)
+	client := front.Client()
+	tc := client.Transport.(*http.Transport).TLSClientConfig
+	tc.ServerName, tc.InsecureSkipVerify = "shop.test", true
+
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, front.URL+"/", nil)
+		req.Host = "shop.test"
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.ProtoMajor != 2 {
+			t.Fatalf("%s: HTTP/%d; the test needs HTTP/2", method, res.ProtoMajor)
+		}
+		want := `GET cl="" te=[] body=""`
+		if method == "POST" {
+			want = `POST cl="0" te=[] body=""`
+		}
+		if string(b) != want {
+			t.Errorf("HTTP/2 %s of nothing: the app saw %s; want %s", method, b, want)
+		}
+	}
+
+	// HTTP/1.1, chunked, nothing but the last chunk.
+	conn, err := tls.Dial("tcp", front.Listener.Addr().String(), &tls.Config{ServerName: "shop.test", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if want := `POST cl="0" te=[] body=""`; string(b) != want {
+		t.Errorf("HTTP/1.1 chunked POST of nothing: the app saw %s; want %s", b, want)
+	}
+	if n := bodied.Load(); n != 0 {
+		t.Errorf("%d of 3 empty-bodied requests reached the transport with a body; want none", n)
 	}
 }
