@@ -30,12 +30,28 @@ func serveFixedTLS(t *testing.T, h http.Handler) *httptest.Server {
 // proxyTo builds a Proxy for shop.test in front of upstream.
 func proxyTo(t testing.TB, upstream string, tc TransportConfig) *Proxy {
 	t.Helper()
+	return proxyVia(t, upstream, NewTransport(tc))
+}
+
+// proxyVia is proxyTo with the given transport.
+func proxyVia(t testing.TB, upstream string, rt http.RoundTripper) *Proxy {
+	t.Helper()
 	u, _ := url.Parse(upstream)
-	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Transport: NewTransport(tc)})
+	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Transport: rt})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// shopClient is front's client (HTTP/2 where front offers it) with SNI
+// shop.test: rampart answers 421 to any other name. httptest's certificate
+// does not name it, and the chain is not what these tests are about.
+func shopClient(front *httptest.Server) *http.Client {
+	client := front.Client()
+	tc := client.Transport.(*http.Transport).TLSClientConfig
+	tc.ServerName, tc.InsecureSkipVerify = "shop.test", true
+	return client
 }
 
 // TestNoReplayOfIdempotencyKeyedPOST: http.Transport replays a bodiless
@@ -153,14 +169,9 @@ func TestFailingApps(t *testing.T) {
 	t.Run("reset mid-body resets an HTTP/2 stream", func(t *testing.T) {
 		upstream := serveFixed(t, resetter)
 		front := serveFixedTLS(t, proxyTo(t, upstream.URL, TransportConfig{}))
-		client := front.Client()
 		req, _ := http.NewRequest("GET", front.URL+"/", nil)
 		req.Host = "shop.test"
-		// SNI must name shop.test (rampart answers 421 otherwise); httptest's
-		// certificate does not, and the chain is not what this test is about.
-		tc := client.Transport.(*http.Transport).TLSClientConfig
-		tc.ServerName, tc.InsecureSkipVerify = "shop.test", true
-		res, err := client.Do(req)
+		res, err := shopClient(front).Do(req)
 		if err != nil {
 			// Aborted before the headers left rampart: it must be a stream
 			// reset, and the connection must live on for other streams.

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -266,20 +265,13 @@ func TestEmptyBodiesGoAsNoBody(t *testing.T) {
 	}))
 	var bodied atomic.Int32
 	lean := NewTransport(TransportConfig{})
-	u, _ := url.Parse(app.URL)
-	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: u}}, Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	front := serveFixedTLS(t, proxyVia(t, app.URL, roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.Body != nil && r.Body != http.NoBody {
 			bodied.Add(1)
 		}
 		return lean.RoundTrip(r)
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := serveFixedTLS(t, p)
-	client := front.Client()
-	tc := client.Transport.(*http.Transport).TLSClientConfig
-	tc.ServerName, tc.InsecureSkipVerify = "shop.test", true
+	})))
+	client := shopClient(front)
 
 	for _, method := range []string{"GET", "POST"} {
 		req, _ := http.NewRequest(method, front.URL+"/", nil)

@@ -44,15 +44,8 @@ func writeChart(path string, vals map[key][]float64, proxies []string, ref, ref2
 	// The project and the second reference first, so the eye finds them.
 	slices.SortStableFunc(bars, func(a, b string) int { return rank(a, ref2) - rank(b, ref2) })
 	ratio := func(p string, scen, metric string) (float64, bool) {
-		a, b := vals[key{"pinned", p, scen, metric}], vals[key{"pinned", ref, scen, metric}]
-		if len(a) == 0 || len(b) == 0 || median(a) <= 0 || median(b) <= 0 {
-			return 0, false
-		}
-		r := median(a) / median(b)
-		if scen == "mem" || scen == "lat" {
-			r = 1 / r
-		}
-		return r, true
+		r, ok := ratioTo(vals, "pinned", p, ref, scen, metric)
+		return r, ok && r > 0 // a bar has a length
 	}
 	var metrics []int
 	top := 1.0
