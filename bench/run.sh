@@ -114,7 +114,7 @@ if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
   else
-    echo "missing: ${need[*]} (install them with apt-get)" >&2
+    die "missing: ${need[*]}; install them with apt-get (or run as root, and run.sh will)"
   fi
 fi
 CADDY_VERSION=v2.11.9
