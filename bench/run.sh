@@ -107,8 +107,8 @@ log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v haproxy >/dev/null || need+=(haproxy)
+[[ ,$PROXIES, != *,nginx-* ]] || command -v nginx >/dev/null || need+=(nginx-light)
+[[ ,$PROXIES, != *,haproxy-* ]] || command -v haproxy >/dev/null || need+=(haproxy)
 command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
@@ -118,7 +118,7 @@ if ((${#need[@]})); then
   fi
 fi
 CADDY_VERSION=v2.11.9
-if [[ ! -x $BIN/caddy && -z ${CADDY_SET:-} ]]; then
+if [[ ,$PROXIES, == *,caddy-* && ! -x $BIN/caddy && -z ${CADDY_SET:-} ]]; then
   log "building Caddy $CADDY_VERSION from its Go module into $BIN"
   GOBIN=$BIN go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION" || log "Caddy build failed: caddy-* configs will fail"
 fi
