@@ -14,7 +14,6 @@ import (
 
 	"github.com/rampart-proxy/rampart/metrics"
 	"github.com/rampart-proxy/rampart/proxy"
-	"github.com/rampart-proxy/rampart/redact"
 )
 
 // shippedChain builds the HTTPS handler chain as setUp does (metrics, the
@@ -22,8 +21,7 @@ import (
 // front of an app on appAddr, logging to nowhere.
 func shippedChain(tb testing.TB, appAddr string) http.Handler {
 	tb.Helper()
-	enc := redact.Encoder(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()))
-	log := zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	log := zap.New(zapcore.NewCore(logEncoder("json"), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
 	m, err := metrics.New(metrics.Config{Registerer: prometheus.NewRegistry(), Hosts: []string{"shop.test"}})
 	if err != nil {
 		tb.Fatal(err)

@@ -124,20 +124,18 @@ func newLogger(cfg *config, stderr io.Writer) (*zap.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	var enc zapcore.Encoder
-	if cfg.logFormat == "console" {
-		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewConsoleEncoder(ec)
-	} else {
-		ec := zap.NewProductionEncoderConfig()
-		ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-		enc = zapcore.NewJSONEncoder(ec)
+	return zap.New(zapcore.NewCore(logEncoder(cfg.logFormat), zapcore.Lock(zapcore.AddSync(stderr)), level)), nil
+}
+
+// logEncoder is the encoder of every log line: JSON, or console for people,
+// always through the redactor, so that no field can carry a card number or
+// a secret into the log. Times and durations are written in forms the
+// redactor never mistakes for a card number.
+func logEncoder(format string) zapcore.Encoder {
+	if format == "console" {
+		return redact.Encoder(zapcore.NewConsoleEncoder(redact.EncoderConfig(zap.NewDevelopmentEncoderConfig())))
 	}
-	// Every line passes through the redactor: no field can carry a card
-	// number or a secret query value into the log.
-	core := zapcore.NewCore(redact.Encoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), level)
-	return zap.New(core), nil
+	return redact.Encoder(zapcore.NewJSONEncoder(redact.EncoderConfig(zap.NewProductionEncoderConfig())))
 }
 
 // prepareDataDir creates the data directory private to rampart, and warns if
