@@ -49,7 +49,7 @@ type Config struct {
 
 // Reasons a request is refused by rampart itself.
 var RejectReasons = []string{
-	"method", "upgrade", "misdirected", "path", "malformed",
+	"method", "upgrade", "misdirected", "path", "malformed", "range",
 	"body_too_large", "body_timeout", "body_malformed", "connection_limit",
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"time"
@@ -20,7 +19,7 @@ import (
 // logger's encoder must redact (card numbers, secret query values: package
 // redact); the query is logged with its leading "?" so that every parameter
 // is recognisable as one. Each request gets an X-Request-Id (the client's,
-// if it sent a well-formed one), passed to the app and returned to the
+// if it sent one of a safe shape), passed to the app and returned to the
 // client. A nil logger returns next unchanged.
 func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 	if logger == nil {
@@ -122,27 +121,51 @@ func recordUpstream(ctx context.Context, d time.Duration) {
 	}
 }
 
-// requestID returns the client's X-Request-Id if it is well formed (1 to 128
-// of A–Z a–z 0–9 . _ - :), else a new random one, and makes sure the app
-// receives it.
+// requestID returns the client's X-Request-Id if it has a safe shape
+// (validRequestID), else a new one of rampart's own, and makes sure the
+// request carries exactly that one, for the app.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
-		return id
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+		return v[0]
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	r.Header.Set("X-Request-Id", id)
+	id := newRequestID()
+	r.Header["X-Request-Id"] = []string{id}
 	return id
 }
 
+// newRequestID returns 128 random bits as 32 letters, a to p: with no
+// digit in it, log redaction can never take one for a card number, so the
+// id logged is always the id the client and the app got.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	var id [32]byte
+	for i, c := range b {
+		id[2*i], id[2*i+1] = 'a'+c>>4, 'a'+c&0xf
+	}
+	return string(id[:])
+}
+
+// validRequestID reports whether a client's request id may be kept: 1 to
+// 64 of A–Z a–z 0–9 . _ - :, and never 13 digits without a letter between
+// them (the shape of a card number, which the log would mask). Anything
+// else could carry data the log must not hold, or be logged differently
+// from what the app received.
 func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
+	if len(id) == 0 || len(id) > 64 {
 		return false
 	}
+	digits := 0
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' || c == ':') {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			digits = 0
+		case '0' <= c && c <= '9':
+			if digits++; digits >= 13 {
+				return false
+			}
+		case c == '.' || c == '_' || c == '-' || c == ':':
+		default:
 			return false
 		}
 	}

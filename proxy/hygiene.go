@@ -14,6 +14,10 @@ var allowedMethods = map[string]bool{
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
+// maxRangeBytes bounds the Range (and Request-Range) header: 100 ranges of
+// two 19-digit offsets fit with room to spare.
+const maxRangeBytes = 4 << 10
+
 // checkRequest applies the request hygiene that comes before routing and
 // returns the request's route, or the status to refuse with and a short
 // reason. net/http has already answered malformed requests (400), oversized
@@ -35,39 +39,96 @@ func checkRequest(t *table, r *http.Request) (*route, int, string) {
 		return nil, http.StatusBadRequest, "malformed"
 	}
 	host := canonicalHost(r.Host)
-	// RFC 9110 §15.5.20: a name not served, or a connection set up for
-	// another name (SNI), is misdirected. This also covers absolute-form
-	// targets, whose host net/http puts in r.Host.
+	// RFC 9110 §15.5.20: a name not served, a port rampart does not serve
+	// it on, or a connection set up for another name (SNI), is misdirected.
+	// This also covers absolute-form targets, whose host net/http puts in
+	// r.Host.
 	rt := t.routes[host]
-	if rt == nil {
+	if rt == nil || !t.servedPort(hostPort(r.Host)) {
 		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
 	if r.TLS != nil && r.TLS.ServerName != "" && canonicalHost(r.TLS.ServerName) != host {
 		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
-	if !cleanPath(r.URL.EscapedPath()) {
+	if !pathAllowed(r) {
 		return nil, http.StatusBadRequest, "path"
+	}
+	if status, reason := t.checkHeaders(r); status != 0 {
+		return nil, status, reason
 	}
 	return rt, 0, ""
 }
 
-// cleanPath reports whether an escaped path is free of dot segments (plain or
-// percent-encoded) and encoded NUL. Such a path means different things to
-// different parsers (rampart's, the app's, a framework's router), so it is
-// refused rather than normalised: what the app receives is exactly what the
-// client sent. Encoded slashes (%2F) and empty segments (//) pass unchanged.
-func cleanPath(p string) bool {
-	if strings.Contains(p, "%00") {
-		return false
-	}
-	for seg := range strings.SplitSeq(p, "/") {
-		if len(seg) == 0 || len(seg) > 6 {
-			continue
+// checkHeaders looks once through the request's headers for those that
+// would let a client make the app believe something rampart did not check:
+// a method override to a method rampart refuses; a Range beyond
+// Limits.MaxRanges (the "Apache Killer"); and the HTTP/2 forms that
+// HTTP/1.1 refuses (differing or malformed content-length, a host header
+// that is not the :authority), which get the same 400 here.
+func (t *table) checkHeaders(r *http.Request) (int, string) {
+	ranges, rangeBytes := 0, 0
+	for k, vs := range r.Header {
+		switch k {
+		case "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+			for _, v := range vs {
+				if !allowedMethods[v] {
+					return http.StatusMethodNotAllowed, "method"
+				}
+			}
+		case "Range", "Request-Range":
+			for _, v := range vs {
+				ranges += strings.Count(v, ",") + 1
+				rangeBytes += len(v)
+			}
+		case "Content-Length":
+			if r.ProtoMajor == 2 && !plainLength(vs) {
+				return http.StatusBadRequest, "malformed"
+			}
+		case "Host":
+			// HTTP/1 keeps no Host in Header; HTTP/2 keeps a host header
+			// beside the :authority that is r.Host (RFC 9113 §8.3.1).
+			if len(vs) != 1 || !strings.EqualFold(vs[0], r.Host) {
+				return http.StatusBadRequest, "malformed"
+			}
 		}
-		switch strings.ToLower(seg) {
-		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
+	}
+	if t.limits.MaxRanges >= 0 && (ranges > t.limits.MaxRanges || rangeBytes > maxRangeBytes) {
+		return http.StatusRequestedRangeNotSatisfiable, "range"
+	}
+	return 0, ""
+}
+
+// plainLength reports whether Content-Length values are one length, as
+// HTTP/1.1 requires: every value the same, and only digits.
+func plainLength(vs []string) bool {
+	for _, v := range vs {
+		if v != vs[0] || v == "" || len(v) > 18 {
 			return false
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] < '0' || v[i] > '9' {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// servedPort reports whether a Host header's port (or "" for none) is one
+// rampart serves HTTPS on: its own listener's, or 443 (which a load
+// balancer in front may forward to it).
+func (t *table) servedPort(port string) bool {
+	return port == "" || port == "443" || port == t.httpsPortText
+}
+
+// hostPort returns the port of a Host value, or "" if it has none.
+func hostPort(host string) string {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || strings.IndexByte(host, ']') > i {
+		return ""
+	}
+	if strings.IndexByte(host[:i], ':') >= 0 && !strings.HasPrefix(host, "[") {
+		return "" // a bare IPv6 address
+	}
+	return host[i+1:]
 }

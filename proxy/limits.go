@@ -34,6 +34,11 @@ type Limits struct {
 	// client that stops reading). Long streams that keep moving are not cut.
 	// Zero means 30 seconds.
 	WriteIdleTimeout time.Duration
+
+	// MaxRanges is the most byte ranges a request may ask for (Range and
+	// Request-Range together); past it, or past 4 KiB of them, the client
+	// gets 416 and the app is not asked. Zero means 100; negative, no limit.
+	MaxRanges int
 }
 
 // bodyRateGrace is how long a body may take before its rate is judged:
@@ -56,6 +61,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.WriteIdleTimeout == 0 {
 		l.WriteIdleTimeout = 30 * time.Second
+	}
+	if l.MaxRanges == 0 {
+		l.MaxRanges = 100
 	}
 	return l
 }

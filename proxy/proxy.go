@@ -68,8 +68,15 @@ type Config struct {
 	OnUpstreamError func(reason string)
 
 	// HTTPSPort is the public HTTPS port that plain-HTTP requests are sent to.
-	// Zero means 443, which is left out of redirect URLs.
+	// Zero means 443, which is left out of redirect URLs. A Host header may
+	// name it, 443, or no port; any other port gets 421.
 	HTTPSPort int
+
+	// AllowUnderscoreHeaders passes on request headers whose names hold an
+	// underscore. False (the default) drops them, as nginx does: servers
+	// that read "_" as "-" would see a second Transfer-Encoding or
+	// X-Forwarded-For that rampart never checked.
+	AllowUnderscoreHeaders bool
 
 	// Logger receives the access log and upstream errors. Nil means no logging.
 	Logger *zap.Logger
@@ -95,7 +102,10 @@ type table struct {
 	limits    Limits
 	httpsPort int
 	log       *zap.Logger
-	buffers   *bufferPool
+
+	httpsPortText    string // httpsPort, as a Host header spells it
+	allowUnderscores bool
+	buffers          *bufferPool
 
 	onReject        func(reason string)
 	onUpstreamError func(reason string)
@@ -131,6 +141,8 @@ func (p *Proxy) Update(cfg Config) error {
 		log:       p.log,
 		buffers:   p.buffers,
 
+		allowUnderscores: cfg.AllowUnderscoreHeaders,
+
 		onReject:        cfg.OnReject,
 		onUpstreamError: cfg.OnUpstreamError,
 	}
@@ -150,6 +162,7 @@ func (p *Proxy) Update(cfg Config) error {
 	if t.httpsPort < 0 || t.httpsPort > 65535 {
 		return fmt.Errorf("proxy: HTTPS port %d out of range", t.httpsPort)
 	}
+	t.httpsPortText = strconv.Itoa(t.httpsPort)
 	if len(cfg.Routes) == 0 {
 		return errors.New("proxy: no routes")
 	}
@@ -243,38 +256,11 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 		// would hide that.
 		pr.Out.Body = pr.In.Body
 	}
-	if !t.fromTrustedProxy(pr.In.RemoteAddr) {
-		pr.SetXForwarded()
-		return
-	}
-	// A trusted proxy's chain is extended, and its view of host and scheme kept.
-	in, out := pr.In.Header, pr.Out.Header
-	if v, ok := in["X-Forwarded-For"]; ok {
-		out["X-Forwarded-For"] = v
-	}
-	pr.SetXForwarded()
-	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-		if v, ok := in[k]; ok {
-			out[k] = v
-		}
-	}
+	t.setClientHeaders(pr)
 }
 
 func (t *table) fromTrustedProxy(remoteAddr string) bool {
-	if len(t.trusted) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap()
-	for _, prefix := range t.trusted {
-		if prefix.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return len(t.trusted) > 0 && t.trustedAddr(clientIP(remoteAddr))
 }
 
 func (t *table) modifyResponse(res *http.Response) error {
@@ -305,6 +291,7 @@ func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	t.onUpstreamError(upstreamErrorReason(err))
 	t.log.Warn("upstream failed",
+		zap.String("request_id", r.Header.Get("X-Request-Id")),
 		zap.Int("status", status),
 		zap.String("host", r.Host),
 		zap.String("method", r.Method),
@@ -338,14 +325,15 @@ func isTimeout(err error) bool {
 
 // errorPages are the bodies rampart itself sends: no internal detail.
 var errorPages = map[int]string{
-	http.StatusBadRequest:            "400 Bad Request: rampart refused this request.\n",
-	http.StatusMethodNotAllowed:      "405 Method Not Allowed.\n",
-	http.StatusRequestTimeout:        "408 Request Timeout: the request body arrived too slowly.\n",
-	http.StatusRequestEntityTooLarge: "413 Content Too Large.\n",
-	http.StatusMisdirectedRequest:    "421 Misdirected Request: this server does not serve that name.\n",
-	http.StatusBadGateway:            "502 Bad Gateway: the application could not be reached.\n",
-	http.StatusGatewayTimeout:        "504 Gateway Timeout: the application did not answer in time.\n",
-	http.StatusNotFound:              "404 Not Found: this server does not serve that name.\n",
+	http.StatusBadRequest:                   "400 Bad Request: rampart refused this request.\n",
+	http.StatusMethodNotAllowed:             "405 Method Not Allowed.\n",
+	http.StatusRequestTimeout:               "408 Request Timeout: the request body arrived too slowly.\n",
+	http.StatusRequestEntityTooLarge:        "413 Content Too Large.\n",
+	http.StatusMisdirectedRequest:           "421 Misdirected Request: this server does not serve that name.\n",
+	http.StatusRequestedRangeNotSatisfiable: "416 Range Not Satisfiable: too many ranges.\n",
+	http.StatusBadGateway:                   "502 Bad Gateway: the application could not be reached.\n",
+	http.StatusGatewayTimeout:               "504 Gateway Timeout: the application did not answer in time.\n",
+	http.StatusNotFound:                     "404 Not Found: this server does not serve that name.\n",
 }
 
 // refuse answers a request rampart will not pass on. An HTTP/1 request whose

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
-	"unicode"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/rampart-proxy/rampart/redact/redacttest"
 )
 
 func TestCardNumbersMasked(t *testing.T) {
@@ -216,179 +216,6 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-// The oracle below is written apart from the redactor: it decodes a line
-// the way a reader would (JSON, then percent-encoding until nothing
-// changes) and looks for card numbers with a regular expression.
-
-// oracleRun is a run of digits of any script joined by up to four
-// separators (anything but a letter, a digit, '*', ':' or '=').
-var oracleRun = regexp.MustCompile(`\p{Nd}(?:[^\p{L}\p{Nd}*:=]{0,4}\p{Nd})*`)
-
-func oracleDigit(r rune) int {
-	for _, rg := range unicode.Nd.R16 {
-		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
-			return int(r-rune(rg.Lo)) % 10
-		}
-	}
-	for _, rg := range unicode.Nd.R32 {
-		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
-			return int(r-rune(rg.Lo)) % 10
-		}
-	}
-	return -1
-}
-
-// percentDecodeAll undoes %XX and %uXXXX until nothing changes, or for 20
-// rounds (the redactor masks every digit of a line it cannot decode in 8).
-func percentDecodeAll(s string) string {
-	hex := func(c byte) int {
-		switch {
-		case '0' <= c && c <= '9':
-			return int(c - '0')
-		case 'a' <= c && c <= 'f':
-			return int(c-'a') + 10
-		case 'A' <= c && c <= 'F':
-			return int(c-'A') + 10
-		}
-		return -1
-	}
-	for range 20 {
-		var b strings.Builder
-		for i := 0; i < len(s); i++ {
-			if s[i] == '%' && i+2 < len(s) && hex(s[i+1]) >= 0 && hex(s[i+2]) >= 0 {
-				b.WriteByte(byte(hex(s[i+1])<<4 | hex(s[i+2])))
-				i += 2
-				continue
-			}
-			if s[i] == '%' && i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
-				v, ok := 0, true
-				for _, c := range []byte(s[i+2 : i+6]) {
-					ok = ok && hex(c) >= 0
-					v = v<<4 | hex(c)
-				}
-				if ok {
-					b.WriteRune(rune(v))
-					i += 5
-					continue
-				}
-			}
-			b.WriteByte(s[i])
-		}
-		if b.String() == s {
-			return s
-		}
-		s = b.String()
-	}
-	return s
-}
-
-// cardsIn returns the card numbers a reader can find in decoded text.
-func cardsIn(text string) []string {
-	var found []string
-	for _, run := range oracleRun.FindAllString(text, -1) {
-		var digits []int
-		for _, r := range run {
-			if d := oracleDigit(r); d >= 0 {
-				digits = append(digits, d)
-			}
-		}
-		for s := range digits {
-			sum := 0
-			for e := s; e < len(digits) && e-s < 19; e++ {
-				// Luhn from the right end of digits[s:e+1]: recompute.
-				sum = 0
-				for k, double := e, false; k >= s; k, double = k-1, !double {
-					d := digits[k]
-					if double {
-						if d *= 2; d > 9 {
-							d -= 9
-						}
-					}
-					sum += d
-				}
-				if e-s+1 >= 13 && sum%10 == 0 {
-					found = append(found, fmt.Sprint(digits[s:e+1]))
-				}
-			}
-		}
-	}
-	return found
-}
-
-// jsonStrings returns every string in a JSON document, keys included.
-func jsonStrings(v any, out []string) []string {
-	switch v := v.(type) {
-	case string:
-		return append(out, v)
-	case []any:
-		for _, e := range v {
-			out = jsonStrings(e, out)
-		}
-	case map[string]any:
-		for k, e := range v {
-			out = jsonStrings(e, append(out, k))
-		}
-	}
-	return out
-}
-
-// testPANs are test card numbers of the major brands.
-var testPANs = []string{"4111111111111111", "5555555555554444", "378282246310005", "6011111111111117", "4222222222222", "3530111333300000", "6200000000000005", "4000056655665556", "2223003122003222"}
-
-// cardSeparators are what a browser or client may put between groups.
-var cardSeparators = []string{" ", "-", ".", "_", "/", "\t", "+", ",", "%20", "%2D", "%2E", "%2F", "%5F", "%09", "%2B", " - ", "%2520", "%252F", "\u00a0", "%C2%A0", "\\", ";", "|", "\u3000"}
-
-// spellDigit writes one digit in one of the ways a client can spell it.
-func spellDigit(d byte, how uint64) string {
-	switch how % 9 {
-	case 1:
-		return fmt.Sprintf("%%3%c", d)
-	case 2:
-		return fmt.Sprintf("%%253%c", d)
-	case 3:
-		return string(rune(0xFF10 + rune(d-'0'))) // full-width
-	case 4:
-		return fmt.Sprintf("%%EF%%BC%%%X", 0x90+d-'0')
-	case 5:
-		return fmt.Sprintf("%%u003%c", d)
-	case 6:
-		return string(rune(0x0660 + rune(d-'0'))) // Arabic-Indic
-	case 7:
-		return fmt.Sprintf("%%25%%33%c", d) // each character of %3d encoded again
-	}
-	return string(d)
-}
-
-// plantPAN spells a test card number as the seed chooses: grouped or not,
-// with separators, its digits each spelled their own way, with an expiry
-// joined to it or not.
-func plantPAN(pan string, seed uint64) string {
-	rnd := seed
-	next := func(n uint64) uint64 { rnd = rnd*6364136223846793005 + 1442695040888963407; return (rnd >> 33) % n }
-	var b strings.Builder
-	group := 1 + next(6) // group sizes 1 to 6, or none
-	sep := cardSeparators[next(uint64(len(cardSeparators)))]
-	grouped := next(4) != 0
-	digitWays := next(4) // 0: all plain; otherwise each digit chooses
-	for i := 0; i < len(pan); i++ {
-		if grouped && i > 0 && uint64(i)%group == 0 {
-			b.WriteString(sep)
-		}
-		how := uint64(0)
-		if digitWays > 0 {
-			how = next(9)
-		}
-		b.WriteString(spellDigit(pan[i], how))
-	}
-	switch next(4) {
-	case 1:
-		b.WriteString("2612") // track data: the expiry joined on
-	case 2:
-		b.WriteString(sep + "12" + sep + "26")
-	}
-	return b.String()
-}
-
 // FuzzNoCardSurvives: a test card number, spelled as a client could, placed
 // anywhere in a log line's message or fields, cannot be read back from the
 // redacted line, nor can any other card number the input happens to hold.
@@ -400,7 +227,7 @@ func FuzzNoCardSurvives(f *testing.F) {
 	f.Add("12345678901234567890", "", uint8(4), uint64(31337))
 	f.Add("4111%201111%201111%201111", "5555.5555.5555.4444", uint8(5), uint64(2))
 	f.Fuzz(func(t *testing.T, prefix, suffix string, which uint8, seed uint64) {
-		planted := plantPAN(testPANs[int(which)%len(testPANs)], seed)
+		planted := redacttest.PlantPAN(redacttest.TestPANs[int(which)%len(redacttest.TestPANs)], seed)
 		value := prefix + planted + suffix
 		var out bytes.Buffer
 		core := zapcore.NewCore(Encoder(zapcore.NewJSONEncoder(EncoderConfig(zap.NewProductionEncoderConfig()))), zapcore.AddSync(&out), zap.DebugLevel)
@@ -418,9 +245,9 @@ func FuzzNoCardSurvives(f *testing.F) {
 		if err := json.Unmarshal([]byte(line), &doc); err != nil {
 			t.Fatalf("redacted line is not JSON: %v\n%s", err, line)
 		}
-		for _, s := range jsonStrings(doc, nil) {
-			if cards := cardsIn(percentDecodeAll(s)); len(cards) > 0 {
-				t.Fatalf("planted %q in %q; the redacted line %s still holds card numbers %v (decoded: %q)", planted, value, line, cards, percentDecodeAll(s))
+		for _, s := range redacttest.JSONStrings(doc, nil) {
+			if cards := redacttest.CardsIn(redacttest.PercentDecodeAll(s)); len(cards) > 0 {
+				t.Fatalf("planted %q in %q; the redacted line %s still holds card numbers %v (decoded: %q)", planted, value, line, cards, redacttest.PercentDecodeAll(s))
 			}
 		}
 	})
@@ -448,7 +275,7 @@ func FuzzNoSecretSurvives(f *testing.F) {
 			return -1
 		}, secret) + "Xj"
 		for _, s := range []string{prefix, suffix} {
-			if d := percentDecodeAll(s); strings.Contains(d, "Zq") || strings.Contains(d, "Xj") {
+			if d := redacttest.PercentDecodeAll(s); strings.Contains(d, "Zq") || strings.Contains(d, "Xj") {
 				t.Skip("the context holds the secret's markers")
 			}
 		}
@@ -477,8 +304,8 @@ func FuzzNoSecretSurvives(f *testing.F) {
 		if err := json.Unmarshal([]byte(line), &doc); err != nil {
 			t.Fatalf("redacted line is not JSON: %v\n%s", err, line)
 		}
-		for _, s := range jsonStrings(doc, nil) {
-			if strings.Contains(percentDecodeAll(s), secret) {
+		for _, s := range redacttest.JSONStrings(doc, nil) {
+			if strings.Contains(redacttest.PercentDecodeAll(s), secret) {
 				t.Fatalf("planted %q in %q; the redacted line still holds %q:\n%s", pair, prefix+pair+suffix, secret, line)
 			}
 		}

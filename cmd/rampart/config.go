@@ -43,6 +43,7 @@ type config struct {
 	tlsMinVersion   uint16
 	headers         proxy.Headers
 	trustedProxies  []netip.Prefix
+	allowUnderscore bool
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
@@ -84,7 +85,7 @@ type rawFlags struct {
 	tlsMode, certFile, keyFile                               string
 	acmeDirectory, acmeEmail, acmeCARoot, acmeEABKID, eabKey string
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
-	hstsPreload, adminPprof                                  bool
+	hstsPreload, adminPprof, allowUnderscore                 bool
 	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
 	limits                                                   rawLimits
@@ -116,6 +117,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&r.hstsPreload, "hsts-preload", false, "add preload to HSTS")
 	fs.StringVar(&r.csp, "csp", proxy.DefaultCSP, "rampart's Content-Security-Policy, sent beside the app's; off sends none")
 	fs.Var(&r.trustedProxies, "trusted-proxies", "CIDRs whose X-Forwarded-* and Forwarded headers are kept")
+	fs.BoolVar(&r.allowUnderscore, "allow-underscore-headers", false, "pass on request headers whose names hold an underscore (dropped by default)")
 	fs.StringVar(&r.shutdownTimeout, "shutdown-timeout", "30s", "how long in-flight requests may take to finish on stop")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&r.logFormat, "log-format", "json", "json, or console for people")
@@ -310,6 +312,7 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 		return nil, bad("csp", fmt.Sprintf("%q is not a usable policy", r.csp), "give a policy, or off to send none")
 	}
 	c.headers.CSP = r.csp
+	c.allowUnderscore = r.allowUnderscore
 	for _, p := range r.trustedProxies {
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {

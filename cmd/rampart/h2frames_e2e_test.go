@@ -103,6 +103,10 @@ func base(method, path string, extra ...[2]string) [][2]string {
 	return append([][2]string{{":method", method}, {":scheme", "https"}, {":authority", "shop.test"}, {":path", path}}, extra...)
 }
 
+// badRequest is a 400, or the stream reset (where net/http's HTTP/2 server
+// refuses it before rampart sees it).
+func badRequest(o outcome) bool { return o.status == 400 || o.reset }
+
 // TestHTTP2Frames sends hand-made HTTP/2 frames to a running rampart.
 func TestHTTP2Frames(t *testing.T) {
 	const httpsAddr, appAddr = "127.0.0.1:18562", "127.0.0.1:18589"
@@ -137,6 +141,18 @@ func TestHTTP2Frames(t *testing.T) {
 		{"absolute :path for another host", base("GET", "https://evil.test/x"), "", func(o outcome) bool { return o.status == 400 }, "400", 0},
 		{"absolute :path for the same host", base("GET", "https://shop.test/x"), "", func(o outcome) bool { return o.status == 400 }, "400", 0},
 		{"h2c-style upgrade header", base("GET", "/", [2]string{"upgrade", "h2c"}), "", func(o outcome) bool { return o.status == 400 || o.reset }, "400 or RST_STREAM", 0},
+
+		// What HTTP/1.1 refuses gets the same answer over HTTP/2.
+		{"two differing content-lengths", base("POST", "/pay", [2]string{"content-length", "5"}, [2]string{"content-length", "6"}), "hello", badRequest, "400 or RST_STREAM", 0},
+		{"content-length +5", base("POST", "/pay", [2]string{"content-length", "+5"}), "hello", badRequest, "400 or RST_STREAM", 0},
+		{"content-length list", base("POST", "/pay", [2]string{"content-length", "5, 5"}), "hello", badRequest, "400 or RST_STREAM", 0},
+		{"host differing from :authority", base("GET", "/", [2]string{"host", "evil.test"}), "", badRequest, "400 or RST_STREAM", 0},
+		{"host equal to :authority", base("GET", "/", [2]string{"host", "shop.test"}), "", func(o outcome) bool { return o.status == 200 }, "200", 1},
+		{":authority with a port not served", [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "shop.test:1"}, {":path", "/"}}, "", func(o outcome) bool { return o.status == 421 }, "421", 0},
+		{"101 ranges", base("GET", "/", [2]string{"range", "bytes=" + ranges(101)}), "", func(o outcome) bool { return o.status == 416 }, "416", 0},
+		{":path with a fragment", base("GET", "/a#f"), "", badRequest, "400 or RST_STREAM", 0},
+		{":path with a dot-dot and an encoded backslash", base("GET", "/a/..%5Cb"), "", badRequest, "400 or RST_STREAM", 0},
+		{"underscore header dropped", base("GET", "/", [2]string{"x_forwarded_for", "6.6.6.6"}), "", func(o outcome) bool { return o.status == 200 }, "200", 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,8 +172,16 @@ func TestHTTP2Frames(t *testing.T) {
 				t.Errorf("got %+v; want %s", got, tc.expect)
 			}
 			time.Sleep(20 * time.Millisecond)
-			if seen := app.take(); len(seen) != tc.app {
+			seen := app.take()
+			if len(seen) != tc.app {
 				t.Errorf("app received %d requests; want %d", len(seen), tc.app)
+			}
+			for _, s := range seen {
+				for k := range s.header {
+					if strings.Contains(k, "_") {
+						t.Errorf("app received header %s; want names with an underscore dropped", k)
+					}
+				}
 			}
 		})
 	}

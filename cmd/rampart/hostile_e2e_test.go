@@ -162,8 +162,16 @@ func hostileCorpus() []hostileCase {
 		bad("empty chunk size", chunkedPost("\r\nhello\r\n0\r\n\r\n")),
 		bad("chunk longer than its size", chunkedPost("3\r\nhello\r\n0\r\n\r\n")),
 
-		// Line folding and line ends: accepted, with no change of framing.
+		// Line folding (obs-fold) and line ends: accepted, with no change of
+		// framing. net/http joins a folded line to the one before with a
+		// space before any handler runs, so rampart cannot refuse it: the
+		// app gets one header line, never a line of its own.
 		{name: "obs-fold joins the value", raw: crlf("GET / HTTP/1.1", host, "X-A: a", " b"), statuses: []int{200}, app: 1, check: headerIs("X-A", "a b")},
+		{name: "a folded line is never a header of its own", raw: crlf("GET / HTTP/1.1", host, "X-A: a", " X-Admin: yes"), statuses: []int{200}, app: 1,
+			check: func(t *testing.T, seen []seenRequest) {
+				headerIs("X-A", "a X-Admin: yes")(t, seen)
+				headerIs("X-Admin")(t, seen)
+			}},
 		{name: "folded Transfer-Encoding stays inside the value", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 5", "X-A: a", " Transfer-Encoding: chunked") + "hello", statuses: []int{200}, app: 1, check: bodyIs("hello")},
 		{name: "bare LF line ends", raw: "GET /lf HTTP/1.1\nHost: shop.test\n\n", statuses: []int{200}, app: 1, check: uriIs("/lf")},
 
@@ -203,10 +211,113 @@ func hostileCorpus() []hostileCase {
 		{name: "Expect 100-continue (CVE-2024-24791 class)", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 5", "Expect: 100-continue") + "hello" + get("/after"), statuses: []int{200, 200}, app: 2, check: bodyIs("hello")},
 		{name: "Expect something else", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 5", "Expect: 200-ok") + "hello", statuses: []int{417}, closed: true},
 
+		// Paths, round two: every spelling of a dot segment, backslashes,
+		// overlong and invalid UTF-8, encoded control characters, fragments.
+		{name: "backslash before a dot-dot", raw: get(`/a/..\c`), statuses: []int{400}},
+		{name: "raw backslash anywhere", raw: get(`/a\b`), statuses: []int{400}},
+		{name: "dot-dot then an encoded backslash", raw: get("/a/..%5Cc"), statuses: []int{400}},
+		{name: "dot-dot between encoded backslashes", raw: get("/a/%5C..%5Cb"), statuses: []int{400}},
+		{name: "dot-dot then an encoded slash", raw: get("/a/..%2Fb"), statuses: []int{400}},
+		{name: "encoded backslash elsewhere passes as sent", raw: get("/a%5Cb"), statuses: []int{200}, app: 1, check: uriIs("/a%5Cb")},
+		{name: "overlong UTF-8 dots", raw: get("/%c0%ae%c0%ae/etc/passwd"), statuses: []int{400}},
+		{name: "three-byte overlong dot", raw: get("/a/%e0%80%ae%e0%80%ae/b"), statuses: []int{400}},
+		{name: "overlong UTF-8 slash", raw: get("/a/..%c0%afb"), statuses: []int{400}},
+		{name: "invalid UTF-8 byte", raw: get("/a%ffb"), statuses: []int{400}},
+		{name: "valid UTF-8 passes as sent", raw: get("/caf%C3%A9"), statuses: []int{200}, app: 1, check: uriIs("/caf%C3%A9")},
+		{name: "dots encoded twice", raw: get("/a/%252e%252e/b"), statuses: []int{400}},
+		{name: "full-width dots", raw: get("/a/%EF%BC%8E%EF%BC%8E/b"), statuses: []int{400}},
+		{name: "dot-dot with a path parameter", raw: get("/a/..;/b"), statuses: []int{400}},
+		{name: "dot with a path parameter", raw: get("/a/.;x=1/b"), statuses: []int{400}},
+		{name: "path parameter elsewhere passes as sent", raw: get("/a;jsessionid=1/b"), statuses: []int{200}, app: 1, check: uriIs("/a;jsessionid=1/b")},
+		{name: "encoded CR LF", raw: get("/a%0d%0aSet-Cookie:x=1"), statuses: []int{400}},
+		{name: "encoded control character", raw: get("/a%1fb"), statuses: []int{400}},
+		{name: "encoded DEL", raw: get("/a%7fb"), statuses: []int{400}},
+		{name: "fragment in the target", raw: get("/a#f"), statuses: []int{400}},
+		{name: "fragment after a query", raw: get("/a?x=1#f"), statuses: []int{400}},
+
+		// Headers that would let the client choose what the app believes.
+		{name: "client-IP headers dropped, X-Real-IP set", raw: crlf("GET / HTTP/1.1", host, "X-Real-IP: 6.6.6.6", "True-Client-IP: 6.6.6.6",
+			"CF-Connecting-IP: 6.6.6.6", "X-Client-IP: 6.6.6.6", "Client-IP: 6.6.6.6", "X-Cluster-Client-IP: 6.6.6.6", "X-Originating-IP: 6.6.6.6",
+			"X-Forwarded: for=6.6.6.6", "Forwarded-For: 6.6.6.6", "Fastly-Client-IP: 6.6.6.6", "X-Forwarded-Server: evil.test",
+			"X-Forwarded-Port: 1", "X-Forwarded-Scheme: http", "X-Forwarded-Ssl: off", "X-Forwarded-Prefix: /evil", "X-Original-URL: /admin",
+			"X-Rewrite-URL: /admin", "X-Original-Host: evil.test", "X-Host: evil.test", "Front-End-Https: off", "X-Url-Scheme: http"),
+			statuses: []int{200}, app: 1, check: func(t *testing.T, seen []seenRequest) {
+				for _, k := range []string{"True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "Client-IP", "X-Cluster-Client-IP",
+					"X-Originating-IP", "X-Forwarded", "Forwarded-For", "Fastly-Client-IP", "X-Forwarded-Server", "X-Forwarded-Port",
+					"X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Prefix", "X-Original-URL", "X-Rewrite-URL", "X-Original-Host",
+					"X-Host", "Front-End-Https", "X-Url-Scheme"} {
+					if v := seen[0].header.Values(k); len(v) != 0 {
+						t.Errorf("app got %s %q; want it dropped", k, v)
+					}
+				}
+				if v := seen[0].header.Values("X-Real-IP"); len(v) != 1 || v[0] != "127.0.0.1" {
+					t.Errorf("app got X-Real-IP %q; want rampart's 127.0.0.1", v)
+				}
+			}},
+		{name: "Connection cannot remove what rampart sets", raw: crlf("GET / HTTP/1.1", host,
+			"Connection: X-Request-Id, X-Forwarded-Host, X-Forwarded-For, X-Forwarded-Proto, X-Real-IP", "X-Request-Id: shop-req-42"),
+			statuses: []int{200}, app: 1, check: func(t *testing.T, seen []seenRequest) {
+				for k, want := range map[string]string{"X-Request-Id": "shop-req-42", "X-Forwarded-Host": "shop.test",
+					"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https", "X-Real-IP": "127.0.0.1"} {
+					if got := seen[0].header.Values(k); len(got) != 1 || got[0] != want {
+						t.Errorf("app got %s %q; want %q", k, got, want)
+					}
+				}
+			}},
+		{name: "header with an underscore dropped (two framings)", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 5", "Transfer_Encoding: chunked") + "hello",
+			statuses: []int{200}, app: 1, check: func(t *testing.T, seen []seenRequest) {
+				bodyIs("hello")(t, seen)
+				headerIs("Transfer_Encoding")(t, seen)
+			}},
+		{name: "any header with an underscore dropped", raw: crlf("GET / HTTP/1.1", host, "X_Forwarded_For: 6.6.6.6", "X-Ok: 1"),
+			statuses: []int{200}, app: 1, check: func(t *testing.T, seen []seenRequest) {
+				headerIs("X_Forwarded_For")(t, seen)
+				headerIs("X-Ok", "1")(t, seen)
+			}},
+		{name: "method override to a refused method", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 0", "X-HTTP-Method-Override: TRACE"), statuses: []int{405}},
+		{name: "method override to an allowed method", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 0", "X-HTTP-Method-Override: DELETE"), statuses: []int{200}, app: 1},
+		{name: "client request id with a card number replaced", raw: crlf("GET / HTTP/1.1", host, "X-Request-Id: 4111111111111111"), statuses: []int{200}, app: 1,
+			check: func(t *testing.T, seen []seenRequest) {
+				if v := seen[0].header.Values("X-Request-Id"); len(v) != 1 || strings.ContainsAny(v[0], "0123456789") || len(v[0]) != 32 {
+					t.Errorf("app got X-Request-Id %q; want one of rampart's own", v)
+				}
+			}},
+		{name: "client request id with a secret replaced", raw: crlf("GET / HTTP/1.1", host, "X-Request-Id: password=hunter2"), statuses: []int{200}, app: 1,
+			check: func(t *testing.T, seen []seenRequest) {
+				if v := seen[0].header.Values("X-Request-Id"); len(v) != 1 || strings.Contains(v[0], "hunter2") {
+					t.Errorf("app got X-Request-Id %q; want one of rampart's own", v)
+				}
+			}},
+		{name: "two client request ids: the app gets one", raw: crlf("GET / HTTP/1.1", host, "X-Request-Id: first-1", "X-Request-Id: second-2"), statuses: []int{200}, app: 1,
+			check: func(t *testing.T, seen []seenRequest) {
+				if v := seen[0].header.Values("X-Request-Id"); len(v) != 1 {
+					t.Errorf("app got X-Request-Id %q; want exactly one", v)
+				}
+			}},
+
+		// Ports and ranges.
+		{name: "Host with a port rampart does not serve", raw: crlf("GET / HTTP/1.1", "Host: shop.test:1"), statuses: []int{421}},
+		{name: "Host with rampart's own port", raw: crlf("GET / HTTP/1.1", "Host: shop.test:18559"), statuses: []int{200}, app: 1},
+		{name: "Host with the HTTPS default port", raw: crlf("GET / HTTP/1.1", "Host: shop.test:443"), statuses: []int{200}, app: 1},
+		{name: "absolute-form with a port rampart does not serve", raw: crlf("GET https://shop.test:1/x HTTP/1.1", host), statuses: []int{421}},
+		{name: "101 ranges", raw: crlf("GET / HTTP/1.1", host, "Range: bytes="+ranges(101)), statuses: []int{416}},
+		{name: "100 ranges pass", raw: crlf("GET / HTTP/1.1", host, "Range: bytes="+ranges(100)), statuses: []int{200}, app: 1},
+		{name: "Apache Killer: 22 KB of overlapping ranges", raw: crlf("GET / HTTP/1.1", host, "Range: bytes=0-,"+strings.Repeat("5-0,5-1,5-2,5-3,", 1300)+"5-4"), statuses: []int{416}},
+		{name: "too many ranges in Request-Range", raw: crlf("GET / HTTP/1.1", host, "Request-Range: bytes="+ranges(200)), statuses: []int{416}},
+
 		// Size limits (this rampart runs with --max-body-size 64KiB).
 		{name: "Content-Length over the limit", raw: crlf("POST /pay HTTP/1.1", host, "Content-Length: 100000") + "x", statuses: []int{413}, closed: true},
 		{name: "chunked body over the limit", raw: chunkedPost("11170\r\n" + strings.Repeat("x", 70000) + "\r\n0\r\n\r\n"), statuses: []int{413}, closed: true},
 	}
+}
+
+// ranges returns n byte ranges, comma-separated.
+func ranges(n int) string {
+	r := make([]string, n)
+	for i := range r {
+		r[i] = fmt.Sprintf("%d-%d", i*10, i*10+5)
+	}
+	return strings.Join(r, ",")
 }
 
 // writeFuzzSeeds, when set, writes the corpus as seeds for the proxy's

@@ -13,7 +13,7 @@ import (
 type rawLimits struct {
 	maxHeaderBytes, maxBodySize, maxConns, maxConnsPerIP, minBodyRate string
 	readHeaderTimeout, bodyIdleTimeout, writeIdleTimeout, idleTimeout string
-	upstreamDialTimeout, shutdownDelay                                string
+	upstreamDialTimeout, shutdownDelay, maxRanges                     string
 }
 
 // limits are the validated limits.
@@ -39,6 +39,7 @@ func addLimitFlags(fs flagSet, r *rawLimits) {
 	fs.StringVar(&r.idleTimeout, "idle-timeout", "120s", "how long an idle keep-alive connection stays open")
 	fs.StringVar(&r.upstreamDialTimeout, "upstream-dial-timeout", "5s", "time to connect to the app; past it 502")
 	fs.StringVar(&r.shutdownDelay, "shutdown-delay", "5s", "on SIGTERM, how long /readyz answers 503 while rampart still serves, before it drains")
+	fs.StringVar(&r.maxRanges, "max-ranges", "100", "most byte ranges one request may ask for; more get 416; 0 for no limit")
 }
 
 // flagSet is the part of *flag.FlagSet that addLimitFlags needs.
@@ -74,7 +75,7 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 		return nil
 	}
 	var headerBytes int64
-	var rate int
+	var rate, ranges int
 	for _, step := range []func() error{
 		func() error { return size("max-header-bytes", r.maxHeaderBytes, &headerBytes) },
 		func() error { return size("max-body-size", r.maxBodySize, &l.request.MaxBodyBytes) },
@@ -89,6 +90,7 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 			return dur("upstream-dial-timeout", r.upstreamDialTimeout, &l.upstreamDialTimeout, false)
 		},
 		func() error { return dur("shutdown-delay", r.shutdownDelay, &l.shutdownDelay, true) },
+		func() error { return count("max-ranges", r.maxRanges, &ranges) },
 	} {
 		if err = step(); err != nil {
 			return l, err
@@ -98,6 +100,10 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 		return l, bad("max-header-bytes", fmt.Sprintf("%d bytes is outside 4KiB–1MiB", headerBytes), "use a size such as 32KiB")
 	}
 	l.maxHeaderBytes = int(headerBytes)
+	l.request.MaxRanges = ranges
+	if ranges == 0 {
+		l.request.MaxRanges = -1 // proxy.Limits: negative is no limit
+	}
 	l.request.MinBodyRate = int64(rate)
 	if rate == 0 {
 		l.request.MinBodyRate = -1 // proxy.Limits: negative disables

@@ -212,8 +212,10 @@ func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config
 		Limits:          cfg.limits.request,
 		TrustedProxies:  cfg.trustedProxies,
 		Headers:         cfg.headers,
-		HTTPSPort:       httpsPort,
-		Logger:          log.Named("proxy"),
+
+		AllowUnderscoreHeaders: cfg.allowUnderscore,
+		HTTPSPort:              httpsPort,
+		Logger:                 log.Named("proxy"),
 	}, transport
 }
 

@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+)
+
+// clientIdentityHeaders name the client to an app, or the address, scheme,
+// host, port or path it came in on, and frameworks believe them (Gin's
+// ClientIP, chi's RealIP, Echo, Express's trust proxy, Symfony's
+// X-Original-URL). From anyone but a trusted proxy they are the client's
+// word about itself, so they are dropped; rampart says what it saw in
+// X-Forwarded-For, -Host, -Proto and X-Real-IP. X-Forwarded-* and
+// Forwarded themselves are dropped by httputil.ReverseProxy.
+var clientIdentityHeaders = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range []string{
+		"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "Client-IP", "X-Cluster-Client-IP",
+		"X-Originating-IP", "X-Forwarded", "Forwarded-For", "Fastly-Client-IP", "X-ProxyUser-IP",
+		"X-Envoy-External-Address", "X-Original-Forwarded-For", "X-Forwarded-Server", "X-Forwarded-Port",
+		"X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Prefix", "X-Forwarded-Uri", "X-Forwarded-Path",
+		"X-Url-Scheme", "Front-End-Https", "X-Original-URL", "X-Original-URI", "X-Rewrite-URL",
+		"X-Original-Host", "X-Host",
+	} {
+		m[http.CanonicalHeaderKey(k)] = true
+	}
+	return m
+}()
+
+// dropHeaders removes from the outbound request the client identity
+// headers of an untrusted peer and, unless they are allowed, names with an
+// underscore, in one pass over the header map.
+func (t *table) dropHeaders(h http.Header, trusted bool) {
+	for k := range h {
+		if (!trusted && clientIdentityHeaders[k]) || (!t.allowUnderscores && strings.IndexByte(k, '_') >= 0) {
+			delete(h, k)
+		}
+	}
+}
+
+// setClientHeaders sets what rampart says about the client, after
+// ReverseProxy has removed the hop-by-hop headers, so that a Connection
+// header naming them cannot remove them: the request id, X-Forwarded-*,
+// and X-Real-IP (as nginx users expect it).
+func (t *table) setClientHeaders(pr *httputil.ProxyRequest) {
+	in, out := pr.In.Header, pr.Out.Header
+	if id, ok := in["X-Request-Id"]; ok { // one well-formed value, as AccessLog leaves it
+		out["X-Request-Id"] = id
+	}
+	trusted := t.fromTrustedProxy(pr.In.RemoteAddr)
+	t.dropHeaders(out, trusted)
+	if !trusted {
+		pr.SetXForwarded()
+		out["X-Real-Ip"] = []string{clientIP(pr.In.RemoteAddr)}
+		return
+	}
+	// A trusted proxy's chain is extended, and its view of host and scheme
+	// and of the client kept.
+	if v, ok := in["X-Forwarded-For"]; ok {
+		out["X-Forwarded-For"] = v
+	}
+	pr.SetXForwarded()
+	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+		if v, ok := in[k]; ok {
+			out[k] = v
+		}
+	}
+	if _, ok := out["X-Real-Ip"]; !ok {
+		out["X-Real-Ip"] = []string{t.realIP(out["X-Forwarded-For"], pr.In.RemoteAddr)}
+	}
+}
+
+// clientIP is the address part of a RemoteAddr.
+func clientIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}
+
+// realIP finds the client behind trusted proxies: the last address of the
+// X-Forwarded-For chain (which ends with the peer) that is not a trusted
+// proxy's, as nginx's real_ip_recursive does. An entry that is not an
+// address ends the walk at the last trusted one.
+func (t *table) realIP(xff []string, remoteAddr string) string {
+	last := clientIP(remoteAddr)
+	chain := strings.Split(strings.Join(xff, ","), ",")
+	for i := len(chain) - 1; i >= 0; i-- {
+		if !t.trustedAddr(last) {
+			return last
+		}
+		a, err := netip.ParseAddr(strings.TrimSpace(chain[i]))
+		if err != nil {
+			return last
+		}
+		last = a.Unmap().String()
+	}
+	return last
+}
+
+func (t *table) trustedAddr(s string) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range t.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
