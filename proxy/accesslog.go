@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,7 +79,7 @@ func AccessLog(logger *zap.Logger, next http.Handler) http.Handler {
 		}
 		var bytesIn int64
 		if in != nil {
-			bytesIn = in.n
+			bytesIn = in.n.Load()
 		}
 		tlsVersion := ""
 		if r.TLS != nil {
@@ -172,15 +173,17 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// countingBody counts the request body bytes read.
+// countingBody counts the request body bytes read. The count is atomic:
+// http.Transport may still be reading the body while the log line is
+// written (the app answered before the upload ended).
 type countingBody struct {
 	io.ReadCloser
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -75,6 +76,12 @@ var errBodyTooSlow = errors.New("proxy: request body below the minimum rate")
 // read, a minimum average rate and a size cap. Its errors are marked as the
 // client's (clientBodyFault), so a failed upstream exchange is blamed on the
 // right side.
+//
+// http.Transport may go on reading a streamed body after the handler has
+// returned (the app answered early): from then on, Read fails without
+// touching the handler's ResponseController, which must not be used after
+// ServeHTTP returns (on a keep-alive connection it would clear the next
+// request's read deadline).
 type bodyReader struct {
 	body    io.ReadCloser // http.MaxBytesReader over the client's body
 	rc      *http.ResponseController
@@ -82,10 +89,18 @@ type bodyReader struct {
 	minRate int64
 	start   time.Time
 	n       int64
+
+	mu   sync.Mutex
+	done bool // the handler has returned
 }
 
+// errHandlerDone is a read of a request body after its handler returned.
+var errHandlerDone = errors.New("proxy: request body read after the handler returned")
+
 func (b *bodyReader) Read(p []byte) (int, error) {
-	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	if !b.setReadDeadline(time.Now().Add(b.idle)) {
+		return 0, &clientBodyFault{errHandlerDone}
+	}
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	if err == nil && b.minRate > 0 {
@@ -95,13 +110,32 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	}
 	switch {
 	case err == io.EOF:
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.setReadDeadline(time.Time{})
 	case err != nil:
 		// Marked, so that whoever gets this error through the upstream
 		// transport can tell it was the client's doing.
 		err = &clientBodyFault{err}
 	}
 	return n, err
+}
+
+// setReadDeadline sets the connection's read deadline unless the handler
+// has returned, and reports whether it could.
+func (b *bodyReader) setReadDeadline(t time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return false
+	}
+	_ = b.rc.SetReadDeadline(t)
+	return true
+}
+
+// handlerDone marks the handler returned.
+func (b *bodyReader) handlerDone() {
+	b.mu.Lock()
+	b.done = true
+	b.mu.Unlock()
 }
 
 // clientBodyFault is a failure of the client's request body: malformed
@@ -127,13 +161,15 @@ func clientBodyStatus(err error) (int, string) {
 }
 
 // prepareBody installs the paced body reader and reads small bodies in full.
-// It returns a status (and reason) to answer with instead of proxying, or 0.
-func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) (int, string) {
+// It returns a status (and reason) to answer with instead of proxying, or 0,
+// and the body reader installed, if any: the handler marks it when it
+// returns.
+func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) (int, string, *bodyReader) {
 	if r.ContentLength > l.MaxBodyBytes {
-		return http.StatusRequestEntityTooLarge, "body_too_large"
+		return http.StatusRequestEntityTooLarge, "body_too_large", nil
 	}
 	if r.Body == nil || r.Body == http.NoBody {
-		return 0, ""
+		return 0, "", nil
 	}
 	if r.ContentLength == 0 {
 		// Nothing can follow: net/http gives HTTP/1 NoBody here itself, and
@@ -142,7 +178,7 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 		// the request goes to the app the lean way, not through
 		// http.Transport's probe of a body it cannot see into.
 		r.Body = http.NoBody
-		return 0, ""
+		return 0, "", nil
 	}
 	br := &bodyReader{
 		body:    http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
@@ -153,14 +189,15 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 	}
 	r.Body = br
 	if r.ContentLength > l.BufferBodyBytes {
-		return 0, "" // streamed: too big to hold, its length already checked
+		return 0, "", br // streamed: too big to hold, its length already checked
 	}
 	// Read up to the buffer size plus one byte to learn whether it all fits.
 	buf := make([]byte, 0, max(r.ContentLength, 512))
 	bb := bytes.NewBuffer(buf)
 	_, err := io.Copy(bb, io.LimitReader(br, l.BufferBodyBytes+1))
 	if err != nil {
-		return clientBodyStatus(err)
+		status, reason := clientBodyStatus(err)
+		return status, reason, br
 	}
 	if int64(bb.Len()) <= l.BufferBodyBytes {
 		// The whole body is here: the app gets it with a Content-Length,
@@ -172,11 +209,11 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 		}
 		r.ContentLength = int64(bb.Len())
 		r.TransferEncoding = nil
-		return 0, ""
+		return 0, "", br
 	}
 	// Bigger than the buffer (chunked): what was read goes first, then the rest.
 	r.Body = &resumedBody{Reader: io.MultiReader(bb, br), br: br}
-	return 0, ""
+	return 0, "", br
 }
 
 // resumedBody is a body whose start was read ahead.

@@ -226,7 +226,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
 	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(t.limits.WriteIdleTimeout)) }()
 	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: t.limits.WriteIdleTimeout}
-	if status, reason := t.limits.prepareBody(w, rc, r); status != 0 {
+	status, reason, br := t.limits.prepareBody(w, rc, r)
+	if br != nil {
+		defer br.handlerDone()
+	}
+	if status != 0 {
 		t.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
 		t.onReject(reason)
 		t.refuse(w, r, status)
