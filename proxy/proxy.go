@@ -237,7 +237,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := r.Header["Upgrade"]; ok { // checkRequest let only WebSocket through
-		w = &hijackTracker{ResponseWriter: w, set: &p.upgraded}
+		w = &hijackTracker{ResponseWriter: w, set: &p.upgraded, idle: t.limits.WriteIdleTimeout}
 	}
 	rt.rp.ServeHTTP(w, r)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +32,8 @@ var closeFrame1001 = []byte{0x88, 0x02, 0x03, 0xe9}
 // a WebSocket upgrade and registers the client connection.
 type hijackTracker struct {
 	http.ResponseWriter
-	set *upgraded
+	set  *upgraded
+	idle time.Duration // Limits.WriteIdleTimeout
 }
 
 func (h *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -39,7 +41,7 @@ func (h *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ws := &wsConn{Conn: conn, set: h.set}
+	ws := &wsConn{Conn: conn, set: h.set, idle: h.idle}
 	h.set.add(ws)
 	return ws, brw, nil
 }
@@ -63,26 +65,34 @@ func (u *upgraded) remove(c *wsConn) {
 
 // goAway sends every upgraded connection a Close frame (between frames, never
 // inside one) and waits until they are closed or ctx ends, then cuts the rest.
+//
+// It must end by ctx's deadline whatever the clients do. A client that has
+// stopped reading leaves a write blocked, holding its connection's lock; so
+// every connection gets its write deadline first, without the lock, which
+// fails such a write by then and frees the lock.
 func (u *upgraded) goAway(ctx context.Context) {
-	u.mu.Lock()
-	conns := make([]*wsConn, 0, len(u.conns))
-	for c := range u.conns {
-		conns = append(conns, c)
+	by := time.Now().Add(goingAwayGrace)
+	if d, ok := ctx.Deadline(); ok && d.Before(by) {
+		by = d
 	}
-	u.mu.Unlock()
+	conns := u.list()
 	for _, c := range conns {
+		c.stopBy.Store(by.UnixNano())
+		_ = c.Conn.SetWriteDeadline(by)
+	}
+	for _, c := range conns {
+		if ctx.Err() != nil {
+			break
+		}
 		c.goAway()
 	}
 	for {
-		u.mu.Lock()
-		n := len(u.conns)
-		u.mu.Unlock()
-		if n == 0 {
+		if len(u.list()) == 0 {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			for _, c := range conns {
+			for _, c := range u.list() { // those upgraded since the stop began too
 				_ = c.Close()
 			}
 			return
@@ -91,11 +101,25 @@ func (u *upgraded) goAway(ctx context.Context) {
 	}
 }
 
+func (u *upgraded) list() []*wsConn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	conns := make([]*wsConn, 0, len(u.conns))
+	for c := range u.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
 // wsConn is a client WebSocket connection. It follows the frames the app
-// sends so that a Close frame can be slipped in at a frame boundary.
+// sends so that a Close frame can be slipped in at a frame boundary, and
+// gives each write to the client a deadline, as the HTTP path does: a
+// client that stops reading is cut off after the idle timeout.
 type wsConn struct {
 	net.Conn
-	set *upgraded
+	set    *upgraded
+	idle   time.Duration // how long one write may block; 0: no limit
+	stopBy atomic.Int64  // when a stop is under way, the Unix nanoseconds by which writes end
 
 	mu        sync.Mutex
 	header    []byte // a frame header not yet complete
@@ -105,26 +129,51 @@ type wsConn struct {
 	closeOnce sync.Once
 }
 
-// Write passes the app's frames to the client, tracking boundaries.
+// writeDeadline is the deadline of the next write: the idle timeout from
+// now, or the stop's deadline if that comes first.
+func (c *wsConn) writeDeadline() time.Time {
+	var d time.Time
+	if c.idle > 0 {
+		d = time.Now().Add(c.idle)
+	}
+	if by := c.stopBy.Load(); by != 0 && (d.IsZero() || by < d.UnixNano()) {
+		d = time.Unix(0, by)
+	}
+	return d
+}
+
+// write writes to the client with the write deadline. Callers hold c.mu.
+func (c *wsConn) write(b []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(c.writeDeadline())
+	return c.Conn.Write(b)
+}
+
+// Write passes the app's frames to the client, tracking boundaries. It
+// reports the bytes of b it took: on an error, those it wrote (a frame
+// header counts once it is whole); once a Close frame has gone out, all of
+// them (the rest is dropped).
 func (c *wsConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	total := len(b)
+	total, took := len(b), 0
 	for len(b) > 0 && !c.closing {
 		if c.remaining > 0 {
 			n := min(uint64(len(b)), c.remaining)
-			if _, err := c.Conn.Write(b[:n]); err != nil {
-				return 0, err
+			w, err := c.write(b[:n])
+			took += w
+			c.remaining -= uint64(w)
+			if err != nil {
+				return took, err
 			}
-			c.remaining -= n
 			b = b[n:]
 		} else {
 			// Accumulate a header; write it once complete.
 			c.header = append(c.header, b[0])
 			b = b[1:]
+			took++
 			if size, payload, ok := parseFrameHeader(c.header); ok {
-				if _, err := c.Conn.Write(c.header[:size]); err != nil {
-					return 0, err
+				if _, err := c.write(c.header[:size]); err != nil {
+					return took, err
 				}
 				c.header, c.remaining = c.header[:0], payload
 			}
@@ -155,8 +204,7 @@ func (c *wsConn) goAway() {
 // too). Callers hold c.mu.
 func (c *wsConn) sendClose() {
 	c.closing, c.pending = true, false
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(goingAwayGrace))
-	_, _ = c.Conn.Write(closeFrame1001)
+	_, _ = c.write(closeFrame1001)
 	time.AfterFunc(goingAwayGrace, func() { _ = c.Close() })
 }
 

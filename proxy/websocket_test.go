@@ -1,10 +1,19 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest"
 )
 
 // recordConn is a net.Conn that keeps what is written to it.
@@ -69,5 +78,90 @@ func TestParseFrameHeader(t *testing.T) {
 		if size != tt.size || payload != tt.payload || ok != tt.ok {
 			t.Errorf("parseFrameHeader(%x) = %d, %d, %v; want %d, %d, %v", tt.h, size, payload, ok, tt.size, tt.payload, tt.ok)
 		}
+	}
+}
+
+// failAfter is a net.Conn whose writes fail once it has taken n bytes.
+type failAfter struct {
+	recordConn
+	n int
+}
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	k := min(len(b), f.n)
+	f.n -= k
+	f.buf.Write(b[:k])
+	if k < len(b) {
+		return k, errors.New("broken pipe")
+	}
+	return k, nil
+}
+
+// TestWritePartialReportsWhatWent: a write that fails part way reports
+// the bytes of the app's data it took, not 0.
+func TestWritePartialReportsWhatWent(t *testing.T) {
+	frame := append([]byte{0x82, 100}, bytes.Repeat([]byte("x"), 100)...)
+	c := &wsConn{Conn: &failAfter{n: 50}, set: &upgraded{}}
+	n, err := c.Write(frame)
+	if err == nil || n != 50 {
+		t.Errorf("Write = %d, %v; want 50 and an error", n, err)
+	}
+}
+
+// TestStopWithAClientThatStopsReading: the app streams to a WebSocket
+// client that has stopped reading, so rampart's write to it blocks. A stop
+// must still end by its deadline, and close the connection.
+func TestStopWithAClientThatStopsReading(t *testing.T) {
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+		brw.Flush()
+		frame := append([]byte{0x82, 126, 0x40, 0x00}, bytes.Repeat([]byte("x"), 16<<10)...)
+		for {
+			if _, err := conn.Write(frame); err != nil {
+				return
+			}
+		}
+	})
+	u := serveFixed(t, app)
+	up, _ := url.Parse(u.URL)
+	p, err := New(Config{Routes: []Route{{Host: "shop.test", Upstream: up}}, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	client, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	io.WriteString(client, "GET /ws HTTP/1.1\r\nHost: shop.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(client)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	// The client reads no more: the socket buffers fill and rampart's write blocks.
+	time.Sleep(time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { p.GoAway(ctx); close(done) }()
+	select {
+	case <-done:
+		t.Logf("stop ended after %v (deadline 1s)", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("GoAway still running 10s after its 1s deadline")
+	}
+	// The connection is closed: reading drains what was buffered, then ends.
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Errorf("client connection not closed by the stop: %v", err)
 	}
 }
