@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -125,16 +126,25 @@ func (a *ACME) Inventory() []Info { return a.inv.list() }
 // retried with backoff until it succeeds or ctx ends. A cached certificate
 // counts as obtained, and autocert renews what it holds on its own. Run never
 // fails because of the CA: the certificates in service stay in service.
+//
+// Run returns when every domain has its certificate or when ctx ends,
+// whichever comes first. An order in progress cannot be called off
+// (autocert gives it five minutes of its own), so a stop abandons it rather
+// than wait: the next start loads what the cache holds and orders the rest.
 func (a *ACME) Run(ctx context.Context) {
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	for _, d := range a.domains {
+		wg.Add(1)
 		go func() {
-			defer func() { done <- struct{}{} }()
+			defer wg.Done()
 			a.obtain(ctx, d)
 		}()
 	}
-	for range a.domains {
-		<-done
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-ctx.Done():
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -208,5 +209,66 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	if !strings.Contains(r.out.String(), `"connections_rejected_over_limits":3`) {
 		t.Errorf("the stop summary does not count 3 rejected connections:\n%s", r.out.String())
+	}
+}
+
+// TestStopWithAnOrderInProgress: a CA that takes an order's request and
+// never answers leaves the order in progress (autocert gives it five
+// minutes, its HTTP client two). A stop must not wait for it: rampart exits
+// within --shutdown-timeout, and the next start orders again.
+//
+// Pebble always answers, so the CA here is a TLS listener that reads
+// requests and never replies: exactly the condition, and nothing more.
+func TestStopWithAnOrderInProgress(t *testing.T) {
+	const httpsAddr, caAddr = "127.0.0.1:18710", "127.0.0.1:18711"
+	dir := t.TempDir()
+	certFile, keyFile := selfSignedFiles(t, dir, "127.0.0.1")
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", caAddr, &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					asked <- struct{}{}
+				}
+				_, _ = io.Copy(io.Discard, c) // and never answer
+			}()
+		}
+	}()
+	dataDir := t.TempDir()
+	args := []string{"--domain", "shop.test", "--upstream", "http://127.0.0.1:18712", "--https-addr", httpsAddr,
+		"--http-addr", "", "--admin-addr", "", "--data-dir", dataDir, "--shutdown-timeout", "2s",
+		"--acme-directory", "https://" + caAddr + "/dir", "--acme-ca-root", certFile}
+	for round := 1; round <= 2; round++ {
+		r := start(t, "rampart", nil, rampartBin, args...)
+		select {
+		case <-asked:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: rampart never asked the CA", round)
+		}
+		time.Sleep(200 * time.Millisecond)
+		begin := time.Now()
+		code := r.stop(20 * time.Second)
+		took := time.Since(begin)
+		t.Logf("round %d: stopped with an order in progress after %v (--shutdown-timeout 2s), exit %d", round, took.Round(time.Millisecond), code)
+		if code != 0 {
+			t.Errorf("exit status %d; want 0", code)
+		}
+		if took > 5*time.Second {
+			t.Errorf("the stop took %v; want it within --shutdown-timeout (2s) and a little", took)
+		}
 	}
 }
