@@ -50,7 +50,8 @@ type Config struct {
 // Reasons a request is refused by rampart itself.
 var RejectReasons = []string{
 	"method", "upgrade", "misdirected", "path", "malformed", "range",
-	"body_too_large", "body_timeout", "body_malformed", "connection_limit",
+	"body_too_large", "body_timeout", "body_malformed", "response_too_slow",
+	"connection_limit", "connection_displaced", "connection_idle_closed",
 }
 
 // Reasons an exchange with the app fails.

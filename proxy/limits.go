@@ -27,24 +27,32 @@ type Limits struct {
 	BodyIdleTimeout time.Duration
 
 	// MinBodyRate is the slowest average a request body may arrive at, in
-	// bytes per second, enforced once the body has taken 10 seconds.
+	// bytes per second, enforced once the body has taken RateGrace.
 	// Zero means 1024; negative disables the check.
 	MinBodyRate int64
+
+	// RateGrace is how long a body, or the writes of a response, may take
+	// before their rate is judged: short uploads and downloads on slow
+	// links are not punished for their first seconds. Zero means 10
+	// seconds.
+	RateGrace time.Duration
 
 	// WriteIdleTimeout is how long one write to the client may block (a
 	// client that stops reading). Long streams that keep moving are not cut.
 	// Zero means 30 seconds.
 	WriteIdleTimeout time.Duration
 
+	// MinResponseRate is the slowest a client may read a response, in bytes
+	// per second, judged once the writes to it have spent RateGrace
+	// blocked; a response read slower is cut. Zero means 1024; negative
+	// disables the check.
+	MinResponseRate int64
+
 	// MaxRanges is the most byte ranges a request may ask for (Range and
 	// Request-Range together); past it, or past 4 KiB of them, the client
 	// gets 416 and the app is not asked. Zero means 100; negative, no limit.
 	MaxRanges int
 }
-
-// bodyRateGrace is how long a body may take before its rate is judged:
-// short uploads on slow links are not punished for their first seconds.
-const bodyRateGrace = 10 * time.Second
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBodyBytes == 0 {
@@ -60,11 +68,17 @@ func (l Limits) withDefaults() Limits {
 	if l.MinBodyRate == 0 {
 		l.MinBodyRate = 1024
 	}
+	if l.RateGrace == 0 {
+		l.RateGrace = 10 * time.Second
+	}
 	if l.WriteIdleTimeout == 0 {
 		l.WriteIdleTimeout = 30 * time.Second
 	}
 	if l.MaxRanges == 0 {
 		l.MaxRanges = 100
+	}
+	if l.MinResponseRate == 0 {
+		l.MinResponseRate = 1024
 	}
 	return l
 }
@@ -87,6 +101,7 @@ type bodyReader struct {
 	rc      *http.ResponseController
 	idle    time.Duration
 	minRate int64
+	grace   time.Duration
 	start   time.Time
 	n       int64
 
@@ -104,7 +119,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	if err == nil && b.minRate > 0 {
-		if el := time.Since(b.start); el > bodyRateGrace && float64(b.n) < el.Seconds()*float64(b.minRate) {
+		if el := time.Since(b.start); el > b.grace && float64(b.n) < el.Seconds()*float64(b.minRate) {
 			err = errBodyTooSlow
 		}
 	}
@@ -185,6 +200,7 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 		rc:      rc,
 		idle:    l.BodyIdleTimeout,
 		minRate: l.MinBodyRate,
+		grace:   l.RateGrace,
 		start:   time.Now(),
 	}
 	r.Body = br
@@ -224,27 +240,89 @@ type resumedBody struct {
 
 func (b *resumedBody) Close() error { return b.br.Close() }
 
-// writeDeadline gives every write to the client its own deadline, so a client
-// that stops reading is cut off while a stream that keeps moving is not.
+// writeDeadline gives every write to the client its own deadline, so a
+// client that stops reading is cut off while a stream that keeps moving is
+// not. It also cuts a response that the client reads slower than
+// Limits.MinResponseRate, once its writes have spent Limits.RateGrace
+// waiting for the client. The rate is the client's draining rate: once a
+// write has had to wait (the socket's buffers are full), the bytes written
+// from then on, over the time writes spent waiting. The bytes that first
+// filled the buffers are not the client's doing, and time the app took
+// between writes is not counted against the client: an app that writes
+// slowly (a stream of events) is not judged, nor a response small enough
+// for the buffers.
 type writeDeadline struct {
 	http.ResponseWriter
-	rc   *http.ResponseController
-	idle time.Duration
+	rc      *http.ResponseController
+	t       *table // for onReject, when the rate cuts the response
+	idle    time.Duration
+	minRate int64         // bytes a second; 0: none
+	waited  time.Duration // time spent in writes that waited for the client
+	drained int64         // bytes written since the first write that waited
+	byRate  bool          // the deadline last set was the rate's
+	cut     bool          // the rate has cut the response
+	conn    *guardedConn  // told when a write waits on the client; nil without a ConnGuard
+}
+
+// waitedWrite is how long a write must take to count as waiting for the
+// client rather than going straight into the socket's buffers.
+const waitedWrite = time.Millisecond
+
+// setDeadline sets the deadline of a write of size bytes starting now: the
+// idle timeout, or sooner if by then the draining rate would fall below the
+// minimum. Waiting writes may take, in all, the grace period or as long as
+// their bytes take at the minimum rate, whichever is longer.
+func (d *writeDeadline) setDeadline(now time.Time, size int) {
+	dl := now.Add(d.idle)
+	d.byRate = false
+	if d.minRate > 0 {
+		need := time.Duration(float64(d.drained+int64(size)) / float64(d.minRate) * float64(time.Second))
+		if allowed := max(d.t.limits.RateGrace, need) - d.waited; allowed < d.idle {
+			dl, d.byRate = now.Add(max(allowed, 0)), true
+		}
+	}
+	_ = d.rc.SetWriteDeadline(dl)
+}
+
+// account adds a write that started at start to the response's tally.
+func (d *writeDeadline) account(start time.Time, n int, err error) {
+	if took := time.Since(start); took >= waitedWrite {
+		d.waited += took
+	}
+	if d.waited > 0 {
+		d.drained += int64(n)
+	}
+	if err != nil && d.byRate && !d.cut && isTimeout(err) {
+		d.cut = true
+		d.t.onReject("response_too_slow")
+	}
 }
 
 func (d *writeDeadline) Write(p []byte) (int, error) {
-	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle))
-	return d.ResponseWriter.Write(p)
+	now := time.Now()
+	d.setDeadline(now, len(p))
+	if d.conn != nil {
+		d.conn.writeStarts(now)
+		defer d.conn.writeEnds()
+	}
+	n, err := d.ResponseWriter.Write(p)
+	d.account(now, n, err)
+	return n, err
 }
 
 func (d *writeDeadline) WriteHeader(code int) {
-	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle))
+	d.setDeadline(time.Now(), 0)
 	d.ResponseWriter.WriteHeader(code)
 }
 
 func (d *writeDeadline) Flush() {
-	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle))
-	_ = d.rc.Flush()
+	now := time.Now()
+	d.setDeadline(now, 0)
+	if d.conn != nil {
+		d.conn.writeStarts(now)
+		defer d.conn.writeEnds()
+	}
+	d.account(now, 0, d.rc.Flush())
 }
 
 func (d *writeDeadline) Unwrap() http.ResponseWriter { return d.ResponseWriter }

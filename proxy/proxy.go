@@ -57,9 +57,9 @@ type Config struct {
 	Limits Limits
 
 	// OnReject is called with a short reason ("method", "upgrade",
-	// "misdirected", "path", "malformed", "body_too_large", "body_timeout",
-	// "body_malformed") for each request rampart refuses itself. Nil means
-	// no calls.
+	// "misdirected", "path", "malformed", "range", "body_too_large",
+	// "body_timeout", "body_malformed", "response_too_slow") for each
+	// request rampart refuses or cuts off itself. Nil means no calls.
 	OnReject func(reason string)
 
 	// OnUpstreamError is called with "dial", "timeout", "reset", "tls" or
@@ -225,7 +225,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
 	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(t.limits.WriteIdleTimeout)) }()
-	w = &writeDeadline{ResponseWriter: w, rc: rc, idle: t.limits.WriteIdleTimeout}
+	w = &writeDeadline{ResponseWriter: w, rc: rc, t: t, idle: t.limits.WriteIdleTimeout, minRate: max(t.limits.MinResponseRate, 0), conn: connOf(r)}
 	status, reason, br := t.limits.prepareBody(w, rc, r)
 	if br != nil {
 		defer br.handlerDone()

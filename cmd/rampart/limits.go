@@ -13,7 +13,8 @@ import (
 type rawLimits struct {
 	maxHeaderBytes, maxBodySize, maxConns, maxConnsPerIP, minBodyRate string
 	readHeaderTimeout, bodyIdleTimeout, writeIdleTimeout, idleTimeout string
-	upstreamDialTimeout, shutdownDelay, maxRanges                     string
+	upstreamDialTimeout, shutdownDelay, maxRanges, minResponseRate    string
+	ipv6ClientPrefix                                                  string
 }
 
 // limits are the validated limits.
@@ -40,6 +41,8 @@ func addLimitFlags(fs flagSet, r *rawLimits) {
 	fs.StringVar(&r.upstreamDialTimeout, "upstream-dial-timeout", "5s", "time to connect to the app; past it 502")
 	fs.StringVar(&r.shutdownDelay, "shutdown-delay", "5s", "on SIGTERM, how long /readyz answers 503 while rampart still serves, before it drains")
 	fs.StringVar(&r.maxRanges, "max-ranges", "100", "most byte ranges one request may ask for; more get 416; 0 for no limit")
+	fs.StringVar(&r.minResponseRate, "min-response-rate", "1024", "slowest rate in bytes/s a client may read a response at, judged after 10s of writes waiting on it; 0 disables")
+	fs.StringVar(&r.ipv6ClientPrefix, "ipv6-client-prefix", "64", "IPv6 clients are counted by this prefix for --max-conns-per-ip (one host usually holds a /64); 128 counts each address")
 }
 
 // flagSet is the part of *flag.FlagSet that addLimitFlags needs.
@@ -75,7 +78,7 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 		return nil
 	}
 	var headerBytes int64
-	var rate, ranges int
+	var rate, ranges, responseRate int
 	for _, step := range []func() error{
 		func() error { return size("max-header-bytes", r.maxHeaderBytes, &headerBytes) },
 		func() error { return size("max-body-size", r.maxBodySize, &l.request.MaxBodyBytes) },
@@ -91,6 +94,8 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 		},
 		func() error { return dur("shutdown-delay", r.shutdownDelay, &l.shutdownDelay, true) },
 		func() error { return count("max-ranges", r.maxRanges, &ranges) },
+		func() error { return count("min-response-rate", r.minResponseRate, &responseRate) },
+		func() error { return count("ipv6-client-prefix", r.ipv6ClientPrefix, &l.conns.IPv6Prefix) },
 	} {
 		if err = step(); err != nil {
 			return l, err
@@ -100,6 +105,13 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 		return l, bad("max-header-bytes", fmt.Sprintf("%d bytes is outside 4KiB–1MiB", headerBytes), "use a size such as 32KiB")
 	}
 	l.maxHeaderBytes = int(headerBytes)
+	if l.conns.IPv6Prefix < 16 || l.conns.IPv6Prefix > 128 {
+		return l, bad("ipv6-client-prefix", fmt.Sprintf("%d is not a prefix length from 16 to 128", l.conns.IPv6Prefix), "use 64 (a host's usual share), 56 or 48 for a site, 128 for single addresses")
+	}
+	l.request.MinResponseRate = int64(responseRate)
+	if responseRate == 0 {
+		l.request.MinResponseRate = -1 // proxy.Limits: negative disables
+	}
 	l.request.MaxRanges = ranges
 	if ranges == 0 {
 		l.request.MaxRanges = -1 // proxy.Limits: negative is no limit

@@ -32,7 +32,8 @@ var fixedSettings = []fixedSetting{
 	}},
 	{"listener limits", func(a, b *config) bool {
 		return a.limits.maxHeaderBytes != b.limits.maxHeaderBytes || a.limits.readHeaderTimeout != b.limits.readHeaderTimeout ||
-			a.limits.idleTimeout != b.limits.idleTimeout || a.limits.conns.Max != b.limits.conns.Max || a.limits.conns.PerIP != b.limits.conns.PerIP
+			a.limits.idleTimeout != b.limits.idleTimeout || a.limits.conns.Max != b.limits.conns.Max || a.limits.conns.PerIP != b.limits.conns.PerIP ||
+			a.limits.conns.IPv6Prefix != b.limits.conns.IPv6Prefix
 	}, func(d, s *config) {
 		d.limits.maxHeaderBytes, d.limits.readHeaderTimeout, d.limits.idleTimeout, d.limits.conns =
 			s.limits.maxHeaderBytes, s.limits.readHeaderTimeout, s.limits.idleTimeout, s.limits.conns

@@ -115,7 +115,9 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	time.Sleep(cfg.limits.shutdownDelay)
 	log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
 	shutdown(servers.list, cfg.shutdownTimeout, log, servers.proxy.GoAway) // WebSockets get a clean close beside the drain
-	log.Info("stopped", zap.Int64("connections_rejected_over_limits", servers.connsRejected.Load()))
+	log.Info("stopped", zap.Int64("connections_rejected_over_limits", servers.connsRejected.Load()),
+		zap.Int64("connections_displaced", servers.connsDisplaced.Load()),
+		zap.Int64("idle_connections_closed_for_room", servers.connsIdleClosed.Load()))
 	return nil
 }
 
@@ -266,7 +268,9 @@ type servers struct {
 	src       certSource
 	metrics   *metrics.Metrics
 
-	connsRejected atomic.Int64 // connections closed for being over --max-conns or --max-conns-per-ip
+	connsRejected   atomic.Int64 // connections refused for being over --max-conns or --max-conns-per-ip
+	connsDisplaced  atomic.Int64 // connections closed to make room for a newer one of the same address
+	connsIdleClosed atomic.Int64 // idle connections closed early to make room
 }
 
 // setUp builds the certificate source, the TLS policy, the proxy and one
@@ -335,6 +339,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	https := newServer(m.Handler(proxy.AccessLog(log.Named("access"), p)))
 	https.TLSConfig = tlsCfg
 	connLimits := cfg.limits.conns
+	connLimits.IdleTimeout = cfg.limits.idleTimeout
 	connLimits.OnReject = func(remote net.Addr) {
 		out.connsRejected.Add(1)
 		m.Rejected("connection_limit")
@@ -342,7 +347,20 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			ce.Write(zap.String("remote", remote.String()))
 		}
 	}
-	httpsLn := proxy.LimitListener(lns.https, connLimits)
+	connLimits.OnShed = func(reason string) {
+		if reason == "displaced" {
+			out.connsDisplaced.Add(1)
+			m.Rejected("connection_displaced")
+		} else {
+			out.connsIdleClosed.Add(1)
+			m.Rejected("connection_idle_closed")
+		}
+	}
+	// Each listener guards its own connections: a flood of plain HTTP
+	// takes no room from HTTPS.
+	httpsGuard := proxy.NewConnGuard(connLimits)
+	https.ConnState, https.ConnContext = httpsGuard.ConnState, httpsGuard.ConnContext
+	httpsLn := httpsGuard.Listener(lns.https)
 	out.list = append(out.list, &listener{https, func() error { return https.ServeTLS(httpsLn, "", "") }})
 	if lns.http != nil {
 		var h http.Handler = p.Redirect()
@@ -350,7 +368,9 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			h = a.HTTPHandler(h) // HTTP-01 challenges first, then the redirect
 		}
 		plain := newServer(h)
-		httpLn := proxy.LimitListener(lns.http, connLimits)
+		plainGuard := proxy.NewConnGuard(connLimits)
+		plain.ConnState, plain.ConnContext = plainGuard.ConnState, plainGuard.ConnContext
+		httpLn := plainGuard.Listener(lns.http)
 		out.list = append(out.list, &listener{plain, func() error { return plain.Serve(httpLn) }})
 	}
 	if lns.admin != nil {
