@@ -1,6 +1,7 @@
 // Package tlsconfig owns rampart's TLS policy: the hardened *tls.Config of the
-// public listener and the one used towards upstreams. It is pure: no I/O, no
-// logging, no state.
+// public listener and the one used towards upstreams, and the ring of
+// session ticket keys and their lifetime. It does no I/O and no logging; the
+// ring's state is the caller's to keep and to drive with a clock.
 //
 // The policy is Mozilla's "intermediate" profile as Go can express it: TLS 1.3
 // whenever the client can, TLS 1.2 the floor, and for TLS 1.2 only the six
@@ -14,6 +15,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"time"
 )
 
 // cipherSuites are the only TLS 1.2 suites rampart accepts: forward secret
@@ -113,4 +116,75 @@ func ParseVersion(s string) (uint16, error) {
 		return 0, fmt.Errorf("tlsconfig: TLS %s is broken and not allowed: use 1.2 or 1.3", s)
 	}
 	return 0, fmt.Errorf("tlsconfig: unknown TLS version %q: use 1.2 or 1.3", s)
+}
+
+// TicketKeyRing holds the keys that encrypt TLS session tickets, and
+// rotates them: a new key starts encrypting every rotation, and a key is
+// forgotten lifetime after it was made, so no ticket is honoured for longer
+// than lifetime, and a key stolen from memory decrypts no session older than
+// that (Go's own keys last seven days). The keys live in memory only.
+//
+// It does no I/O of its own: Keys takes the time, and the ring the source
+// of randomness it was made with. It is not safe for concurrent use.
+type TicketKeyRing struct {
+	lifetime, rotation time.Duration
+	rand               io.Reader
+	keys               []ticketKey // newest first
+}
+
+type ticketKey struct {
+	key  [32]byte
+	made time.Time
+}
+
+// NewTicketKeyRing returns a ring whose tickets live at most lifetime, with
+// keys rotated every hour, or four times a lifetime shorter than four hours.
+// Random keys come from rand (crypto/rand.Reader in production).
+func NewTicketKeyRing(lifetime time.Duration, rand io.Reader) (*TicketKeyRing, error) {
+	if lifetime <= 0 {
+		return nil, fmt.Errorf("tlsconfig: session ticket lifetime %v is not positive", lifetime)
+	}
+	return &TicketKeyRing{lifetime: lifetime, rotation: min(time.Hour, lifetime/4), rand: rand}, nil
+}
+
+// NextChange is when the keys Keys returns next change: the newest key is
+// due to be replaced, or the oldest to be forgotten. Call Keys then (the
+// zero time, before the first call: at once).
+func (r *TicketKeyRing) NextChange() time.Time {
+	if len(r.keys) == 0 {
+		return time.Time{}
+	}
+	next := r.keys[0].made.Add(r.rotation)
+	if len(r.keys) > 1 {
+		if drop := r.keys[len(r.keys)-1].made.Add(r.lifetime); drop.Before(next) {
+			next = drop
+		}
+	}
+	return next
+}
+
+// Keys returns the keys for tls.Config.SetSessionTicketKeys at now: a new
+// key first when the newest is a rotation old, and none older than the
+// lifetime.
+func (r *TicketKeyRing) Keys(now time.Time) ([][32]byte, error) {
+	if len(r.keys) == 0 || now.Sub(r.keys[0].made) >= r.rotation {
+		var k ticketKey
+		if _, err := io.ReadFull(r.rand, k.key[:]); err != nil {
+			return nil, fmt.Errorf("tlsconfig: making a session ticket key: %w", err)
+		}
+		k.made = now
+		r.keys = append([]ticketKey{k}, r.keys...)
+	}
+	keep := r.keys[:1] // the newest always: it encrypts
+	for _, k := range r.keys[1:] {
+		if now.Sub(k.made) < r.lifetime {
+			keep = append(keep, k)
+		}
+	}
+	r.keys = keep
+	out := make([][32]byte, len(r.keys))
+	for i, k := range r.keys {
+		out[i] = k.key
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"slices"
@@ -185,5 +186,131 @@ func TestUpstreamVerifies(t *testing.T) {
 	cfg.ServerName = "shop.test"
 	if _, err := handshake(t, srv, cfg); err != nil {
 		t.Errorf("upstream handshake with the trusted root: %v", err)
+	}
+}
+
+// countingRand gives distinct keys: 1, 2, 3, ... in every byte.
+type countingRand struct{ n byte }
+
+func (c *countingRand) Read(p []byte) (int, error) {
+	c.n++
+	for i := range p {
+		p[i] = c.n
+	}
+	return len(p), nil
+}
+
+func TestTicketKeyRing(t *testing.T) {
+	r, err := NewTicketKeyRing(4*time.Hour, &countingRand{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	first := func(keys [][32]byte) byte { return keys[0][0] }
+	for _, step := range []struct {
+		at     time.Duration
+		newest byte // which key encrypts
+		kept   int
+	}{
+		{0, 1, 1},
+		{59 * time.Minute, 1, 1},
+		{time.Hour, 2, 2}, // rotated every hour: four a lifetime
+		{2 * time.Hour, 3, 3},
+		{3 * time.Hour, 4, 4},
+		{4 * time.Hour, 5, 4},  // key 1 is a lifetime old: forgotten
+		{10 * time.Hour, 6, 1}, // a long gap: only the new one
+	} {
+		keys, err := r.Keys(t0.Add(step.at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first(keys) != step.newest || len(keys) != step.kept {
+			t.Errorf("at +%v: newest key %d, %d kept; want %d, %d", step.at, first(keys), len(keys), step.newest, step.kept)
+		}
+		if next := r.NextChange(); !next.After(t0.Add(step.at)) || next.After(t0.Add(step.at+time.Hour)) {
+			t.Errorf("at +%v: next change at +%v; want within the hour", step.at, next.Sub(t0))
+		}
+	}
+	if _, err := NewTicketKeyRing(0, &countingRand{}); err == nil {
+		t.Error("a zero lifetime was accepted")
+	}
+}
+
+// TestTicketsLiveNoLongerThanTheirKeys: a client resumes with a ticket
+// while its key is kept, and not once the ring has forgotten it; for TLS
+// 1.2 and 1.3.
+func TestTicketsLiveNoLongerThanTheirKeys(t *testing.T) {
+	cert := selfSigned(t)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			// Times within the test certificate's hour of validity, past
+			// which a client will not resume whatever the keys.
+			ring, _ := NewTicketKeyRing(20*time.Minute, rand.Reader)
+			srv, err := Server(ServerConfig{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			now := t0
+			srv.Time = func() time.Time { return now }
+			rekey := func() {
+				keys, err := ring.Keys(now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.SetSessionTicketKeys(keys)
+			}
+			rekey()
+			cache := tls.NewLRUClientSessionCache(4)
+			// Real TCP on loopback (a fixed port: this package owns 19450-19459):
+			// a synchronous net.Pipe deadlocks on TLS 1.3's tickets.
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 19450+int(version&0xf)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					s, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer s.Close()
+						_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+						ts := tls.Server(s, srv)
+						if ts.Handshake() == nil {
+							_, _ = ts.Write([]byte("x")) // TLS 1.3 tickets come after the handshake
+							_, _ = ts.Read(make([]byte, 1))
+						}
+					}()
+				}
+			}()
+			resumed := func() bool {
+				tc, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, ClientSessionCache: cache,
+					MaxVersion: version, Time: func() time.Time { return now }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tc.Close()
+				if _, err := tc.Read(make([]byte, 1)); err != nil {
+					t.Fatal(err)
+				}
+				return tc.ConnectionState().DidResume
+			}
+			if resumed() {
+				t.Fatal("the first connection resumed")
+			}
+			now = t0.Add(15 * time.Minute) // three rotations later, within the lifetime
+			rekey()
+			if !resumed() {
+				t.Error("no resumption 15 minutes on, within the 20-minute lifetime")
+			}
+			now = now.Add(21 * time.Minute) // the key that made the last ticket is gone
+			rekey()
+			if resumed() {
+				t.Error("resumed with a ticket whose key is past its lifetime")
+			}
+		})
 	}
 }

@@ -24,33 +24,34 @@ import (
 
 // config is the validated configuration: every field is ready to use.
 type config struct {
-	domains         []string
-	upstream        *url.URL
-	upstreamRoots   *x509.CertPool // nil: system roots
-	upstreamTimeout time.Duration
-	httpsAddr       string
-	httpAddr        string // "": no plain HTTP
-	adminAddr       string // "": no admin listener
-	dataDir         string
-	tlsMode         string
-	certFile        string
-	keyFile         string
-	acmeDirectory   string
-	acmeEmail       string
-	acmeRoots       *x509.CertPool
-	acmeEABKID      string
-	acmeEABKey      []byte
-	tlsMinVersion   uint16
-	headers         proxy.Headers
-	trustedProxies  []netip.Prefix
-	allowUnderscore bool
-	shutdownTimeout time.Duration
-	logLevel        string
-	logFormat       string
-	sources         map[string]string // flag name → "--flag" or "RAMPART_FLAG", for errors
-	limits          limits
-	adminPprof      bool
-	readyGrace      time.Duration
+	domains           []string
+	upstream          *url.URL
+	upstreamRoots     *x509.CertPool // nil: system roots
+	upstreamTimeout   time.Duration
+	httpsAddr         string
+	httpAddr          string // "": no plain HTTP
+	adminAddr         string // "": no admin listener
+	dataDir           string
+	tlsMode           string
+	certFile          string
+	keyFile           string
+	acmeDirectory     string
+	acmeEmail         string
+	acmeRoots         *x509.CertPool
+	acmeEABKID        string
+	acmeEABKey        []byte
+	tlsMinVersion     uint16
+	tlsTicketLifetime time.Duration
+	headers           proxy.Headers
+	trustedProxies    []netip.Prefix
+	allowUnderscore   bool
+	shutdownTimeout   time.Duration
+	logLevel          string
+	logFormat         string
+	sources           map[string]string // flag name → "--flag" or "RAMPART_FLAG", for errors
+	limits            limits
+	adminPprof        bool
+	readyGrace        time.Duration
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -85,6 +86,7 @@ type rawFlags struct {
 	tlsMode, certFile, keyFile                               string
 	acmeDirectory, acmeEmail, acmeCARoot, acmeEABKID, eabKey string
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
+	tlsTicketLifetime                                        string
 	hstsPreload, adminPprof, allowUnderscore                 bool
 	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
@@ -113,6 +115,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.acmeEABKID, "acme-eab-kid", "", "External Account Binding key ID")
 	fs.StringVar(&r.eabKey, "acme-eab-hmac", "", "External Account Binding HMAC key, base64url")
 	fs.StringVar(&r.tlsMinVersion, "tls-min-version", "1.2", "1.2 or 1.3")
+	fs.StringVar(&r.tlsTicketLifetime, "tls-ticket-lifetime", "12h", "longest a TLS session ticket is honoured; its keys rotate hourly and are forgotten after it; 0 turns session tickets off")
 	fs.StringVar(&r.hstsMaxAge, "hsts-max-age", strconv.Itoa(proxy.DefaultHSTSMaxAge), "HSTS max-age in seconds; 0 disables HSTS")
 	fs.BoolVar(&r.hstsPreload, "hsts-preload", false, "add preload to HSTS")
 	fs.StringVar(&r.csp, "csp", proxy.DefaultCSP, "rampart's Content-Security-Policy, sent beside the app's; off sends none")
@@ -296,6 +299,9 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 
 	if c.tlsMinVersion, err = tlsconfig.ParseVersion(r.tlsMinVersion); err != nil {
 		return nil, bad("tls-min-version", fmt.Sprintf("%q is not allowed", r.tlsMinVersion), "use 1.2 (the default) or 1.3; TLS 1.0 and 1.1 are broken")
+	}
+	if c.tlsTicketLifetime, err = time.ParseDuration(r.tlsTicketLifetime); err != nil || c.tlsTicketLifetime < 0 || c.tlsTicketLifetime > 7*24*time.Hour {
+		return nil, bad("tls-ticket-lifetime", fmt.Sprintf("%q is not a duration from 0 to 168h", r.tlsTicketLifetime), "use a duration such as 12h (the default), or 0 to turn session tickets off")
 	}
 	maxAge, err := strconv.Atoi(r.hstsMaxAge)
 	if err != nil || maxAge < 0 {

@@ -25,6 +25,7 @@ var fixedSettings = []fixedSetting{
 	{"tls", func(a, b *config) bool { return a.tlsMode != b.tlsMode }, func(d, s *config) { d.tlsMode = s.tlsMode }},
 	{"domain", func(a, b *config) bool { return !slices.Equal(a.domains, b.domains) }, func(d, s *config) { d.domains = s.domains }},
 	{"tls-min-version", func(a, b *config) bool { return a.tlsMinVersion != b.tlsMinVersion }, func(d, s *config) { d.tlsMinVersion = s.tlsMinVersion }},
+	{"tls-ticket-lifetime", func(a, b *config) bool { return a.tlsTicketLifetime != b.tlsTicketLifetime }, func(d, s *config) { d.tlsTicketLifetime = s.tlsTicketLifetime }},
 	{"acme-*", func(a, b *config) bool {
 		return a.acmeDirectory != b.acmeDirectory || a.acmeEmail != b.acmeEmail || a.acmeEABKID != b.acmeEABKID
 	}, func(d, s *config) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -74,8 +75,7 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
-	runner := servers.runner
-	if runner != nil {
+	for _, runner := range servers.runners {
 		background.Add(1)
 		go func() { defer background.Done(); runner(runCtx) }()
 	}
@@ -261,8 +261,8 @@ func bindAll(cfg *config) (*boundListeners, error) {
 // servers is everything serve runs.
 type servers struct {
 	list      []*listener
-	runner    func(context.Context) // background work of the certificate source, or nil
-	rootPath  string                // the internal CA's root, or ""
+	runners   []func(context.Context) // background work: the certificate source's, the ticket keys' rotation
+	rootPath  string                  // the internal CA's root, or ""
 	proxy     *proxy.Proxy
 	transport *proxy.Transport // the proxy's current upstream transport
 	src       certSource
@@ -305,6 +305,17 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
+	var runners []func(context.Context)
+	if runner != nil {
+		runners = append(runners, runner)
+	}
+	rotate, err := sessionTickets(tlsCfg, cfg.tlsTicketLifetime, log)
+	if err != nil {
+		return nil, err
+	}
+	if rotate != nil {
+		runners = append(runners, rotate)
+	}
 	pcfg, transport := proxyConfig(cfg, log, m)
 	p, err := proxy.New(pcfg)
 	if err != nil {
@@ -335,7 +346,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			},
 		}
 	}
-	out := &servers{runner: runner, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m}
+	out := &servers{runners: runners, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m}
 	https := newServer(m.Handler(proxy.AccessLog(log.Named("access"), p)))
 	https.TLSConfig = tlsCfg
 	connLimits := cfg.limits.conns
@@ -360,8 +371,11 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	// takes no room from HTTPS.
 	httpsGuard := proxy.NewConnGuard(connLimits)
 	https.ConnState, https.ConnContext = httpsGuard.ConnState, httpsGuard.ConnContext
-	httpsLn := httpsGuard.Listener(lns.https)
-	out.list = append(out.list, &listener{https, func() error { return https.ServeTLS(httpsLn, "", "") }})
+	// TLS by a listener of rampart's, not ServeTLS: ServeTLS serves a copy
+	// of the TLS config, which the rotation of ticket keys would not reach.
+	// net/http still speaks HTTP/2 to the connections that chose h2.
+	httpsLn := tls.NewListener(httpsGuard.Listener(lns.https), tlsCfg)
+	out.list = append(out.list, &listener{https, func() error { return https.Serve(httpsLn) }})
 	if lns.http != nil {
 		var h http.Handler = p.Redirect()
 		if a, ok := src.(*certs.ACME); ok {
@@ -381,6 +395,48 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})
 	}
 	return out, nil
+}
+
+// sessionTickets gives tlsCfg session ticket keys that rampart makes and
+// rotates itself, so that no ticket outlives lifetime (Go's own keys serve
+// seven days); the returned function keeps rotating them until its context
+// ends. A lifetime of 0 turns session tickets off.
+func sessionTickets(tlsCfg *tls.Config, lifetime time.Duration, log *zap.Logger) (func(context.Context), error) {
+	if lifetime == 0 {
+		tlsCfg.SessionTicketsDisabled = true
+		return nil, nil
+	}
+	ring, err := tlsconfig.NewTicketKeyRing(lifetime, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ring.Keys(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg.SetSessionTicketKeys(keys)
+	return func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(ring.NextChange())):
+			}
+			keys, err := ring.Keys(time.Now())
+			if err != nil {
+				// The keys in service stay: tickets live on past their
+				// lifetime until the next try, a minute on.
+				log.Error("session ticket keys not rotated", zap.Error(err))
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Minute):
+				}
+				continue
+			}
+			tlsCfg.SetSessionTicketKeys(keys)
+		}
+	}, nil
 }
 
 // bind listens on addr, turning the usual failures into setting errors.
