@@ -17,11 +17,13 @@ FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy p
 	cmd/rampart:FuzzLogNeverHoldsCard
 FUZZTIME ?= 5000x
 
-# The fuzzers run first so that go test's summary closes the output.
+# The fuzzers run first so that go test's summary closes the output; the race
+# run of the packages with concurrency (rampart built with -race) comes last.
 test: fmt-check
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory fuzz-short
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 30m ./proxy ./cmd/rampart
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \

@@ -86,6 +86,7 @@ func stillOpen(conns []net.Conn) int {
 // new client from another address gets in and is answered: rampart closes
 // the connection idle longest to make room, rather than refuse it.
 func TestIdleFloodFromManyAddresses(t *testing.T) {
+	skipUnderRace(t)
 	if runtime.GOOS != "linux" {
 		t.Skip("needs 127.0.0.0/8 on the loopback interface, as Linux has it")
 	}
@@ -150,6 +151,7 @@ func TestIdleFloodFromManyAddresses(t *testing.T) {
 // requests succeed, because a new connection displaces the address's
 // oldest that has not completed a request, and slow readers are cut.
 func TestSlowClientsOverThePerAddressCap(t *testing.T) {
+	skipUnderRace(t)
 	slow := requireTool(t, "slowhttptest")
 	const httpsAddr, appAddr = "127.0.0.1:18722", "127.0.0.1:18723"
 	startApp(t, appAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	rampartBin = filepath.Join(dir, "rampart")
-	if out, err := exec.Command("go", "build", "-o", rampartBin, ".").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", rampartBin}
+	if raceEnabled {
+		build = append(build, "-race") // so the end-to-end tests hunt data races in rampart itself
+	}
+	if out, err := exec.Command("go", append(build, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building rampart: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -113,6 +117,9 @@ func start(t *testing.T, name string, env []string, bin string, args ...string) 
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop(10 * time.Second)
+		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
+			t.Errorf("%s reported a data race", name)
+		}
 		if t.Failed() {
 			t.Logf("--- %s output ---\n%s", name, p.out.String())
 		}
@@ -135,6 +142,16 @@ func (p *proc) stop(timeout time.Duration) int {
 		}
 	}
 	return p.cmd.ProcessState.ExitCode()
+}
+
+// skipUnderRace skips a load test in the race run of make test: the
+// detector slows rampart several times over, and the same code runs under
+// it in the lighter tests; make test runs this one without it as well.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("a load test: run without -race (make test does)")
+	}
 }
 
 // waitFor retries check every 100 ms until it succeeds or timeout passes.

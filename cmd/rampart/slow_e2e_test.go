@@ -76,6 +76,7 @@ func (p *probe) finish() (ok, failed int64) {
 // while a probe keeps asking: the probe must stay at 100%, and rampart must
 // let go of the attack's connections within the configured timeout plus 1 s.
 func TestSlowClients(t *testing.T) {
+	skipUnderRace(t)
 	slow := requireTool(t, "slowhttptest")
 	if runtime.GOOS != "linux" {
 		t.Skip("counts open descriptors in /proc")
