@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // parse runs the real flag set over args and an environment map.
@@ -53,6 +54,15 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"half an EAB pair", append(ok, "--acme-eab-kid", "kid"), nil, "--acme-eab-kid"},
 		{"EAB not base64url", append(ok, "--acme-eab-kid", "kid", "--acme-eab-hmac", "!!!"), nil, "--acme-eab-hmac"},
 		{"log level", append(ok, "--log-level", "verbose"), nil, "--log-level"},
+		{"IPv6 client prefix too short", append(ok, "--ipv6-client-prefix", "8"), nil, "--ipv6-client-prefix"},
+		{"IPv6 client prefix too long", append(ok, "--ipv6-client-prefix", "129"), nil, "--ipv6-client-prefix"},
+		{"IPv6 client prefix 56", append(ok, "--ipv6-client-prefix", "56"), nil, ""},
+		{"negative ticket lifetime", append(ok, "--tls-ticket-lifetime", "-1h"), nil, "--tls-ticket-lifetime"},
+		{"ticket lifetime over a week", append(ok, "--tls-ticket-lifetime", "200h"), nil, "--tls-ticket-lifetime"},
+		{"tickets off", append(ok, "--tls-ticket-lifetime", "0"), nil, ""},
+		{"response rate not a number", append(ok, "--min-response-rate", "fast"), nil, "--min-response-rate"},
+		{"ranges negative", append(ok, "--max-ranges", "-1"), nil, "--max-ranges"},
+		{"underscore headers allowed", append(ok, "--allow-underscore-headers"), nil, ""},
 		{"bad value in the environment", ok, map[string]string{"RAMPART_TLS": "none"}, "RAMPART_TLS"},
 	}
 	for _, tt := range tests {
@@ -94,6 +104,13 @@ func TestDefaultsAreHardened(t *testing.T) {
 	}
 	if cfg.headers.HSTSMaxAge != 63072000 || cfg.headers.CSP == "" || len(cfg.trustedProxies) != 0 {
 		t.Errorf("headers %+v, trusted %v", cfg.headers, cfg.trustedProxies)
+	}
+	if cfg.allowUnderscore || cfg.tlsTicketLifetime != 12*time.Hour {
+		t.Errorf("underscore headers allowed %v, ticket lifetime %v; want dropped, 12h", cfg.allowUnderscore, cfg.tlsTicketLifetime)
+	}
+	l := cfg.limits
+	if l.conns.Max != 8192 || l.conns.PerIP != 256 || l.conns.IPv6Prefix != 64 || l.request.MaxRanges != 100 || l.request.MinResponseRate != 1024 {
+		t.Errorf("conns %+v, ranges %d, response rate %d; want 8192, 256 per address, IPv6 by /64, 100, 1024", l.conns, l.request.MaxRanges, l.request.MinResponseRate)
 	}
 }
 
