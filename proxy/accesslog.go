@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -149,11 +150,12 @@ func newRequestID() string {
 
 // validRequestID reports whether a client's request id may be kept: 1 to
 // 64 of A–Z a–z 0–9 . _ - :, and never 13 digits without a letter between
-// them (the shape of a card number, which the log would mask). Anything
+// them (the shape of a card number, which the log would mask), and never
+// the start of a JSON Web Token (masked too). Anything
 // else could carry data the log must not hold, or be logged differently
 // from what the app received.
 func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
+	if len(id) == 0 || len(id) > 64 || strings.Contains(id, "eyJ") { // a JSON Web Token's start: masked in the log
 		return false
 	}
 	digits := 0

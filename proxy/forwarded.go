@@ -8,10 +8,11 @@ import (
 	"strings"
 )
 
-// clientIdentityHeaders name the client to an app, or the address, scheme,
-// host, port or path it came in on, and frameworks believe them (Gin's
-// ClientIP, chi's RealIP, Echo, Express's trust proxy, Symfony's
-// X-Original-URL). From anyone but a trusted proxy they are the client's
+// clientIdentityHeaders name the client to an app (its address, its
+// certificate, its user), or the scheme, host, port or path it came in on,
+// and frameworks believe them (Gin's ClientIP, chi's RealIP, Echo,
+// Express's trust proxy, Symfony's X-Original-URL, Tomcat's RemoteIpValve,
+// Grafana's auth proxy). From anyone but a trusted proxy they are the client's
 // word about itself, so they are dropped; rampart says what it saw in
 // X-Forwarded-For, -Host, -Proto and X-Real-IP. X-Forwarded-* and
 // Forwarded themselves are dropped by httputil.ReverseProxy.
@@ -23,7 +24,14 @@ var clientIdentityHeaders = func() map[string]bool {
 		"X-Envoy-External-Address", "X-Original-Forwarded-For", "X-Forwarded-Server", "X-Forwarded-Port",
 		"X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Prefix", "X-Forwarded-Uri", "X-Forwarded-Path",
 		"X-Url-Scheme", "Front-End-Https", "X-Original-URL", "X-Original-URI", "X-Rewrite-URL",
-		"X-Original-Host", "X-Host",
+		"X-Original-Host", "X-Host", "X-Forwarded-By", "X-Forwarded-Protocol", "Proxy-Client-IP", "WL-Proxy-Client-IP",
+		// Client certificates as a TLS-terminating proxy passes them on.
+		"X-Forwarded-Client-Cert", "X-Client-Cert", "X-SSL-Client-Cert", "SSL-Client-Cert", "X-SSL-Client-Verify",
+		"X-Client-Verify", "X-SSL-Client-S-DN", "X-Client-DN",
+		// Who the user is, as an authenticating proxy says it.
+		"Remote-User", "X-Remote-User", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
+		"X-Forwarded-Groups", "X-Forwarded-Access-Token", "X-Auth-Request-User", "X-Auth-Request-Email",
+		"X-Auth-Request-Preferred-Username", "X-Auth-Request-Groups", "X-Auth-Request-Access-Token", "X-WebAuth-User",
 	} {
 		m[http.CanonicalHeaderKey(k)] = true
 	}
@@ -47,7 +55,7 @@ func (t *table) dropHeaders(h http.Header, trusted bool) {
 // and X-Real-IP (as nginx users expect it).
 func (t *table) setClientHeaders(pr *httputil.ProxyRequest) {
 	in, out := pr.In.Header, pr.Out.Header
-	if id, ok := in["X-Request-Id"]; ok { // one well-formed value, as AccessLog leaves it
+	if id, ok := in["X-Request-Id"]; ok { // with AccessLog in front, as rampart has it, one value of a safe shape
 		out["X-Request-Id"] = id
 	}
 	trusted := t.fromTrustedProxy(pr.In.RemoteAddr)

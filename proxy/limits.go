@@ -33,8 +33,8 @@ type Limits struct {
 
 	// RateGrace is how long a body, or the writes of a response, may take
 	// before their rate is judged: short uploads and downloads on slow
-	// links are not punished for their first seconds. Zero means 10
-	// seconds.
+	// links are not punished for their first seconds. Zero or negative
+	// means 10 seconds.
 	RateGrace time.Duration
 
 	// WriteIdleTimeout is how long one write to the client may block (a
@@ -68,7 +68,7 @@ func (l Limits) withDefaults() Limits {
 	if l.MinBodyRate == 0 {
 		l.MinBodyRate = 1024
 	}
-	if l.RateGrace == 0 {
+	if l.RateGrace <= 0 {
 		l.RateGrace = 10 * time.Second
 	}
 	if l.WriteIdleTimeout == 0 {
@@ -105,6 +105,8 @@ type bodyReader struct {
 	start   time.Time
 	n       int64
 
+	conn *guardedConn // told when a read waits on the client; nil without a ConnGuard, or for HTTP/2
+
 	mu   sync.Mutex
 	done bool // the handler has returned
 }
@@ -113,10 +115,17 @@ type bodyReader struct {
 var errHandlerDone = errors.New("proxy: request body read after the handler returned")
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	if !b.setReadDeadline(time.Now().Add(b.idle)) {
+	now := time.Now()
+	if !b.setReadDeadline(now.Add(b.idle)) {
 		return 0, &clientBodyFault{errHandlerDone}
 	}
+	if b.conn != nil {
+		b.conn.waitStarts(now)
+	}
 	n, err := b.body.Read(p)
+	if b.conn != nil {
+		b.conn.waitEnds()
+	}
 	b.n += int64(n)
 	if err == nil && b.minRate > 0 {
 		if el := time.Since(b.start); el > b.grace && float64(b.n) < el.Seconds()*float64(b.minRate) {
@@ -201,6 +210,7 @@ func (l Limits) prepareBody(w http.ResponseWriter, rc *http.ResponseController, 
 		idle:    l.BodyIdleTimeout,
 		minRate: l.MinBodyRate,
 		grace:   l.RateGrace,
+		conn:    http1Conn(r),
 		start:   time.Now(),
 	}
 	r.Body = br
@@ -250,7 +260,10 @@ func (b *resumedBody) Close() error { return b.br.Close() }
 // filled the buffers are not the client's doing, and time the app took
 // between writes is not counted against the client: an app that writes
 // slowly (a stream of events) is not judged, nor a response small enough
-// for the buffers.
+// for the buffers. HTTP/2 streams are not judged: they share their
+// connection's bandwidth, so a busy page on a slow link would fall below
+// the rate stream by stream; net/http's per-connection write timeout bounds
+// an HTTP/2 client that stops reading.
 type writeDeadline struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
@@ -261,7 +274,7 @@ type writeDeadline struct {
 	drained int64         // bytes written since the first write that waited
 	byRate  bool          // the deadline last set was the rate's
 	cut     bool          // the rate has cut the response
-	conn    *guardedConn  // told when a write waits on the client; nil without a ConnGuard
+	conn    *guardedConn  // told when a write waits on the client; nil without a ConnGuard, or for HTTP/2
 }
 
 // waitedWrite is how long a write must take to count as waiting for the
@@ -302,8 +315,8 @@ func (d *writeDeadline) Write(p []byte) (int, error) {
 	now := time.Now()
 	d.setDeadline(now, len(p))
 	if d.conn != nil {
-		d.conn.writeStarts(now)
-		defer d.conn.writeEnds()
+		d.conn.waitStarts(now)
+		defer d.conn.waitEnds()
 	}
 	n, err := d.ResponseWriter.Write(p)
 	d.account(now, n, err)
@@ -319,10 +332,18 @@ func (d *writeDeadline) Flush() {
 	now := time.Now()
 	d.setDeadline(now, 0)
 	if d.conn != nil {
-		d.conn.writeStarts(now)
-		defer d.conn.writeEnds()
+		d.conn.waitStarts(now)
+		defer d.conn.waitEnds()
 	}
 	d.account(now, 0, d.rc.Flush())
 }
 
 func (d *writeDeadline) Unwrap() http.ResponseWriter { return d.ResponseWriter }
+
+// http1Conn is the guarded connection of an HTTP/1 request, or nil.
+func http1Conn(r *http.Request) *guardedConn {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
+	return connOf(r)
+}

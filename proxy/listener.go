@@ -22,12 +22,14 @@ type ConnLimits struct {
 	// PerIP is the most open connections from one client address, an IPv6
 	// address counted with its whole IPv6Prefix. Zero means no limit. At the
 	// limit, a new connection displaces one of the address's: first the
-	// oldest suspect (one that has gone two seconds without completing a
-	// request, a slowloris; or whose response has waited a second for the
-	// client to read it, a slow reader), then the oldest idle one, then the
-	// oldest still young. So a browser behind the same NAT as an attacker
-	// still gets in: its connection, the newest, goes last. Only when every
-	// one is busy and moving is the new one refused.
+	// oldest suspect (one that has gone two seconds without sending a whole
+	// request head, a slowloris; or whose request has waited a second on the
+	// client, reading its body or writing its response, a slow client), then
+	// the oldest idle one, then the oldest young one (connected, not yet
+	// asking). So a browser behind the same NAT as an attacker still gets in:
+	// its connection, the newest, goes last. A request in progress that
+	// waits on nobody, or on the app, is never displaced; when every
+	// connection is such, the new one is refused.
 	PerIP int
 
 	// IPv6Prefix is the prefix length by which IPv6 clients are counted for
@@ -142,41 +144,44 @@ type guardedConn struct {
 	checked   bool // the protocol has been looked at (ConnState's own)
 	closeOnce sync.Once
 
-	// writing is when the write to the client in progress began, in Unix
-	// nanoseconds, or 0: set by the proxy, outside the guard's lock.
-	writing atomic.Int64
+	// waiting is when the read from or write to the client in progress
+	// began, in Unix nanoseconds, or 0: set by the proxy for HTTP/1
+	// requests (an HTTP/2 connection's streams would overwrite one
+	// another's), outside the guard's lock.
+	waiting atomic.Int64
 }
 
 // maxShedPerAccept bounds the idle connections closed for pressure at one
 // accept: thousands could be past a shortened timeout at once.
 const maxShedPerAccept = 64
 
-// stalledAfter is how long a write must have waited on the client for its
-// connection to count as a slow reader's; youngFor, how long a connection
-// may take to complete its first request before it counts as a slowloris:
-// a client on a slow link needs three round trips (TCP, TLS, HTTP).
+// stalledAfter is how long a request must have waited on the client for
+// its connection to count as a slow client's; youngFor, how long a
+// connection may take to send its first request head before it counts as
+// a slowloris: a client on a slow link needs three round trips (TCP, TLS,
+// HTTP).
 const (
 	stalledAfter = time.Second
 	youngFor     = 2 * time.Second
 )
 
 // suspect reports whether c is one to displace first: it has gone youngFor
-// without completing a request, or a response has waited on the client for
+// without a request head, or its request has waited on the client for
 // stalledAfter. Callers hold g.mu.
 func (c *guardedConn) suspect(now time.Time) bool {
-	if c.state == stateHijacked {
+	switch c.state {
+	case stateHijacked:
 		return false
-	}
-	if !c.completed {
+	case stateNew:
 		return now.Sub(c.accepted) >= youngFor
 	}
-	w := c.writing.Load()
+	w := c.waiting.Load()
 	return c.state == stateActive && w != 0 && now.UnixNano()-w >= int64(stalledAfter)
 }
 
-// writeStarts and writeEnds bracket a write to the client.
-func (c *guardedConn) writeStarts(now time.Time) { c.writing.Store(now.UnixNano()) }
-func (c *guardedConn) writeEnds()                { c.writing.Store(0) }
+// waitStarts and waitEnds bracket a read from or a write to the client.
+func (c *guardedConn) waitStarts(now time.Time) { c.waiting.Store(now.UnixNano()) }
+func (c *guardedConn) waitEnds()                { c.waiting.Store(0) }
 
 // Close closes the connection and gives its slot back, once however often
 // it is called.
@@ -195,7 +200,7 @@ func (g *ConnGuard) admit(c net.Conn) *guardedConn {
 	var reasons []string
 	defer func() {
 		for i, v := range shed {
-			_ = v.Conn.Close() // outside the lock: a TLS close may write
+			_ = v.Conn.Close() // the raw connection, outside the lock
 			if g.lim.OnShed != nil {
 				g.lim.OnShed(reasons[i])
 			}
@@ -241,8 +246,7 @@ func (g *ConnGuard) admit(c net.Conn) *guardedConn {
 
 // displaceable returns the connection of addr that should make room for a
 // new one: the oldest suspect, else the oldest idle one, else the oldest
-// young one that has not completed a request yet, else nil. Callers hold
-// g.mu.
+// young one, else nil. Callers hold g.mu.
 func (g *ConnGuard) displaceable(addr netip.Addr, now time.Time) *guardedConn {
 	var suspect, idle, young *guardedConn
 	older := func(a, b *guardedConn) bool { return b == nil || a.seq < b.seq }
@@ -256,7 +260,7 @@ func (g *ConnGuard) displaceable(addr netip.Addr, now time.Time) *guardedConn {
 			if older(c, idle) {
 				idle = c
 			}
-		case !c.completed && c.state != stateHijacked:
+		case c.state == stateNew:
 			if older(c, young) {
 				young = c
 			}
@@ -387,11 +391,12 @@ func (g *ConnGuard) ConnState(nc net.Conn, s http.ConnState) {
 // addrKey is the per-address key: an IPv4 address, or an IPv6 address
 // masked to the IPv6 prefix.
 func (g *ConnGuard) addrKey(a net.Addr) netip.Addr {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
+	var ip netip.Addr
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr().Unmap()
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr().Unmap()
 	}
-	ip := ap.Addr().Unmap()
 	if ip.Is6() {
 		if p, err := ip.Prefix(g.lim.IPv6Prefix); err == nil {
 			return p.Addr()

@@ -39,7 +39,7 @@ func newGuardedServer(t *testing.T, lim ConnLimits) *guardedServer {
 			case "/hold":
 				<-s.release
 			case "/stall": // as the proxy marks a write that has waited 2s on the client
-				connOf(r).writeStarts(time.Now().Add(-2 * time.Second))
+				connOf(r).waitStarts(time.Now().Add(-2 * time.Second))
 				<-s.release
 			}
 			io.WriteString(w, "ok")
@@ -160,15 +160,16 @@ func TestConnGuard(t *testing.T) {
 		}
 	})
 
-	t.Run("per address, a first request in progress has not completed one", func(t *testing.T) {
+	t.Run("per address, a request waiting on the app is never displaced", func(t *testing.T) {
+		// A long poll, a stream, a slow app: busy, but not the client's doing.
 		s := newGuardedServer(t, ConnLimits{PerIP: 2})
 		idle, first := dialGuarded(t, s), dialGuarded(t, s)
 		idle.get("/")
-		first.get("/hold") // its first request, still being answered (a slow reader's)
+		first.get("/hold") // its first request, which the app takes its time over
 		time.Sleep(youngFor + 100*time.Millisecond)
 		dialGuarded(t, s).get("/")
-		if !first.closed() || idle.closed() {
-			t.Errorf("closed: first request in progress %v, idle %v; want the first only", first.closed(), idle.closed())
+		if !idle.closed() || first.closed() {
+			t.Errorf("closed: idle %v, waiting on the app %v; want the idle one only", idle.closed(), first.closed())
 		}
 	})
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // A request path is refused (400) rather than normalised when parsers could
@@ -14,9 +16,11 @@ import (
 //
 // The path is judged decoded, as many times as an app might decode it (up
 // to maxPathDecodes rounds of %XX and %uXXXX): a dot segment in any
-// spelling ("..", "%2e%2E", "%252e%252e", "%u002e", full-width "．．",
-// after a ";" parameter as in "..;"), with '/', '\' or their encodings as
-// separators; a backslash written as such (no valid URI has one); an
+// spelling ("..", "%2e%2E", "%252e%252e", "%u002e", full-width "．．", the
+// leader "‥", and "..." or more; after a ";" parameter as in "..;", before
+// an encoded "?" or "#", with trailing spaces), with '/', '\' or their
+// encodings or full-width forms as separators; a backslash written as such
+// (no valid URI has one); an
 // encoded control character (%00 to %1F, %7F: NUL, CR LF); bytes that are
 // not UTF-8 (overlong forms such as %c0%ae, lone bytes such as %ff); a
 // fragment ("#", which a client never sends).
@@ -91,47 +95,49 @@ func cleanPath(p string) bool {
 			return false
 		}
 	}
-	return !hasDotSegment(d)
+	// Compatibility forms read as what they stand for to a normalising
+	// reader: full-width '．' and '／', the two-dot leader '‥', ….
+	return !hasDotSegment(norm.NFKC.Bytes(d))
 }
 
-// hasDotSegment reports whether a decoded path has a segment that is "."
-// or ".." (full-width dots too), once its ";" parameters are cut off,
-// taking '\' and the full-width '／' and '＼' for separators as '/' is.
+// hasDotSegment reports whether a decoded path has a dot segment: "." or
+// "..", or more dots, once what a reader could cut off is cut (";"
+// parameters, as Tomcat reads "..;"; a "?" or "#" that a decoded path
+// re-parsed would start; trailing spaces, which Windows drops), with '/'
+// and '\' as separators.
 func hasDotSegment[T string | []byte](p T) bool {
 	start := 0
-	for i := 0; i <= len(p); {
-		sep := 0
-		switch {
-		case i == len(p), p[i] == '/', p[i] == '\\':
-			sep = 1
-		case i+2 < len(p) && p[i] == 0xef && (p[i+1] == 0xbc && p[i+2] == 0x8f || p[i+1] == 0xbc && p[i+2] == 0xbc):
-			sep = 3 // U+FF0F, U+FF3C
-		}
-		if sep == 0 {
-			i++
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' && p[i] != '\\' {
 			continue
 		}
 		if isDotSegment(p[start:i]) {
 			return true
 		}
-		i += sep
-		start = i
+		start = i + 1
 	}
 	return false
 }
 
 func isDotSegment[T string | []byte](seg T) bool {
 	for i := 0; i < len(seg); i++ {
-		if seg[i] == ';' {
+		if c := seg[i]; c == ';' || c == '?' || c == '#' {
 			seg = seg[:i]
 			break
 		}
 	}
-	switch string(seg) {
-	case ".", "..", "\uff0e", "\uff0e\uff0e", ".\uff0e", "\uff0e.":
-		return true
+	for len(seg) > 0 && (seg[len(seg)-1] == ' ' || seg[len(seg)-1] == '\t') {
+		seg = seg[:len(seg)-1]
 	}
-	return false
+	if len(seg) == 0 {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		if seg[i] != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // percentDecode decodes one round of %XX and %uXXXX in b, in place,

@@ -37,6 +37,13 @@ func TestPathAllowed(t *testing.T) {
 		{"/a/%u002e%u002e/b", false},
 		{"/a/%EF%BC%8E%EF%BC%8E/b", false}, // full-width dots
 		{"/a/..;/b", false},
+		{"/a/..%3fx/b", false},              // "..?x" once decoded: a re-parse sees ".."
+		{"/a/..%23/b", false},               // "..#"
+		{"/a/%E2%80%A5/b", false},           // the two-dot leader, ".." to NFKC
+		{"/a/..%20/b", false},               // Windows drops the trailing space
+		{"/a/.../b", false},                 // more dots
+		{"/a/%EF%BC%8F..%EF%BC%8Fb", false}, // full-width solidus around a dot-dot
+		{"/a/...b/c", true},
 		{"/a/.;x=1/b", false},
 		{`/a/..\c`, false},
 		{`/a\b`, false},

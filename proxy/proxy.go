@@ -225,13 +225,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // clear what a previous request on this connection left
 	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(t.limits.WriteIdleTimeout)) }()
-	w = &writeDeadline{ResponseWriter: w, rc: rc, t: t, idle: t.limits.WriteIdleTimeout, minRate: max(t.limits.MinResponseRate, 0), conn: connOf(r)}
+	minRate := max(t.limits.MinResponseRate, 0)
+	if r.ProtoMajor != 1 {
+		minRate = 0 // HTTP/2 streams are not judged one by one: see writeDeadline
+	}
+	w = &writeDeadline{ResponseWriter: w, rc: rc, t: t, idle: t.limits.WriteIdleTimeout, minRate: minRate, conn: http1Conn(r)}
 	status, reason, br := t.limits.prepareBody(w, rc, r)
 	if br != nil {
 		defer br.handlerDone()
 	}
 	if status != 0 {
-		t.log.Debug("request body refused", zap.Int("status", status), zap.String("host", r.Host))
+		t.log.Debug("request body refused", zap.String("request_id", r.Header.Get("X-Request-Id")), zap.Int("status", status), zap.String("host", r.Host))
 		t.onReject(reason)
 		t.refuse(w, r, status)
 		return
@@ -277,14 +281,14 @@ func (t *table) modifyResponse(res *http.Response) error {
 func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		// The client went away (499 in nginx's terms); nobody is left to answer.
-		t.log.Debug("client gone before upstream answered", zap.String("host", r.Host), zap.Error(err))
+		t.log.Debug("client gone before upstream answered", zap.String("request_id", r.Header.Get("X-Request-Id")), zap.String("host", r.Host), zap.Error(err))
 		return
 	}
 	if cbf := (*clientBodyFault)(nil); errors.As(err, &cbf) {
 		// The client's body failed (malformed, too big, too slow, broken
 		// off): its fault, not the app's.
 		status, reason := clientBodyStatus(cbf)
-		t.log.Debug("request body failed", zap.Int("status", status), zap.String("host", r.Host), zap.Error(cbf))
+		t.log.Debug("request body failed", zap.String("request_id", r.Header.Get("X-Request-Id")), zap.Int("status", status), zap.String("host", r.Host), zap.Error(cbf))
 		t.onReject(reason)
 		t.refuse(w, r, status)
 		return

@@ -145,6 +145,11 @@ func (c *wsConn) writeDeadline() time.Time {
 // write writes to the client with the write deadline. Callers hold c.mu.
 func (c *wsConn) write(b []byte) (int, error) {
 	_ = c.Conn.SetWriteDeadline(c.writeDeadline())
+	if c.stopBy.Load() != 0 {
+		// A stop may have begun, and set its deadline, between the two
+		// lines above: set again, so that the stop's wins.
+		_ = c.Conn.SetWriteDeadline(c.writeDeadline())
+	}
 	return c.Conn.Write(b)
 }
 

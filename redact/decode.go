@@ -17,6 +17,7 @@ type unit struct {
 	r          rune
 	start, end int32
 	kind       uint8
+	b          byte // a rawByte's value (its r is utf8.RuneError, as a reader sees it)
 }
 
 // Unit kinds. A plain or escaped unit is the character the client (or
@@ -64,7 +65,7 @@ func (t *text) rawOffset(i int) (int, bool) {
 
 func (t *text) at(i int) unit {
 	if off, ok := t.rawOffset(i); ok {
-		return unit{rune(t.raw[off]), int32(off), int32(off + 1), plain}
+		return unit{rune(t.raw[off]), int32(off), int32(off + 1), plain, 0}
 	}
 	return t.us[i-t.base]
 }
@@ -127,19 +128,19 @@ func decodeLine(t *text, us []unit, line []byte) bool {
 		case c == '\\':
 			if r, n := jsonEscape(line[i:]); n > 0 {
 				hasPercent = hasPercent || r == '%'
-				us[w] = unit{r, int32(i), int32(i + n), escaped}
+				us[w] = unit{r, int32(i), int32(i + n), escaped, 0}
 				i += n
 				continue
 			}
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRune(line[i:])
-			us[w] = unit{r, int32(i), int32(i + n), plain}
+			us[w] = unit{r, int32(i), int32(i + n), plain, 0}
 			i += n
 			continue
 		case c == '%':
 			hasPercent = true
 		}
-		us[w] = unit{rune(c), int32(i), int32(i + 1), plain}
+		us[w] = unit{rune(c), int32(i), int32(i + 1), plain, 0}
 		i++
 	}
 	t.us, t.top = us[:w], i // the last unit may end past top
@@ -225,11 +226,12 @@ func percentPass(us []unit) ([]unit, bool) {
 		if u.r == '%' {
 			if k+2 < len(us) {
 				if hi, lo := hexValue(us[k+1].r), hexValue(us[k+2].r); hi >= 0 && lo >= 0 {
-					b, kind := hi<<4|lo, encoded
+					b := hi<<4 | lo
+					us[w] = unit{b, u.start, us[k+2].end, encoded, 0}
 					if b >= utf8.RuneSelf {
-						kind, bytes = rawByte, true
+						us[w] = unit{utf8.RuneError, u.start, us[k+2].end, rawByte, byte(b)}
+						bytes = true
 					}
-					us[w] = unit{b, u.start, us[k+2].end, kind}
 					w, k = w+1, k+2
 					again = again || b == '%' || hexValue(b) >= 0 || b == 'u' || b == 'U'
 					continue
@@ -245,7 +247,7 @@ func percentPass(us []unit) ([]unit, bool) {
 					r = r<<4 | v
 				}
 				if ok {
-					us[w] = unit{r, u.start, us[k+5].end, encoded}
+					us[w] = unit{r, u.start, us[k+5].end, encoded, 0}
 					w, k = w+1, k+5
 					again = again || r == '%' || hexValue(r) >= 0 || r == 'u' || r == 'U'
 					continue
@@ -272,11 +274,11 @@ func joinUTF8(us []unit) []unit {
 			var buf [utf8.UTFMax]byte
 			n := 0
 			for n < utf8.UTFMax && k+n < len(us) && us[k+n].kind == rawByte {
-				buf[n] = byte(us[k+n].r)
+				buf[n] = us[k+n].b
 				n++
 			}
 			if r, size := utf8.DecodeRune(buf[:n]); r != utf8.RuneError {
-				us[w] = unit{r, u.start, us[k+size-1].end, encoded}
+				us[w] = unit{r, u.start, us[k+size-1].end, encoded, 0}
 				w++
 				k += size - 1
 				continue

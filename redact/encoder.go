@@ -27,7 +27,7 @@ func (e *encoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) (*buffe
 		buf.Reset()
 		_, _ = buf.Write(sc.out)
 	}
-	scratchPool.Put(sc)
+	putScratch(sc)
 	return buf, nil
 }
 

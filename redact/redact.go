@@ -40,6 +40,16 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+// maxPooledLine is the longest line whose working memory is kept for the
+// next: one huge line should not pin its 16 bytes a byte for good.
+const maxPooledLine = 64 << 10
+
+func putScratch(sc *scratch) {
+	if cap(sc.units) <= maxPooledLine && cap(sc.out) <= maxPooledLine {
+		scratchPool.Put(sc)
+	}
+}
+
 func (sc *scratch) addSecret(start, end int32) {
 	sc.secrets = append(sc.secrets, edit{start, end, Redacted})
 }
@@ -51,7 +61,7 @@ func (sc *scratch) maskDigit(start, end int32) {
 // String returns s redacted as a log line would be.
 func String(s string) string {
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer putScratch(sc)
 	if !sc.redact([]byte(s)) {
 		return s
 	}

@@ -143,6 +143,13 @@ func TestSecretsHidden(t *testing.T) {
 		{"pair far past an escape", "%20" + strings.Repeat("x", 44) + " password=hunter2 y", "%20" + strings.Repeat("x", 44) + " password=" + R + " y"},
 		{"pair across the far edge", "%20" + strings.Repeat("x", 49) + " password=hunter2 y", "%20" + strings.Repeat("x", 49) + " password=" + R + " y"},
 
+		// Names set off from their '=' and values from it.
+		{"quoted name", "?'password'=hunter2", "?'password'=" + R},
+		{"name in escaped quotes", `"q":"\"password\"=hunter2"`, `"q":"\"password\"=` + R + `"`},
+		{"name in brackets", "?user(password)=hunter2", "?user(password)=" + R},
+		{"value after a space", `"ua":"app token= abc123 x"`, `"ua":"app token=` + R + ` x"`},
+		{"spaces around the equals sign", `"ua":"app token = abc123 x"`, `"ua":"app token =` + R + ` x"`},
+
 		// Free text.
 		{"user agent", `"user_agent":"app/1.0 token=abc123 (x)"`, `"user_agent":"app/1.0 token=` + R + ` (x)"`},
 		{"user agent, a quoted value", `"user_agent":"app token=\"abc def\" x"`, `"user_agent":"app token=` + R + ` x"`},

@@ -48,17 +48,6 @@ var secretWords = [][]byte{
 // parameter name anyone chooses) is taken for a secret.
 const maxNameLen = 128
 
-// IsSecretName reports whether a parameter name marks a secret value. The
-// name is judged as written, not decoded.
-func IsSecretName(name string) bool {
-	us := make([]unit, 0, len(name))
-	for i, r := range name {
-		us = append(us, unit{r, int32(i), int32(i + utf8.RuneLen(r)), plain})
-	}
-	t := text{us: us}
-	return secretName(&t, 0, len(us))
-}
-
 // secretName judges the decoded name t[from:to].
 func secretName(t *text, from, to int) bool {
 	if from == to {
@@ -195,13 +184,53 @@ var jwtStart = []byte("eyJ")
 // from, and where the next name may start.
 func secretPair(t *text, sc *scratch, from, eq int) (next, nameStart int) {
 	if !secretName(t, from, eq) {
-		return eq + 1, eq + 1
+		if lf, lt := looseName(t, eq); lf == lt || !secretName(t, lf, lt) {
+			return eq + 1, eq + 1
+		}
 	}
-	end := valueEnd(t, eq+1)
+	// "token= abc": a value set off by a space or two is still its value.
+	start, n := eq+1, t.len()
+	for skipped := 0; skipped < 3 && start < n && isSpace(t.at(start)); skipped++ {
+		start++
+	}
+	if start == n || endsValue(t.at(start)) {
+		start = eq + 1
+	}
+	end := valueEnd(t, start)
 	if end > eq+1 {
 		sc.addSecret(t.at(eq+1).start, t.at(end-1).end)
 	}
 	return max(end, eq+1), end
+}
+
+// looseName finds a name set off from its '=' by up to three characters
+// that cannot be part of one ("'password'=", "user(password)=", "token ="),
+// and returns its span, or an empty one.
+func looseName(t *text, eq int) (from, to int) {
+	k := eq
+	for skipped := 0; skipped < 3 && k > 0; skipped++ {
+		u := t.at(k - 1)
+		if u.isData() || isNameChar(u.r) || (u.kind == plain && (u.r == '&' || u.r == ';' || u.r == '?' || u.r == '=')) {
+			break
+		}
+		k--
+	}
+	if k == eq {
+		return eq, eq
+	}
+	to = k
+	for k > 0 && to-k < maxNameLen {
+		if u := t.at(k - 1); !u.isData() && !isNameChar(u.r) {
+			break
+		}
+		k--
+	}
+	return k, to
+}
+
+// isSpace reports whether u is a space or tab the client wrote as such.
+func isSpace(u unit) bool {
+	return (u.kind == plain || u.kind == escaped) && (u.r == ' ' || u.r == '\t')
 }
 
 // valueEnd returns the index just past the value that starts at k. A value

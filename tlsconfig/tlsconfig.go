@@ -137,12 +137,13 @@ type ticketKey struct {
 	made time.Time
 }
 
-// NewTicketKeyRing returns a ring whose tickets live at most lifetime, with
-// keys rotated every hour, or four times a lifetime shorter than four hours.
+// NewTicketKeyRing returns a ring whose tickets live at most lifetime (a
+// second at least), with keys rotated every hour, or four times a lifetime
+// shorter than four hours.
 // Random keys come from rand (crypto/rand.Reader in production).
 func NewTicketKeyRing(lifetime time.Duration, rand io.Reader) (*TicketKeyRing, error) {
-	if lifetime <= 0 {
-		return nil, fmt.Errorf("tlsconfig: session ticket lifetime %v is not positive", lifetime)
+	if lifetime < time.Second {
+		return nil, fmt.Errorf("tlsconfig: session ticket lifetime %v is under a second", lifetime)
 	}
 	return &TicketKeyRing{lifetime: lifetime, rotation: min(time.Hour, lifetime/4), rand: rand}, nil
 }

@@ -231,8 +231,10 @@ func TestTicketKeyRing(t *testing.T) {
 			t.Errorf("at +%v: next change at +%v; want within the hour", step.at, next.Sub(t0))
 		}
 	}
-	if _, err := NewTicketKeyRing(0, &countingRand{}); err == nil {
-		t.Error("a zero lifetime was accepted")
+	for _, d := range []time.Duration{0, time.Nanosecond, 999 * time.Millisecond} {
+		if _, err := NewTicketKeyRing(d, &countingRand{}); err == nil {
+			t.Errorf("a lifetime of %v was accepted (it would rotate keys without pause)", d)
+		}
 	}
 }
 

@@ -115,7 +115,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.acmeEABKID, "acme-eab-kid", "", "External Account Binding key ID")
 	fs.StringVar(&r.eabKey, "acme-eab-hmac", "", "External Account Binding HMAC key, base64url")
 	fs.StringVar(&r.tlsMinVersion, "tls-min-version", "1.2", "1.2 or 1.3")
-	fs.StringVar(&r.tlsTicketLifetime, "tls-ticket-lifetime", "12h", "longest a TLS session ticket is honoured; its keys rotate hourly and are forgotten after it; 0 turns session tickets off")
+	fs.StringVar(&r.tlsTicketLifetime, "tls-ticket-lifetime", "12h", "longest a TLS session ticket is honoured (1s to 168h); its keys rotate hourly (a quarter of a shorter lifetime) and are forgotten after it; 0 turns session tickets off")
 	fs.StringVar(&r.hstsMaxAge, "hsts-max-age", strconv.Itoa(proxy.DefaultHSTSMaxAge), "HSTS max-age in seconds; 0 disables HSTS")
 	fs.BoolVar(&r.hstsPreload, "hsts-preload", false, "add preload to HSTS")
 	fs.StringVar(&r.csp, "csp", proxy.DefaultCSP, "rampart's Content-Security-Policy, sent beside the app's; off sends none")
@@ -300,8 +300,8 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 	if c.tlsMinVersion, err = tlsconfig.ParseVersion(r.tlsMinVersion); err != nil {
 		return nil, bad("tls-min-version", fmt.Sprintf("%q is not allowed", r.tlsMinVersion), "use 1.2 (the default) or 1.3; TLS 1.0 and 1.1 are broken")
 	}
-	if c.tlsTicketLifetime, err = time.ParseDuration(r.tlsTicketLifetime); err != nil || c.tlsTicketLifetime < 0 || c.tlsTicketLifetime > 7*24*time.Hour {
-		return nil, bad("tls-ticket-lifetime", fmt.Sprintf("%q is not a duration from 0 to 168h", r.tlsTicketLifetime), "use a duration such as 12h (the default), or 0 to turn session tickets off")
+	if c.tlsTicketLifetime, err = time.ParseDuration(r.tlsTicketLifetime); err != nil || c.tlsTicketLifetime < 0 || (c.tlsTicketLifetime > 0 && c.tlsTicketLifetime < time.Second) || c.tlsTicketLifetime > 7*24*time.Hour {
+		return nil, bad("tls-ticket-lifetime", fmt.Sprintf("%q is not 0 or a duration from 1s to 168h", r.tlsTicketLifetime), "use a duration such as 12h (the default), or 0 to turn session tickets off")
 	}
 	maxAge, err := strconv.Atoi(r.hstsMaxAge)
 	if err != nil || maxAge < 0 {

@@ -60,6 +60,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"negative ticket lifetime", append(ok, "--tls-ticket-lifetime", "-1h"), nil, "--tls-ticket-lifetime"},
 		{"ticket lifetime over a week", append(ok, "--tls-ticket-lifetime", "200h"), nil, "--tls-ticket-lifetime"},
 		{"tickets off", append(ok, "--tls-ticket-lifetime", "0"), nil, ""},
+		{"ticket lifetime under a second", append(ok, "--tls-ticket-lifetime", "1ms"), nil, "--tls-ticket-lifetime"},
 		{"response rate not a number", append(ok, "--min-response-rate", "fast"), nil, "--min-response-rate"},
 		{"ranges negative", append(ok, "--max-ranges", "-1"), nil, "--max-ranges"},
 		{"underscore headers allowed", append(ok, "--allow-underscore-headers"), nil, ""},

@@ -49,19 +49,21 @@ func newLoggedChain(tb testing.TB) *loggedChain {
 }
 
 // serve reads raw as net/http would and serves it, returning the log lines
-// it wrote; nil if net/http would have refused the request itself.
-func (c *loggedChain) serve(raw string) []string {
+// it wrote and the request id the client got; nil if net/http would have
+// refused the request itself.
+func (c *loggedChain) serve(raw string) (lines []string, id string) {
 	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 	if err != nil {
-		return nil
+		return nil, ""
 	}
 	req.RemoteAddr = "192.0.2.7:5555"
 	req.TLS = &tls.ConnectionState{Version: tls.VersionTLS13, ServerName: canonicalName(req.Host)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.out.Reset()
-	c.h.ServeHTTP(httptest.NewRecorder(), req)
-	return strings.Split(strings.TrimSpace(c.out.String()), "\n")
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, req)
+	return strings.Split(strings.TrimSpace(c.out.String()), "\n"), rec.Header().Get("X-Request-Id")
 }
 
 func canonicalName(host string) string {
@@ -75,7 +77,8 @@ func canonicalName(host string) string {
 // client could, planted anywhere in a request (path, query, an encoded URL
 // in a parameter, the user agent, the request id), cannot be read back from
 // any line that request writes to the log: the access line, or the 502
-// line with the app's error.
+// line with the app's error. And the request id logged is always the one
+// the client got.
 func FuzzLogNeverHoldsCard(f *testing.F) {
 	f.Add(uint8(0), uint8(0), uint64(0), "", "")
 	f.Add(uint8(1), uint8(1), uint64(7), "x", "y")
@@ -112,7 +115,7 @@ func FuzzLogNeverHoldsCard(f *testing.F) {
 		}
 		host := []string{"shop.test", "pay.test"}[seed%2]
 		raw := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nX-Request-Id: %s\r\n\r\n", target, host, ua, id)
-		lines := c.serve(raw)
+		lines, gotID := c.serve(raw)
 		for _, line := range lines {
 			cards, err := redacttest.CardsInLine(line)
 			if err != nil {
@@ -120,6 +123,10 @@ func FuzzLogNeverHoldsCard(f *testing.F) {
 			}
 			if len(cards) > 0 {
 				t.Fatalf("request %q\nwrote %s\nwhich still holds card numbers %v", raw, line, cards)
+			}
+			// The id logged is the id the client (and the app) got.
+			if strings.Contains(line, `"msg":"request"`) && !strings.Contains(line, `"request_id":"`+gotID+`"`) {
+				t.Fatalf("request %q got X-Request-Id %q, but the log line says otherwise:\n%s", raw, gotID, line)
 			}
 		}
 		if lines != nil && len(lines) < 2 && !strings.Contains(strings.Join(lines, ""), `"status":4`) {
