@@ -58,11 +58,12 @@ func (t *table) setClientHeaders(pr *httputil.ProxyRequest) {
 	if id, ok := in["X-Request-Id"]; ok { // with AccessLog in front, as rampart has it, one value of a safe shape
 		out["X-Request-Id"] = id
 	}
-	trusted := t.fromTrustedProxy(pr.In.RemoteAddr)
+	peer := clientIP(pr.In.RemoteAddr)
+	trusted := len(t.trusted) > 0 && t.trustedAddr(peer)
 	t.dropHeaders(out, trusted)
 	if !trusted {
 		pr.SetXForwarded()
-		out["X-Real-Ip"] = []string{clientIP(pr.In.RemoteAddr)}
+		out["X-Real-Ip"] = []string{peer}
 		return
 	}
 	// A trusted proxy's chain is extended, and its view of host and scheme
@@ -77,7 +78,7 @@ func (t *table) setClientHeaders(pr *httputil.ProxyRequest) {
 		}
 	}
 	if _, ok := out["X-Real-Ip"]; !ok {
-		out["X-Real-Ip"] = []string{t.realIP(out["X-Forwarded-For"], pr.In.RemoteAddr)}
+		out["X-Real-Ip"] = []string{t.realIP(out["X-Forwarded-For"], peer)}
 	}
 }
 
@@ -93,8 +94,8 @@ func clientIP(remoteAddr string) string {
 // X-Forwarded-For chain (which ends with the peer) that is not a trusted
 // proxy's, as nginx's real_ip_recursive does. An entry that is not an
 // address ends the walk at the last trusted one.
-func (t *table) realIP(xff []string, remoteAddr string) string {
-	last := clientIP(remoteAddr)
+func (t *table) realIP(xff []string, peer string) string {
+	last := peer
 	chain := strings.Split(strings.Join(xff, ","), ",")
 	for i := len(chain) - 1; i >= 0; i-- {
 		if !t.trustedAddr(last) {

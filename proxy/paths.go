@@ -156,9 +156,8 @@ func percentDecode(b []byte) ([]byte, bool) {
 				r := rune(unhex(b[i+2]))<<12 | rune(unhex(b[i+3]))<<8 | rune(unhex(b[i+4]))<<4 | rune(unhex(b[i+5]))
 				var enc [utf8.UTFMax]byte
 				n := utf8.EncodeRune(enc[:], r)
-				if n <= 6 { // always: the escape is longer than the character
-					w += copy(b[w:], enc[:n])
-				}
+				w += copy(b[w:], enc[:n]) // at most 4 bytes for a 6-byte escape: never past i
+
 				i, changed = i+5, true
 				continue
 			}

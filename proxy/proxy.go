@@ -267,10 +267,6 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	t.setClientHeaders(pr)
 }
 
-func (t *table) fromTrustedProxy(remoteAddr string) bool {
-	return len(t.trusted) > 0 && t.trustedAddr(clientIP(remoteAddr))
-}
-
 func (t *table) modifyResponse(res *http.Response) error {
 	t.headers.apply(res.Header)
 	return nil
