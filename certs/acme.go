@@ -15,6 +15,9 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
+// ecdsaSuite is the cipher-suite list of a hello autocert serves ECDSA to.
+var ecdsaSuite = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+
 // LetsEncryptStaging is the directory of Let's Encrypt's staging CA.
 const LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
@@ -42,8 +45,17 @@ type ACMEConfig struct {
 	// Zero means one minute and one hour.
 	RetryMin, RetryMax time.Duration
 
+	// RSA also orders an RSA certificate for a name, when a client that
+	// cannot use ECDSA first connects. False holds ECDSA P-256 certificates
+	// only: such a client's handshake fails and nothing is ordered for it.
+	RSA bool
+
 	// Logger receives each order's outcome and cache failures. Nil means no logging.
 	Logger *zap.Logger
+
+	// Advise, if not nil, says what the operator can do about a failed
+	// order; its answer is logged as the line's fix. Nil logs no fix.
+	Advise func(domain string, err error, retryIn time.Duration) string
 
 	// OnOrder is called after each certificate request Run makes (or cache
 	// load), with its error or nil. Nil means no calls.
@@ -106,6 +118,17 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 // GetCertificate serves the certificate for a handshake, answering
 // TLS-ALPN-01 challenges too. Names outside Domains fail the handshake.
 func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !a.cfg.RSA {
+		// autocert picks RSA for a hello it judges unable to use ECDSA (a
+		// TLS 1.3-only hello among them). Shown an ECDSA-capable copy, it
+		// serves the ECDSA certificate: a client that cannot use it fails its
+		// handshake, and nothing is ordered for it (an audit's RSA probe must
+		// not cost an order).
+		h := *hello
+		h.SignatureSchemes, h.SupportedCurves = nil, nil
+		h.CipherSuites = ecdsaSuite
+		hello = &h
+	}
 	c, err := a.m.GetCertificate(hello)
 	if err == nil {
 		a.inv.record(normalizeName(hello.ServerName), c)
@@ -170,9 +193,19 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 				zap.Duration("took", time.Since(start)))
 			return
 		}
-		a.log.Error("certificate order failed; serving what is cached and retrying",
-			zap.String("domain", domain), zap.Int("attempt", attempt),
-			zap.Duration("retry_in", wait), zap.Error(err))
+		// A CA that asks for a pause gets it.
+		var ae *acme.Error
+		if errors.As(err, &ae) {
+			if d, limited := acme.RateLimit(ae); limited && d > wait {
+				wait = d
+			}
+		}
+		fields := []zap.Field{zap.String("domain", domain), zap.Int("attempt", attempt),
+			zap.Duration("retry_in", wait), zap.Time("retry_at", time.Now().Add(wait).UTC()), zap.Error(err)}
+		if a.cfg.Advise != nil {
+			fields = append(fields, zap.String("fix", a.cfg.Advise(domain, err, wait)))
+		}
+		a.log.Error("certificate order failed; serving what is cached and retrying", fields...)
 		select {
 		case <-ctx.Done():
 			return

@@ -26,6 +26,11 @@ type Headers struct {
 	// HSTSPreload adds the preload token. False leaves it out.
 	HSTSPreload bool
 
+	// HSTS, if not empty, is the whole Strict-Transport-Security value, sent
+	// as is instead of the one HSTSMaxAge and HSTSPreload make (the demo's
+	// max-age=0). Empty means those make it.
+	HSTS string
+
 	// CSP is rampart's Content-Security-Policy. Empty means DefaultCSP;
 	// CSPOff sends none.
 	CSP string
@@ -62,6 +67,9 @@ func newHeaderPolicy(h Headers) *headerPolicy {
 			v += "; preload"
 		}
 		p.hsts = []string{v}
+	}
+	if h.HSTS != "" {
+		p.hsts = []string{h.HSTS}
 	}
 	switch h.CSP {
 	case "":

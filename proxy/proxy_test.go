@@ -225,6 +225,7 @@ func TestHeaderPolicyValues(t *testing.T) {
 	}{
 		{Headers{}, "max-age=63072000; includeSubDomains", DefaultCSP},
 		{Headers{HSTSMaxAge: 300, HSTSPreload: true}, "max-age=300; includeSubDomains; preload", DefaultCSP},
+		{Headers{HSTS: "max-age=0"}, "max-age=0", DefaultCSP},
 		{Headers{HSTSMaxAge: -1, CSP: CSPOff}, "", ""},
 		{Headers{CSP: "default-src https:"}, "max-age=63072000; includeSubDomains", "default-src https:"},
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -104,19 +105,34 @@ func Upstream(roots *x509.CertPool) *tls.Config {
 	}
 }
 
-// ParseVersion turns "1.2" or "1.3" into the crypto/tls constant.
-// Older versions are refused by name, so the error can say why.
+// ParseVersion turns "1.2" or "1.3" (also written TLS1.3, TLSv1.3, tls 1.3)
+// into the crypto/tls constant. Older versions are refused with
+// ErrBrokenVersion, so the caller can say why.
 func ParseVersion(s string) (uint16, error) {
-	switch s {
+	// The spellings of nginx (TLSv1.3), Caddy (tls1.3) and people (TLS 1.3).
+	v := strings.ToLower(strings.TrimSpace(s))
+	for _, p := range []string{"tlsv", "tls", "sslv", "ssl"} {
+		if rest, ok := strings.CutPrefix(v, p); ok {
+			if strings.HasPrefix(p, "ssl") {
+				return 0, fmt.Errorf("%w: %s", ErrBrokenVersion, s)
+			}
+			v = strings.TrimSpace(rest)
+			break
+		}
+	}
+	switch v {
 	case "1.2":
 		return tls.VersionTLS12, nil
 	case "1.3":
 		return tls.VersionTLS13, nil
-	case "1.0", "1.1":
-		return 0, fmt.Errorf("tlsconfig: TLS %s is broken and not allowed: use 1.2 or 1.3", s)
+	case "1.0", "1", "1.1":
+		return 0, fmt.Errorf("%w: %s", ErrBrokenVersion, s)
 	}
 	return 0, fmt.Errorf("tlsconfig: unknown TLS version %q: use 1.2 or 1.3", s)
 }
+
+// ErrBrokenVersion is ParseVersion's error for SSL, TLS 1.0 and TLS 1.1.
+var ErrBrokenVersion = errors.New("tlsconfig: SSL, TLS 1.0 and TLS 1.1 are broken and not allowed: use 1.2 or 1.3")
 
 // TicketKeyRing holds the keys that encrypt TLS session tickets, and
 // rotates them: a new key starts encrypting every rotation, and a key is

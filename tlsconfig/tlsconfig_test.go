@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -152,18 +153,26 @@ func TestParseVersion(t *testing.T) {
 		in      string
 		want    uint16
 		wantErr bool
+		broken  bool // the error is ErrBrokenVersion
 	}{
-		{"1.2", tls.VersionTLS12, false},
-		{"1.3", tls.VersionTLS13, false},
-		{"1.1", 0, true},
-		{"1.0", 0, true},
-		{"tls1.2", 0, true},
-		{"", 0, true},
+		{"1.2", tls.VersionTLS12, false, false},
+		{"1.3", tls.VersionTLS13, false, false},
+		{"tls1.2", tls.VersionTLS12, false, false},
+		{"TLS1.3", tls.VersionTLS13, false, false},
+		{"TLSv1.3", tls.VersionTLS13, false, false},
+		{"TLS 1.3", tls.VersionTLS13, false, false},
+		{"1.1", 0, true, true},
+		{"1.0", 0, true, true},
+		{"TLSv1.1", 0, true, true},
+		{"SSLv3", 0, true, true},
+		{"1.4", 0, true, false},
+		{"TLS1.3x", 0, true, false},
+		{"", 0, true, false},
 	}
 	for _, tt := range tests {
 		got, err := ParseVersion(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("ParseVersion(%q) = %x, %v; want %x, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		if (err != nil) != tt.wantErr || got != tt.want || errors.Is(err, ErrBrokenVersion) != tt.broken {
+			t.Errorf("ParseVersion(%q) = %x, %v; want %x, error %v (broken %v)", tt.in, got, err, tt.want, tt.wantErr, tt.broken)
 		}
 	}
 }

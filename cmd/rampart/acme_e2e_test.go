@@ -179,3 +179,111 @@ func TestACMEHTTP01(t *testing.T) {
 		return err
 	})
 }
+
+// TestACMEFailuresSayWhatToDo: an order that fails is logged with a fix that
+// names what to change. Pebble's API certificate is not trusted without
+// --acme-ca-root; with it, but with Pebble validating on ports where nothing
+// listens, both challenges fail. (A rate limit cannot be had from Pebble; its
+// advice is tested in TestACMEAdviceTable.)
+func TestACMEFailuresSayWhatToDo(t *testing.T) {
+	ca := startPebble(t, 18800, 18806, 18807) // nothing listens on 18806 or 18807
+	common := []string{"--domain", "shop.test", "--upstream", "http://127.0.0.1:18470", "--admin-addr", "",
+		"--acme-directory", ca.dirURL, "--data-dir", t.TempDir()}
+
+	untrusted := start(t, "rampart (Pebble not trusted)", nil, rampartBin,
+		append(common, "--https-addr", "127.0.0.1:18808", "--http-addr", "127.0.0.1:18809")...)
+	line := orderFailure(t, untrusted)
+	if !strings.Contains(line, "--acme-ca-root") {
+		t.Errorf("an untrusted ACME server's failure does not name --acme-ca-root:\n%s", line)
+	}
+
+	unreachable := start(t, "rampart (challenges unreachable)", nil, rampartBin,
+		append(common, "--https-addr", "127.0.0.1:18810", "--http-addr", "127.0.0.1:18811", "--acme-ca-root", ca.apiRoot)...)
+	line = orderFailure(t, unreachable)
+	for _, want := range []string{"no viable challenge type found", "TLS-ALPN-01", "port 443", "--https-addr :18810", "HTTP-01", "port 80", "--http-addr :18811", "rampart retries at "} {
+		if !strings.Contains(line, want) {
+			t.Errorf("a failed validation's line lacks %q:\n%s", want, line)
+		}
+	}
+}
+
+// orderFailure waits for rampart's first "certificate order failed" line.
+func orderFailure(t *testing.T, r *proc) string {
+	t.Helper()
+	var line string
+	waitFor(t, 60*time.Second, "a failed order in the log", func() error {
+		for _, l := range strings.Split(r.out.String(), "\n") {
+			if strings.Contains(l, "certificate order failed") {
+				line = l
+				return nil
+			}
+		}
+		return fmt.Errorf("none yet")
+	})
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["fix"] == nil || entry["retry_at"] == nil {
+		t.Errorf("the failure is not a JSON line with fix and retry_at (%v):\n%s", err, line)
+	}
+	t.Logf("%s", line)
+	return line
+}
+
+// TestAuditSpendsNoOrder: a fresh rampart on Pebble holds one ECDSA
+// certificate; `rampart audit` (whose RSA-suite probes ask for an RSA
+// certificate) makes Pebble issue nothing more. With --acme-rsa, a client
+// that cannot use ECDSA gets an RSA certificate, ordered for it.
+func TestAuditSpendsNoOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		base, tls int
+		rsa       bool
+	}{{"ECDSA only (the default)", 18812, 18817, false}, {"--acme-rsa", 18820, 18825, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ca := startPebble(t, tt.base, tt.base+6 /* nothing: TLS-ALPN-01 only */, tt.tls)
+			httpsAddr := "127.0.0.1:" + strconv.Itoa(tt.tls)
+			args := []string{"--domain", "shop.test", "--upstream", "http://127.0.0.1:18470",
+				"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "",
+				"--acme-directory", ca.dirURL, "--acme-ca-root", ca.apiRoot, "--data-dir", t.TempDir()}
+			if tt.rsa {
+				args = append(args, "--acme-rsa")
+			}
+			start(t, "rampart", nil, rampartBin, args...)
+			rootFile := ca.issuingRootFile(t)
+			roots := poolFromFile(t, rootFile)
+			waitFor(t, 60*time.Second, "the ECDSA certificate", func() error {
+				_, err := handshake(httpsAddr, "shop.test", roots)
+				return err
+			})
+			before := ca.orders()
+
+			if !tt.rsa {
+				out, err := execOutput(rampartBin, "audit", "https://shop.test:"+strconv.Itoa(tt.tls)+"/", "--ip", "127.0.0.1",
+					"--ca", rootFile, "--http-port", strconv.Itoa(tt.base+6))
+				if !strings.Contains(out, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") {
+					t.Fatalf("the audit did not run its suite probes (%v):\n%s", err, out)
+				}
+				time.Sleep(time.Second) // an order would have been placed by now
+				if after := ca.orders(); after != before {
+					t.Errorf("the audit made Pebble take %d new orders; want none:\n%s", after-before, out)
+				}
+				return
+			}
+			// An RSA-only client: TLS 1.2 with RSA suites only.
+			cfg := &tls.Config{ServerName: "shop.test", RootCAs: roots, MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}
+			var leaf *x509.Certificate
+			waitFor(t, 60*time.Second, "an RSA certificate for an RSA-only client", func() error {
+				c, err := tls.Dial("tcp", httpsAddr, cfg)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				leaf = c.ConnectionState().PeerCertificates[0]
+				return nil
+			})
+			if leaf.PublicKeyAlgorithm != x509.RSA || ca.orders() != before+1 {
+				t.Errorf("with --acme-rsa: key %v after %d new orders; want RSA after one", leaf.PublicKeyAlgorithm, ca.orders()-before)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type config struct {
 	acmeRoots         *x509.CertPool
 	acmeEABKID        string
 	acmeEABKey        []byte
+	acmeRSA           bool // also order RSA certificates, on demand
 	tlsMinVersion     uint16
 	tlsTicketLifetime time.Duration
 	headers           proxy.Headers
@@ -48,7 +50,7 @@ type config struct {
 	shutdownTimeout   time.Duration
 	logLevel          string
 	logFormat         string
-	sources           map[string]string // flag name → "--flag" or "RAMPART_FLAG", for errors
+	sources           sources // where each setting given came from, for errors
 	limits            limits
 	adminPprof        bool
 	readyGrace        time.Duration
@@ -87,13 +89,13 @@ type rawFlags struct {
 	acmeDirectory, acmeEmail, acmeCARoot, acmeEABKID, eabKey string
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
 	tlsTicketLifetime                                        string
-	hstsPreload, adminPprof, allowUnderscore                 bool
+	hstsPreload, adminPprof, allowUnderscore, acmeRSA        bool
 	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
 	limits                                                   rawLimits
 }
 
-func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
+func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	// Mistakes are reported in one line by parseFlags; only --help prints the list.
 	fs.SetOutput(io.Discard)
@@ -104,7 +106,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.upstreamTimeout, "upstream-timeout", "60s", "how long to wait for the app's response headers before answering 504")
 	fs.StringVar(&r.httpsAddr, "https-addr", ":443", "HTTPS listen address")
 	fs.StringVar(&r.httpAddr, "http-addr", ":80", "plain HTTP listen address (redirects and HTTP-01); empty disables it")
-	fs.StringVar(&r.adminAddr, "admin-addr", "127.0.0.1:9090", "operator listener (/healthz, /readyz); empty disables it")
+	fs.StringVar(&r.adminAddr, "admin-addr", "127.0.0.1:9090", "operator listener: /metrics (Prometheus), /healthz, /readyz; empty disables it")
 	fs.StringVar(&r.dataDir, "data-dir", defaultDataDir(), "certificates and ACME account (mode 0700)")
 	fs.StringVar(&r.tlsMode, "tls", "acme", "certificate source: acme, internal (a local CA, for development) or files")
 	fs.StringVar(&r.certFile, "cert-file", "", "PEM certificate chain, with --tls files")
@@ -114,6 +116,7 @@ func newFlagSet(name string, r *rawFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&r.acmeCARoot, "acme-ca-root", "", "PEM file of extra roots trusted when talking to the ACME server")
 	fs.StringVar(&r.acmeEABKID, "acme-eab-kid", "", "External Account Binding key ID")
 	fs.StringVar(&r.eabKey, "acme-eab-hmac", "", "External Account Binding HMAC key, base64url")
+	fs.BoolVar(&r.acmeRSA, "acme-rsa", false, "also order an RSA certificate, when a client that cannot use ECDSA first connects (each costs an order from the CA); by default rampart holds ECDSA P-256 certificates only")
 	fs.StringVar(&r.tlsMinVersion, "tls-min-version", "1.2", "1.2 or 1.3")
 	fs.StringVar(&r.tlsTicketLifetime, "tls-ticket-lifetime", "12h", "longest a TLS session ticket is honoured (1s to 168h); its keys rotate hourly (a quarter of a shorter lifetime) and are forgotten after it; 0 turns session tickets off")
 	fs.StringVar(&r.hstsMaxAge, "hsts-max-age", strconv.Itoa(proxy.DefaultHSTSMaxAge), "HSTS max-age in seconds; 0 disables HSTS")
@@ -150,37 +153,63 @@ func envName(flagName string) string {
 	return "RAMPART_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// sources maps each setting given, by flag name, to where it came from
+// ("--flag", "RAMPART_FLAG" or "file:line (name)"), for errors. A setting
+// not in the map has its default.
+type sources map[string]string
+
+// of names where a setting came from, or its flag if it was not given.
+func (s sources) of(name string) string {
+	if v, ok := s[name]; ok {
+		return v
+	}
+	return "--" + name
+}
+
+// usage prints rampart's help: what it is, its subcommands, every flag.
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "rampart: a hardened HTTPS reverse proxy.\n\n"+
+		"Usage:\n  rampart --domain NAME --upstream URL [flags]   serve NAME over HTTPS in front of the app at URL\n"+
+		"  rampart COMMAND [flags]\n\nCommands:\n")
+	for _, c := range subcommands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.usage)
+	}
+	fmt.Fprintf(w, "\nFlags (each can also come from RAMPART_<FLAG_IN_UPPER_SNAKE_CASE>, or a --config file):\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
 // parseFlags reads args, then the environment for every flag not given on
-// the command line. It returns the name of each setting's source, for errors.
-func parseFlags(fs *flag.FlagSet, args []string, env func(string) (string, bool), stderr io.Writer) (map[string]string, error) {
+// the command line, then the --config file. It returns where each setting
+// given came from. --help prints the usage to help and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer) (sources, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "Usage: %s [flags]   (each flag can also come from RAMPART_<FLAG_IN_UPPER_SNAKE_CASE>)\n", fs.Name())
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
+			usage(help, fs)
 			return nil, err
 		}
-		return nil, &settingError{"arguments", err.Error(), "see rampart --help"}
+		return nil, flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
-		return nil, &settingError{"arguments", fmt.Sprintf("unexpected %q", fs.Arg(0)), "pass settings as --flag value; see --help"}
+		return nil, &settingError{"arguments", fmt.Sprintf("unexpected %q", fs.Arg(0)), "pass settings as --flag value, or a command first (rampart demo); see rampart --help"}
 	}
-	source := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { source[f.Name] = "--" + f.Name })
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := unknownVariables(fs, env); err != nil {
+		return nil, err
+	}
+	source := sources{}
+	fs.Visit(func(f *flag.Flag) { source[f.Name] = "--" + f.Name })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if _, given := source[f.Name]; given || err != nil {
 			return
 		}
 		name := envName(f.Name)
-		v, ok := env(name)
+		v, ok := env.lookup(name)
 		if !ok {
 			return
 		}
 		source[f.Name] = name
-		given[f.Name] = true
 		if e := f.Value.Set(v); e != nil {
 			err = &settingError{name, fmt.Sprintf("%q: %v", v, e), "correct or unset " + name}
 		}
@@ -189,18 +218,104 @@ func parseFlags(fs *flag.FlagSet, args []string, env func(string) (string, bool)
 		return nil, err
 	}
 	if file := fs.Lookup("config").Value.String(); file != "" {
-		err = applyConfigFile(fs, file, given, source)
+		err = applyConfigFile(fs, file, source)
 	}
 	return source, err
+}
+
+// flagError turns the flag package's complaint into a setting error, with
+// the flag that was probably meant.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		fix := "see " + fs.Name() + " --help for the flags"
+		if m := closestFlag(fs, name); m != "" {
+			fix = "did you mean --" + m + "?"
+		}
+		return &settingError{"--" + name, "no such flag", fix}
+	}
+	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return &settingError{"--" + strings.TrimLeft(rest, "-"), "needs a value", "give one, as --flag value or --flag=value"}
+	}
+	return &settingError{"arguments", msg, "see " + fs.Name() + " --help"}
+}
+
+// unknownVariables refuses a RAMPART_* variable that names no setting: a
+// misspelt one would otherwise be ignored without a word.
+func unknownVariables(fs *flag.FlagSet, env environment) error {
+	var unknown []string
+	for k := range env {
+		if !strings.HasPrefix(k, "RAMPART_") {
+			continue
+		}
+		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, "RAMPART_"), "_", "-"))
+		if fs.Lookup(name) == nil || envName(name) != k {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	k := unknown[0]
+	fix := "unset it; every RAMPART_* variable must name a flag (see rampart --help)"
+	if m := closestFlag(fs, strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, "RAMPART_"), "_", "-"))); m != "" {
+		fix = "did you mean " + envName(m) + "? rename it, or unset it"
+	}
+	return &settingError{k, "not a setting of rampart", fix}
+}
+
+// closestFlag is the flag whose name is nearest to name, if it is near
+// enough to be what was meant: at most two edits, and fewer than half the
+// name's letters.
+func closestFlag(fs *flag.FlagSet, name string) string {
+	best, bestDist := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestDist && 2*d < len(f.Name) {
+			best, bestDist = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// neighbours that turn a into b (optimal string alignment).
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // applyConfigFile sets, from a file of "name = value" lines, every flag that
 // neither the command line nor the environment gave. Blank lines and lines
 // starting with # are skipped; a name may repeat where its flag may.
-func applyConfigFile(fs *flag.FlagSet, file string, given map[string]bool, source map[string]string) error {
+func applyConfigFile(fs *flag.FlagSet, file string, source sources) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return &settingError{source["config"], err.Error(), "point it at a readable file, or drop it"}
+		return &settingError{source.of("config"), err.Error(), "point it at a readable file, or drop it"}
+	}
+	given := map[string]bool{}
+	for name := range source {
+		given[name] = true
 	}
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
@@ -215,7 +330,11 @@ func applyConfigFile(fs *flag.FlagSet, file string, given map[string]bool, sourc
 		case !ok:
 			return &settingError{where, fmt.Sprintf("%q is not name = value", line), "write it as name = value, e.g. upstream = http://127.0.0.1:8080"}
 		case f == nil || name == "config":
-			return &settingError{where, fmt.Sprintf("unknown setting %q", name), "use a flag's name without the dashes, e.g. domain = shop.example.com"}
+			fix := "use a flag's name without the dashes, e.g. domain = shop.example.com"
+			if m := closestFlag(fs, name); m != "" && m != "config" {
+				fix = "did you mean " + m + "?"
+			}
+			return &settingError{where, fmt.Sprintf("unknown setting %q", name), fix}
 		case given[name]:
 			continue // a flag or RAMPART_* variable wins
 		}
@@ -228,9 +347,9 @@ func applyConfigFile(fs *flag.FlagSet, file string, given map[string]bool, sourc
 }
 
 // validate turns raw settings into a config, or the first mistake found.
-func validate(r *rawFlags, src map[string]string) (*config, error) {
+func validate(r *rawFlags, src sources) (*config, error) {
 	bad := func(flagName, problem, fix string) error {
-		return &settingError{src[flagName], problem, fix}
+		return &settingError{src.of(flagName), problem, fix}
 	}
 	c := &config{
 		httpsAddr: r.httpsAddr, httpAddr: r.httpAddr, adminAddr: r.adminAddr,
@@ -246,11 +365,17 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 	if len(r.domains) == 0 {
 		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com (or try rampart demo)")
 	}
-	for _, d := range r.domains {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
+	seen := map[string]string{}
+	for _, given := range r.domains {
+		d := strings.ToLower(strings.TrimSuffix(given, "."))
 		if err := checkDomain(d, r.tlsMode == "acme"); err != "" {
 			return nil, bad("domain", fmt.Sprintf("%q %s", d, err), domainFix(r.tlsMode))
 		}
+		// Names are compared as DNS compares them: without case or the root's dot.
+		if first, dup := seen[d]; dup {
+			return nil, bad("domain", fmt.Sprintf("%q and %q are the same name", first, given), "list each name once")
+		}
+		seen[d] = given
 		c.domains = append(c.domains, d)
 	}
 
@@ -290,6 +415,9 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 			return nil, bad(a.name, fmt.Sprintf("%q is not host:port", a.addr), "use a form such as :443 or 127.0.0.1:9090")
 		}
 	}
+	if err := addressesCollide(r, bad); err != nil {
+		return nil, err
+	}
 	if r.dataDir == "" {
 		return nil, bad("data-dir", "empty", "give a directory such as /var/lib/rampart")
 	}
@@ -298,7 +426,10 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 	}
 
 	if c.tlsMinVersion, err = tlsconfig.ParseVersion(r.tlsMinVersion); err != nil {
-		return nil, bad("tls-min-version", fmt.Sprintf("%q is not allowed", r.tlsMinVersion), "use 1.2 (the default) or 1.3; TLS 1.0 and 1.1 are broken")
+		if errors.Is(err, tlsconfig.ErrBrokenVersion) {
+			return nil, bad("tls-min-version", fmt.Sprintf("%q is not allowed", r.tlsMinVersion), "use 1.2 (the default) or 1.3; TLS 1.0 and 1.1 are broken")
+		}
+		return nil, bad("tls-min-version", fmt.Sprintf("%q is not a TLS version", r.tlsMinVersion), "use 1.2 (the default) or 1.3")
 	}
 	if c.tlsTicketLifetime, err = time.ParseDuration(r.tlsTicketLifetime); err != nil || c.tlsTicketLifetime < 0 || (c.tlsTicketLifetime > 0 && c.tlsTicketLifetime < time.Second) || c.tlsTicketLifetime > 7*24*time.Hour {
 		return nil, bad("tls-ticket-lifetime", fmt.Sprintf("%q is not 0 or a duration from 1s to 168h", r.tlsTicketLifetime), "use a duration such as 12h (the default), or 0 to turn session tickets off")
@@ -350,6 +481,9 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 		return nil, bad("ready-grace", fmt.Sprintf("%q is not a duration", r.readyGrace), "use a duration such as 60s, or 0s")
 	}
 
+	if err := unusedInMode(r.tlsMode, src); err != nil {
+		return nil, err
+	}
 	switch r.tlsMode {
 	case "files":
 		if err := validateFiles(c, r, src); err != nil {
@@ -363,32 +497,82 @@ func validate(r *rawFlags, src map[string]string) (*config, error) {
 	return c, nil
 }
 
-func validateFiles(c *config, r *rawFlags, src map[string]string) error {
+// modeSettings are the settings that only one --tls mode reads.
+var modeSettings = map[string][]string{
+	"files": {"cert-file", "key-file"},
+	"acme":  {"acme-directory", "acme-email", "acme-ca-root", "acme-eab-kid", "acme-eab-hmac", "acme-rsa"},
+}
+
+// unusedInMode refuses a setting that the chosen --tls mode would ignore:
+// it was given for a reason, and silence would hide that it does nothing.
+func unusedInMode(mode string, src sources) error {
+	for _, m := range []string{"files", "acme"} {
+		if m == mode {
+			continue
+		}
+		for _, name := range modeSettings[m] {
+			if _, given := src[name]; given {
+				return &settingError{src.of(name), fmt.Sprintf("only used with --tls %s, and --tls is %s", m, mode),
+					fmt.Sprintf("drop %s, or use --tls %s", src.of(name), m)}
+			}
+		}
+	}
+	return nil
+}
+
+// addressesCollide refuses two of rampart's own listeners on one port, which
+// would otherwise fail at start as "already in use", as if by another server.
+func addressesCollide(r *rawFlags, bad func(flagName, problem, fix string) error) error {
+	type listen struct{ name, addr, host, port string }
+	var ls []listen
+	for _, l := range []struct{ name, addr string }{{"https-addr", r.httpsAddr}, {"http-addr", r.httpAddr}, {"admin-addr", r.adminAddr}} {
+		if l.addr == "" {
+			continue
+		}
+		host, port, _ := net.SplitHostPort(l.addr)
+		if n, err := net.LookupPort("tcp", port); err == nil {
+			port = strconv.Itoa(n)
+		}
+		ls = append(ls, listen{l.name, l.addr, host, port})
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" || h == "[::]" }
+	for i, a := range ls {
+		for _, b := range ls[i+1:] {
+			if a.port == b.port && (a.host == b.host || any(a.host) || any(b.host)) {
+				return bad(b.name, fmt.Sprintf("%q and --%s %q are the same port; rampart cannot listen twice on it", b.addr, a.name, a.addr),
+					fmt.Sprintf("give --%s and --%s different ports", a.name, b.name))
+			}
+		}
+	}
+	return nil
+}
+
+func validateFiles(c *config, r *rawFlags, src sources) error {
 	if r.certFile == "" {
-		return &settingError{src["cert-file"], "required with --tls files", "point it at the PEM certificate chain"}
+		return &settingError{src.of("cert-file"), "required with --tls files", "point it at the PEM certificate chain"}
 	}
 	if r.keyFile == "" {
-		return &settingError{src["key-file"], "required with --tls files", "point it at the PEM private key"}
+		return &settingError{src.of("key-file"), "required with --tls files", "point it at the PEM private key"}
 	}
 	_, err := certs.LoadPair(r.certFile, r.keyFile, c.domains, time.Now())
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, certs.ErrCertFile):
-		return &settingError{src["cert-file"], err.Error(), "point it at a readable PEM certificate"}
+		return &settingError{src.of("cert-file"), err.Error(), "point it at a readable PEM certificate"}
 	case errors.Is(err, certs.ErrKeyFile):
-		return &settingError{src["key-file"], err.Error(), "point it at a readable PEM private key"}
+		return &settingError{src.of("key-file"), err.Error(), "point it at a readable PEM private key"}
 	case errors.Is(err, certs.ErrKeyMismatch):
-		return &settingError{src["key-file"], err.Error(), "give the key the certificate was issued for"}
+		return &settingError{src.of("key-file"), err.Error(), "give the key the certificate was issued for"}
 	case errors.Is(err, certs.ErrExpired):
-		return &settingError{src["cert-file"], err.Error(), "install a current certificate, or use --tls acme"}
+		return &settingError{src.of("cert-file"), err.Error(), "install a current certificate, or use --tls acme"}
 	case errors.Is(err, certs.ErrNotCovered):
-		return &settingError{src["cert-file"], err.Error(), "use a certificate for every --domain, or serve fewer names"}
+		return &settingError{src.of("cert-file"), err.Error(), "use a certificate for every --domain, or serve fewer names"}
 	}
-	return &settingError{src["cert-file"], err.Error(), "check the certificate and key files"}
+	return &settingError{src.of("cert-file"), err.Error(), "check the certificate and key files"}
 }
 
-func validateACME(c *config, r *rawFlags, src map[string]string) error {
+func validateACME(c *config, r *rawFlags, src sources) error {
 	switch dir := r.acmeDirectory; {
 	case dir == "staging":
 		c.acmeDirectory = certs.LetsEncryptStaging
@@ -397,12 +581,12 @@ func validateACME(c *config, r *rawFlags, src map[string]string) error {
 	default:
 		u, err := url.Parse(dir)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return &settingError{src["acme-directory"], fmt.Sprintf("%q is not an https URL", dir), "give the CA's directory URL, or staging"}
+			return &settingError{src.of("acme-directory"), fmt.Sprintf("%q is not an https URL", dir), "give the CA's directory URL, or staging"}
 		}
 		c.acmeDirectory = dir
 	}
 	if r.acmeEmail != "" && (!strings.Contains(r.acmeEmail, "@") || strings.ContainsAny(r.acmeEmail, " ,<>")) {
-		return &settingError{src["acme-email"], fmt.Sprintf("%q is not an email address", r.acmeEmail), "give one address such as ops@example.com"}
+		return &settingError{src.of("acme-email"), fmt.Sprintf("%q is not an email address", r.acmeEmail), "give one address such as ops@example.com"}
 	}
 	if r.acmeCARoot != "" {
 		// Extra roots: the system's stay trusted too.
@@ -411,16 +595,17 @@ func validateACME(c *config, r *rawFlags, src map[string]string) error {
 			c.acmeRoots = x509.NewCertPool()
 		}
 		if err := appendRoots(c.acmeRoots, r.acmeCARoot); err != nil {
-			return &settingError{src["acme-ca-root"], err.Error(), "point it at a readable PEM file of CA certificates"}
+			return &settingError{src.of("acme-ca-root"), err.Error(), "point it at a readable PEM file of CA certificates"}
 		}
 	}
+	c.acmeRSA = r.acmeRSA
 	if (r.acmeEABKID == "") != (r.eabKey == "") {
-		return &settingError{src["acme-eab-kid"] + ", " + src["acme-eab-hmac"], "only one of the pair given", "give both the key ID and the HMAC key from your CA, or neither"}
+		return &settingError{src.of("acme-eab-kid") + ", " + src.of("acme-eab-hmac"), "only one of the pair given", "give both the key ID and the HMAC key from your CA, or neither"}
 	}
 	if r.eabKey != "" {
 		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(r.eabKey, "="))
 		if err != nil || len(key) == 0 {
-			return &settingError{src["acme-eab-hmac"], "not base64url", "paste the HMAC key exactly as your CA gave it"}
+			return &settingError{src.of("acme-eab-hmac"), "not base64url", "paste the HMAC key exactly as your CA gave it"}
 		}
 		c.acmeEABKey = key
 	}

@@ -11,9 +11,8 @@ import (
 // parse runs the real flag set over args and an environment map.
 func parse(args []string, env map[string]string) (*config, error) {
 	var raw rawFlags
-	fs := newFlagSet("rampart", &raw, io.Discard)
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	return load(fs, &raw, args, lookup, nil, io.Discard)
+	fs := newFlagSet("rampart", &raw)
+	return load(fs, &raw, args, environment(env), io.Discard)
 }
 
 func TestValidateNamesTheSetting(t *testing.T) {

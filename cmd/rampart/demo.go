@@ -2,41 +2,83 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"html/template"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
 
+// demoHSTS is the demo's Strict-Transport-Security: max-age=0 tells a browser
+// to forget HSTS for localhost. HSTS binds a host name on every port, so
+// production's two years with includeSubDomains would send the developer's
+// other servers on http://localhost:* to HTTPS; 0 also clears such a pin left
+// by an earlier demo.
+const demoHSTS = "max-age=0"
+
 // runDemo starts a sample app and rampart in front of it with the internal
 // CA on https://localhost:8443, so a newcomer sees rampart work with no set-up.
+// It takes only its own flags: a production setting given to it is refused,
+// not overridden, and it reads no RAMPART_* variables, so settings meant for
+// production cannot leak into it.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var raw rawFlags
-	fs := newFlagSet("rampart demo", &raw, stderr)
+	fs := flag.NewFlagSet("rampart demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	// Unprivileged loopback ports (a demo is not for the network), and a data
+	// directory of its own, never production's.
+	httpsAddr := fs.String("https-addr", "127.0.0.1:8443", "HTTPS listen address")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "plain HTTP listen address (redirects to HTTPS); empty disables it")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "operator listener: /metrics, /healthz, /readyz; empty disables it")
+	dataDir := fs.String("data-dir", demoDataDir(), "where the demo keeps its local CA")
 	appAddr := fs.String("app-addr", "127.0.0.1:8081", "where the sample app listens")
-	// The demo's own defaults: unprivileged loopback ports (a demo is not for the
-	// network), the local CA, readable logs.
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "rampart demo: a sample app behind rampart on https://localhost:8443, with a local CA; no set-up.\n\n"+
+				"Usage:\n  rampart demo [flags]\n\nFlags:\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+			name = strings.TrimLeft(name, "-")
+			if newFlagSet("rampart", &rawFlags{}).Lookup(name) != nil {
+				return &settingError{"--" + name, "a setting of rampart, not of its demo", "drop it: the demo serves localhost with a local CA; for a site run rampart --domain NAME --upstream URL"}
+			}
+		}
+		return flagError(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return &settingError{"arguments", fmt.Sprintf("unexpected %q", fs.Arg(0)), "see rampart demo --help"}
+	}
+
+	// The rest is rampart's own validation, over the demo's settings.
+	var raw rawFlags
+	prod := newFlagSet("rampart demo", &raw)
+	src := sources{}
 	for name, value := range map[string]string{
-		"https-addr": "127.0.0.1:8443", "http-addr": "127.0.0.1:8080", "tls": "internal", "domain": "localhost", "log-format": "console",
+		"domain": "localhost", "upstream": "http://" + *appAddr, "tls": "internal",
+		"https-addr": *httpsAddr, "http-addr": *httpAddr, "admin-addr": *adminAddr, "data-dir": *dataDir,
+		"log-format":     "console",
 		"shutdown-delay": "0s", // a developer's Ctrl-C has no load balancer to wait for
 	} {
-		f := fs.Lookup(name)
-		_ = f.Value.Set(value)
-		f.DefValue = value
+		if err := prod.Set(name, value); err != nil {
+			return &settingError{"--" + name, err.Error(), "see rampart demo --help"}
+		}
+		src[name] = "--" + name
 	}
-	// The demo reads no RAMPART_* variables: settings meant for production
-	// must not leak into it. Its flags still work.
-	noEnv := func(string) (string, bool) { return "", false }
-	cfg, err := load(fs, &raw, args, noEnv, func(r *rawFlags) {
-		r.domains = []string{"localhost"}
-		r.upstream = "http://" + *appAddr
-	}, stderr)
+	cfg, err := validate(&raw, src)
 	if err != nil {
 		return err
 	}
+	cfg.headers.HSTS = demoHSTS
 
 	ln, err := net.Listen("tcp", *appAddr)
 	if err != nil {
@@ -58,8 +100,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		url := "https://localhost:" + port + "/"
 		fmt.Fprintf(stdout, "\nrampart demo: a sample app behind rampart, with a local CA.\n\n"+
 			"  open    %s\n  root    %s   (trust it to get rid of the browser warning)\n"+
-			"  verify  curl --cacert %s %s\n\nCtrl-C stops both.\n\n", url, s.rootPath, s.rootPath, url)
+			"  verify  curl --cacert %s %s\n\n"+
+			"Unlike production, the demo sends Strict-Transport-Security: %s (production: max-age=63072000;\n"+
+			"includeSubDomains). HSTS covers every port of a name, so a long one on localhost would force your other\n"+
+			"local servers to HTTPS; max-age=0 makes the browser forget it.\n\nCtrl-C stops both.\n\n",
+			url, s.rootPath, s.rootPath, url, demoHSTS)
 	})
+}
+
+// demoDataDir is the demo's own directory, in the user's cache (root's too):
+// never the production data directory.
+func demoDataDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "rampart-demo")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("rampart-demo-%d", os.Geteuid()))
 }
 
 var samplePage = template.Must(template.New("demo").Parse(`<!doctype html>

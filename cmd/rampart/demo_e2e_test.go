@@ -2,9 +2,12 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -12,12 +15,14 @@ import (
 	"time"
 )
 
-// TestDemo runs `rampart demo` as a newcomer would (on test ports), follows
-// what it prints, and stops it with Ctrl-C (SIGINT).
+// TestDemo runs `rampart demo` as a newcomer would (on test ports, with its
+// default data directory in a scratch cache), follows what it prints, and
+// stops it with Ctrl-C (SIGINT).
 func TestDemo(t *testing.T) {
 	const httpsAddr, httpAddr, appAddr = "127.0.0.1:18556", "127.0.0.1:18583", "127.0.0.1:18580"
-	d := start(t, "rampart demo", nil, rampartBin, "demo", "--https-addr", httpsAddr, "--http-addr", httpAddr,
-		"--admin-addr", "", "--app-addr", appAddr, "--data-dir", t.TempDir())
+	cache := t.TempDir()
+	d := start(t, "rampart demo", []string{"XDG_CACHE_HOME=" + cache, "HOME=" + cache}, rampartBin, "demo",
+		"--https-addr", httpsAddr, "--http-addr", httpAddr, "--admin-addr", "", "--app-addr", appAddr)
 	var rootPath string
 	waitFor(t, 30*time.Second, "the demo's instructions", func() error {
 		m := regexp.MustCompile(`curl --cacert (\S+) (https://localhost:18556/)`).FindStringSubmatch(d.out.String())
@@ -27,6 +32,11 @@ func TestDemo(t *testing.T) {
 		rootPath = m[1]
 		return nil
 	})
+	// Its own directory, in the user's cache (root's too), never the
+	// production data directory.
+	if want := filepath.Join(cache, "rampart-demo") + "/"; !strings.HasPrefix(rootPath, want) {
+		t.Errorf("the demo's CA root is %s; want it under %s", rootPath, want)
+	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: poolFromFile(t, rootPath)}}}
 	res, err := client.Get("https://localhost:18556/")
@@ -38,8 +48,13 @@ func TestDemo(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(body), "Served through rampart") {
 		t.Errorf("demo page: %d %q", res.StatusCode, body)
 	}
-	if res.Header.Get("Strict-Transport-Security") == "" {
-		t.Error("demo page lacks HSTS")
+	// HSTS pins a name on every port: the demo must not pin localhost, and it
+	// says why it differs from production.
+	if got := res.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=0" {
+		t.Errorf("demo HSTS %q; want exactly max-age=0 (no pin on localhost)", got)
+	}
+	if out := d.out.String(); !strings.Contains(out, "Strict-Transport-Security: max-age=0") || !strings.Contains(out, "other") {
+		t.Errorf("the demo's output does not say why its HSTS differs from production:\n%s", out)
 	}
 
 	_ = d.cmd.Process.Signal(syscall.SIGINT)
@@ -63,5 +78,54 @@ func TestVersion(t *testing.T) {
 	out, err := execOutput(rampartBin, "version")
 	if err != nil || !regexp.MustCompile(`^rampart \S+.* go1\.\d+`).MatchString(out) {
 		t.Errorf("rampart version: %q, %v", out, err)
+	}
+}
+
+// TestHelp: every way a newcomer asks for help or the version works, and
+// says what there is.
+func TestHelp(t *testing.T) {
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(rampartBin, args...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		out, code := run(args...)
+		if code != 0 {
+			t.Errorf("rampart %s: exit %d; want 0", strings.Join(args, " "), code)
+		}
+		for _, want := range []string{"demo ", "audit ", "healthcheck ", "version ", "--domain", "--upstream", "/metrics"} {
+			if !strings.Contains(strings.ReplaceAll(out, "  -", "  --"), want) {
+				t.Errorf("rampart %s does not mention %q:\n%s", strings.Join(args, " "), want, out)
+			}
+		}
+	}
+	if out, code := run("help", "audit"); code != 0 || !strings.Contains(out, "rampart audit https://") || !strings.Contains(out, "-min-grade") {
+		t.Errorf("rampart help audit: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"--version"}, {"-v"}, {"version"}} {
+		if out, code := run(args...); code != 0 || !regexp.MustCompile(`^rampart \S+.* go1\.\d+`).MatchString(out) {
+			t.Errorf("rampart %s: exit %d, %q", args[0], code, out)
+		}
+	}
+	// The demo lists only what it takes.
+	out, code := run("demo", "--help")
+	if code != 0 || !strings.Contains(out, "-app-addr") || !strings.Contains(out, "-https-addr") {
+		t.Errorf("rampart demo --help: exit %d\n%s", code, out)
+	}
+	for _, prod := range []string{"-domain", "-upstream", "-tls ", "-acme"} {
+		if strings.Contains(out, prod) {
+			t.Errorf("rampart demo --help lists %s, which the demo refuses:\n%s", prod, out)
+		}
+	}
+	if out, code := run("help", "nonsense"); code != 2 || !strings.Contains(out, "fix: ") {
+		t.Errorf("rampart help nonsense: exit %d, %q; want 2 and a fix", code, out)
 	}
 }

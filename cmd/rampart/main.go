@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -33,25 +34,71 @@ func main() {
 	// After the first signal, the default handling returns: a second Ctrl-C
 	// ends a shutdown that is taking too long.
 	go func() { <-ctx.Done(); stop() }()
-	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], processEnvironment(), os.Stdout, os.Stderr))
+}
+
+// environment is the process environment as rampart reads it: every
+// RAMPART_* variable must name a setting. The zero value is empty.
+type environment map[string]string
+
+func processEnvironment() environment {
+	env := environment{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func (e environment) lookup(name string) (string, bool) { v, ok := e[name]; return v, ok }
+
+// subcommands, in the order --help lists them.
+var subcommands = []struct{ name, usage string }{
+	{"demo", "a sample app behind rampart on https://localhost:8443, with a local CA; no set-up"},
+	{"audit", "grade any HTTPS endpoint's TLS and headers the SSL Labs way: rampart audit https://host/"},
+	{"healthcheck", "ask a running rampart's /readyz on its admin listener (the container's health check)"},
+	{"version", "print the version"},
+	{"help", "this text, or a subcommand's: rampart help audit"},
 }
 
 // run is main without the process: it returns the exit status.
-func run(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "version", "--version", "-version", "-v":
 			fmt.Fprintln(stdout, versionString())
 			return exitOK
 		case "demo":
 			return report(runDemo(ctx, args[1:], stdout, stderr), stderr)
 		case "healthcheck":
-			return runHealthcheck(ctx, args[1:], env, stdout, stderr)
+			return runHealthcheck(ctx, args[1:], env.lookup, stdout, stderr)
 		case "audit":
 			return runAudit(ctx, args[1:], stdout, stderr)
+		case "help":
+			return runHelp(ctx, args[1:], env, stdout, stderr)
 		}
 	}
-	return report(runServe(ctx, args, env, stderr), stderr)
+	return report(runServe(ctx, args, env, stdout, stderr), stderr)
+}
+
+// runHelp prints rampart's usage, or a subcommand's.
+func runHelp(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return report(runServe(ctx, []string{"--help"}, env, stdout, stderr), stderr)
+	}
+	switch args[0] {
+	case "demo", "audit", "healthcheck":
+		return run(ctx, []string{args[0], "--help"}, env, stdout, stderr)
+	case "version", "help":
+		return run(ctx, nil, env, stdout, stderr)
+	}
+	names := make([]string, len(subcommands))
+	for i, c := range subcommands {
+		names[i] = c.name
+	}
+	fmt.Fprintf(stderr, "rampart help: no subcommand %q; fix: use one of %s\n", args[0], strings.Join(names, ", "))
+	return exitUsage
 }
 
 // report prints err as one line and picks the exit status.
@@ -71,30 +118,26 @@ func report(err error, stderr io.Writer) int {
 	}
 }
 
-func runServe(ctx context.Context, args []string, env func(string) (string, bool), stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) error {
 	var raw rawFlags
-	fs := newFlagSet("rampart", &raw, stderr)
-	cfg, err := load(fs, &raw, args, env, nil, stderr)
+	fs := newFlagSet("rampart", &raw)
+	cfg, err := load(fs, &raw, args, env, stdout)
 	if err != nil {
 		return err
 	}
 	// SIGHUP reads flags, environment and the config file again.
 	reload := func() (*config, error) {
 		var raw rawFlags
-		return load(newFlagSet("rampart", &raw, io.Discard), &raw, args, env, nil, io.Discard)
+		return load(newFlagSet("rampart", &raw), &raw, args, env, io.Discard)
 	}
 	return serve(ctx, cfg, reload, stderr, nil)
 }
 
-// load parses and validates the settings; adjust, if not nil, may override
-// raw settings between the two.
-func load(fs *flag.FlagSet, raw *rawFlags, args []string, env func(string) (string, bool), adjust func(*rawFlags), stderr io.Writer) (*config, error) {
-	src, err := parseFlags(fs, args, env, stderr)
+// load parses and validates the settings; --help prints the usage to help.
+func load(fs *flag.FlagSet, raw *rawFlags, args []string, env environment, help io.Writer) (*config, error) {
+	src, err := parseFlags(fs, args, env, help)
 	if err != nil {
 		return nil, err
-	}
-	if adjust != nil {
-		adjust(raw)
 	}
 	return validate(raw, src)
 }

@@ -146,12 +146,12 @@ func prepareDataDir(cfg *config, log *zap.Logger) error {
 	fi, err := os.Stat(cfg.dataDir)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-			return &settingError{cfg.sources["data-dir"], fmt.Sprintf("cannot create %q: %v", cfg.dataDir, err), "create it (mode 0700) or choose a writable directory"}
+			return &settingError{cfg.sources.of("data-dir"), fmt.Sprintf("cannot create %q: %v", cfg.dataDir, err), "create it (mode 0700) or choose a writable directory"}
 		}
 		return nil
 	}
 	if err != nil || !fi.IsDir() {
-		return &settingError{cfg.sources["data-dir"], fmt.Sprintf("%q is not a usable directory", cfg.dataDir), "choose a directory rampart can write"}
+		return &settingError{cfg.sources.of("data-dir"), fmt.Sprintf("%q is not a usable directory", cfg.dataDir), "choose a directory rampart can write"}
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("data directory is accessible to other users; it holds private keys", zap.String("data_dir", cfg.dataDir),
@@ -181,6 +181,7 @@ func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 		OnOrder: onOrder,
 		Domains: cfg.domains, CacheDir: filepath.Join(cfg.dataDir, "acme"),
 		DirectoryURL: cfg.acmeDirectory, Email: cfg.acmeEmail, Roots: cfg.acmeRoots, Logger: log,
+		RSA: cfg.acmeRSA, Advise: acmeAdvice(cfg),
 	}
 	if cfg.acmeEABKID != "" {
 		acfg.EAB = &acme.ExternalAccountBinding{KID: cfg.acmeEABKID, Key: cfg.acmeEABKey}
@@ -446,12 +447,12 @@ func bind(cfg *config, flagName, addr string) (net.Listener, error) {
 	case err == nil:
 		return ln, nil
 	case errors.Is(err, syscall.EADDRINUSE):
-		return nil, &settingError{cfg.sources[flagName], fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}
+		return nil, &settingError{cfg.sources.of(flagName), fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}
 	case errors.Is(err, syscall.EACCES):
-		return nil, &settingError{cfg.sources[flagName], fmt.Sprintf("no permission to bind %s", addr),
+		return nil, &settingError{cfg.sources.of(flagName), fmt.Sprintf("no permission to bind %s", addr),
 			"grant the binary CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep rampart, or the systemd unit), or use a port above 1023"}
 	}
-	return nil, &settingError{cfg.sources[flagName], err.Error(), "give an address of this machine, such as :443"}
+	return nil, &settingError{cfg.sources.of(flagName), err.Error(), "give an address of this machine, such as :443"}
 }
 
 // shutdown stops every server: no new connections, requests in flight may

@@ -278,25 +278,41 @@ func TestConfigErrors(t *testing.T) {
 		name    string
 		args    []string
 		env     []string
-		setting string
+		setting string // what the line names first
+		fix     string // what its fix says (a part of it)
+		not     string // what it must not say, if not ""
 	}{
-		{"no domain in acme mode", nil, nil, "--domain"},
-		{"IP address as ACME domain", []string{"--domain", "192.0.2.1"}, nil, "--domain"},
-		{"wildcard as ACME domain", []string{"--domain", "*.shop.test"}, nil, "--domain"},
-		{"bare localhost as ACME domain", []string{"--domain", "localhost"}, nil, "--domain"},
-		{"upstream not http(s)", []string{"--domain", "shop.test", "--upstream", "ftp://127.0.0.1/"}, nil, "--upstream"},
-		{"upstream not a URL", []string{"--domain", "shop.test", "--upstream", "127.0.0.1:8080"}, nil, "--upstream"},
-		{"missing cert file", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", filepath.Join(dir, "nope.pem"), "--key-file", keyFile}, nil, "--cert-file"},
-		{"unreadable cert file", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", dir, "--key-file", keyFile}, nil, "--cert-file"},
-		{"key does not match", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", certFile, "--key-file", otherKey}, nil, "--key-file"},
-		{"TLS 1.1 floor", []string{"--domain", "shop.test", "--tls-min-version", "1.1"}, nil, "--tls-min-version"},
-		{"TLS 1.1 floor from the environment", []string{"--domain", "shop.test"}, []string{"RAMPART_TLS_MIN_VERSION=1.1"}, "RAMPART_TLS_MIN_VERSION"},
-		{"address in use", []string{"--domain", "shop.test", "--tls", "internal", "--http-addr", "127.0.0.1:18590"}, nil, "--http-addr"},
-		{"unknown flag", []string{"--domian", "shop.test"}, nil, "arguments"},
+		{"no domain in acme mode", nil, nil, "--domain", "name the site", ""},
+		{"IP address as ACME domain", []string{"--domain", "192.0.2.1"}, nil, "--domain", "--tls internal", ""},
+		{"wildcard as ACME domain", []string{"--domain", "*.shop.test"}, nil, "--domain", "public DNS name", ""},
+		{"bare localhost as ACME domain", []string{"--domain", "localhost"}, nil, "--domain", "--tls internal", ""},
+		{"one name twice, in two cases", []string{"--domain", "Shop.test", "--domain", "shop.test."}, nil, "--domain", "list each name once", ""},
+		{"upstream not http(s)", []string{"--domain", "shop.test", "--upstream", "ftp://127.0.0.1/"}, nil, "--upstream", "http://host:port", ""},
+		{"upstream not a URL", []string{"--domain", "shop.test", "--upstream", "127.0.0.1:8080"}, nil, "--upstream", "http://host:port", ""},
+		{"missing cert file", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", filepath.Join(dir, "nope.pem"), "--key-file", keyFile}, nil, "--cert-file", "readable PEM", ""},
+		{"unreadable cert file", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", dir, "--key-file", keyFile}, nil, "--cert-file", "readable PEM", ""},
+		{"key does not match", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", certFile, "--key-file", otherKey}, nil, "--key-file", "the key the certificate was issued for", ""},
+		{"TLS 1.1 floor", []string{"--domain", "shop.test", "--tls-min-version", "1.1"}, nil, "--tls-min-version", "TLS 1.0 and 1.1 are broken", ""},
+		{"TLS 1.1 floor from the environment", []string{"--domain", "shop.test"}, []string{"RAMPART_TLS_MIN_VERSION=1.1"}, "RAMPART_TLS_MIN_VERSION", "use 1.2", ""},
+		{"a TLS version that does not exist", []string{"--domain", "shop.test", "--tls-min-version", "TLS1.4"}, nil, "--tls-min-version", "use 1.2 (the default) or 1.3", "broken"},
+		{"address in use", []string{"--domain", "shop.test", "--tls", "internal", "--http-addr", "127.0.0.1:18590"}, nil, "--http-addr", "stop the other server", ""},
+		{"HTTPS and HTTP on one port", []string{"--domain", "shop.test", "--http-addr", "127.0.0.1:18550"}, nil, "--http-addr", "give --https-addr and --http-addr different ports", "stop the other server"},
+		{"admin on the HTTPS port, every address", []string{"--domain", "shop.test", "--admin-addr", ":18550"}, nil, "--admin-addr", "give --https-addr and --admin-addr different ports", ""},
+		{"a certificate file with the internal CA", []string{"--domain", "shop.test", "--tls", "internal", "--cert-file", certFile}, nil, "--cert-file", "drop --cert-file, or use --tls files", ""},
+		{"an ACME setting with files", []string{"--domain", "shop.test", "--tls", "files", "--cert-file", certFile, "--key-file", keyFile, "--acme-email", "ops@shop.test"}, nil, "--acme-email", "drop --acme-email, or use --tls acme", ""},
+		{"an ACME setting from the environment with the internal CA", []string{"--domain", "shop.test", "--tls", "internal"}, []string{"RAMPART_ACME_DIRECTORY=staging"}, "RAMPART_ACME_DIRECTORY", "or use --tls acme", ""},
+		{"misspelt flag", []string{"--upstrem", "http://127.0.0.1:1"}, nil, "--upstrem", "did you mean --upstream?", ""},
+		{"misspelt variable", []string{"--domain", "shop.test"}, []string{"RAMPART_UPSTRAEM=http://127.0.0.1:1"}, "RAMPART_UPSTRAEM", "did you mean RAMPART_UPSTREAM?", ""},
+		{"unknown variable", []string{"--domain", "shop.test"}, []string{"RAMPART_COLOUR=blue"}, "RAMPART_COLOUR", "unset it", ""},
+		{"production flag given to the demo", []string{"demo", "--domain", "shop.test"}, nil, "--domain", "the demo serves localhost", ""},
+		{"misspelt demo flag", []string{"demo", "--app-adr", "127.0.0.1:1"}, nil, "--app-adr", "did you mean --app-addr?", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append(append([]string{}, base...), tt.args...)
+			if len(tt.args) > 0 && tt.args[0] == "demo" {
+				args = tt.args
+			}
 			cmd := exec.Command(rampartBin, args...)
 			cmd.Env = append(os.Environ(), tt.env...)
 			out, err := cmd.CombinedOutput()
@@ -308,8 +324,12 @@ func TestConfigErrors(t *testing.T) {
 			if strings.Count(text, "\n") != 0 {
 				t.Errorf("got %d lines; want one:\n%s", strings.Count(text, "\n")+1, text)
 			}
-			if !strings.HasPrefix(text, "rampart: "+tt.setting) || !strings.Contains(text, "fix: ") {
-				t.Errorf("got %q; want it to name %s and a fix", text, tt.setting)
+			_, fix, _ := strings.Cut(text, "; fix: ")
+			if !strings.HasPrefix(text, "rampart: "+tt.setting+":") || !strings.Contains(fix, tt.fix) {
+				t.Errorf("got %q; want it to name %s and a fix saying %q", text, tt.setting, tt.fix)
+			}
+			if tt.not != "" && strings.Contains(text, tt.not) {
+				t.Errorf("got %q; it must not say %q", text, tt.not)
 			}
 			if strings.Contains(text, "panic") || strings.Contains(text, "goroutine ") {
 				t.Errorf("a stack trace for a user's mistake:\n%s", text)
