@@ -29,6 +29,19 @@ func rampartLike() Findings {
 	}
 }
 
+// rampartSuites is every suite the probe finds on rampart: the three of TLS
+// 1.3 (each probed alone) and the six ECDHE AEAD suites of its TLS 1.2.
+func rampartSuites() []Suite {
+	var ss []Suite
+	for _, id := range []uint16{0x1301, 0x1302, 0x1303} {
+		ss = append(ss, tls13Suites[id])
+	}
+	for _, id := range []uint16{0xc02b, 0xc02c, 0xc02f, 0xc030, 0xcca9, 0xcca8} {
+		ss = append(ss, knownSuites[id])
+	}
+	return ss
+}
+
 func TestGrade(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -38,6 +51,7 @@ func TestGrade(t *testing.T) {
 		mentioned string // a cap or warning reason that must appear
 	}{
 		{"rampart's defaults", func(*Findings) {}, "A+", 96, ""},
+		{"rampart's defaults, every suite the probe finds", func(f *Findings) { f.Suites = rampartSuites() }, "A+", 96, ""}, // cipher mean(100, 80) = 90, whatever the count
 		{"RSA 2048 certificate", func(f *Findings) { f.KeyType, f.KeyBits = "rsa", 2048 }, "A+", 93, ""},
 		{"RSA 4096 and AES-256 only", func(f *Findings) {
 			f.KeyType, f.KeyBits = "rsa", 4096

@@ -9,9 +9,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,24 +37,44 @@ type Target struct {
 
 // Report is an audit's findings, details and grade.
 type Report struct {
-	Host        string   `json:"host"`
-	Address     string   `json:"address"`
-	Protocols   []string `json:"protocols"`
-	Suites      []string `json:"suites"`
-	Groups      []string `json:"groups"`
-	Certificate string   `json:"certificate"`
-	Findings    Findings `json:"findings"`
-	Result      Result   `json:"result"`
+	Host      string   `json:"host"`
+	Address   string   `json:"address"`
+	Protocols []string `json:"protocols"`
+	Suites    []string `json:"suites"` // every accepted suite, TLS 1.3 ones first
+	// SuitesByProtocol splits Suites: the TLS 1.3 suites, then those
+	// accepted at the best version up to TLS 1.2 (where each is probed).
+	SuitesByProtocol []ProtocolSuites `json:"suites_by_protocol"`
+	Groups           []string         `json:"groups"`
+	Certificate      string           `json:"certificate"`
+	Findings         Findings         `json:"findings"`
+	Result           Result           `json:"result"`
 }
 
-// ErrUnreachable means no TCP connection could be made to the endpoint.
-var ErrUnreachable = errors.New("audit: endpoint unreachable")
+// ProtocolSuites is the suites accepted at one protocol version.
+type ProtocolSuites struct {
+	Protocol string   `json:"protocol"`
+	Suites   []string `json:"suites"`
+}
+
+// Why Probe could not audit an endpoint; its errors match one with
+// errors.Is. Like every error of this package, their messages start with
+// "audit: ".
+var (
+	// ErrNotHTTPS means Target.URL is not an https://host[:port]/ URL.
+	ErrNotHTTPS = errors.New("audit: not an https URL")
+	// ErrUnreachable means no TCP connection could be made to the
+	// endpoint, or it accepted one but never answered a ClientHello.
+	ErrUnreachable = errors.New("audit: endpoint unreachable")
+	// ErrNoTLS means the endpoint answered, but no handshake at any
+	// version got as far as its certificate.
+	ErrNoTLS = errors.New("audit: no TLS handshake")
+)
 
 // Probe audits t and grades it.
 func Probe(ctx context.Context, t Target) (*Report, error) {
 	u, err := url.Parse(t.URL)
 	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
-		return nil, fmt.Errorf("audit: %q is not an https URL", t.URL)
+		return nil, fmt.Errorf("%w: %q", ErrNotHTTPS, t.URL)
 	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
@@ -108,19 +130,29 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 			}
 		}
 	}
-	// TLS 1.3 through Go's client, which also gives the certificate.
+	// TLS 1.3: each suite alone with a hand-built hello, and a handshake by
+	// Go's client, which offers every suite at once and so can only say
+	// whether TLS 1.3 is accepted at all.
+	suites13 := tls13SuitesAccepted(dial, host)
 	state13, err13 := goHandshake(ctx, dial, host, tls.VersionTLS13, tls.VersionTLS13, nil)
-	if err13 == nil {
-		f.Protocols = append(f.Protocols, TLS13)
+	if err13 == nil && len(suites13) == 0 {
+		// A server the hand-built hello cannot please (it wants a key
+		// share for a group that hello cannot make): the suite Go's client
+		// got is at least one it accepts.
 		if s, ok := tls13Suites[state13.CipherSuite]; ok {
-			f.Suites = append(f.Suites, s)
+			suites13 = append(suites13, s)
 		}
 	}
+	if err13 == nil || len(suites13) > 0 {
+		f.Protocols = append(f.Protocols, TLS13)
+	}
+	f.Suites = append(f.Suites, suites13...)
 	// Each suite alone, at the best version up to TLS 1.2.
+	var suites12 []Suite
 	if best12 != 0 {
 		for _, id := range all {
 			if sh, err := sendHello(dial, host, best12, []uint16{id}, false); err == nil && sh.suite == id {
-				f.Suites = append(f.Suites, knownSuites[id])
+				suites12 = append(suites12, knownSuites[id])
 				if sh.dhBits > 0 && (f.DHBits == 0 || sh.dhBits < f.DHBits) {
 					f.DHBits = sh.dhBits
 				}
@@ -130,8 +162,15 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 			f.Compression = true
 		}
 	}
+	f.Suites = append(f.Suites, suites12...)
 	for _, s := range f.Suites {
 		r.Suites = append(r.Suites, s.Name)
+	}
+	if len(suites13) > 0 {
+		r.SuitesByProtocol = append(r.SuitesByProtocol, ProtocolSuites{Protocol: versionName(TLS13), Suites: suiteNames(suites13)})
+	}
+	if len(suites12) > 0 {
+		r.SuitesByProtocol = append(r.SuitesByProtocol, ProtocolSuites{Protocol: versionName(best12), Suites: suiteNames(suites12)})
 	}
 	for _, v := range f.Protocols {
 		r.Protocols = append(r.Protocols, versionName(v))
@@ -162,7 +201,7 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 			}
 		}
 		if len(chain) == 0 {
-			return nil, fmt.Errorf("audit: no TLS handshake with %s: %w", addr, err)
+			return nil, fmt.Errorf("%w with %s: %w", ErrNoTLS, addr, err)
 		}
 	}
 	certificateFindings(f, chain, host, t.Roots, now())
@@ -172,6 +211,41 @@ func Probe(ctx context.Context, t Target) (*Report, error) {
 	httpFindings(ctx, f, t, host, addrHost, addr, u)
 	r.Result = Grade(*f)
 	return r, nil
+}
+
+// tls13SuitesAccepted asks for each TLS 1.3 suite alone. A HelloRetryRequest
+// accepts nothing yet: it asks for a key share for another group, so the
+// suite is asked for once more with a share for that group.
+func tls13SuitesAccepted(dial func() (net.Conn, error), host string) []Suite {
+	var out []Suite
+	for _, id := range slices.Sorted(maps.Keys(tls13Suites)) {
+		group := uint16(groupX25519)
+		for try := 0; try < 2; try++ {
+			sh, err := sendHello13(dial, host, id, group)
+			if err != nil {
+				break
+			}
+			if !sh.retry {
+				if sh.version == TLS13 && sh.suite == id && sh.group == group {
+					out = append(out, tls13Suites[id])
+				}
+				break
+			}
+			if sh.group == group || curveFor(sh.group) == nil {
+				break // asks again for the share it had, or for one this probe cannot make
+			}
+			group = sh.group
+		}
+	}
+	return out
+}
+
+func suiteNames(ss []Suite) []string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.Name
+	}
+	return names
 }
 
 func versionName(v uint16) string {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,10 +211,141 @@ func TestAuditDHE1024(t *testing.T) {
 	}
 }
 
-func TestAuditUnreachable(t *testing.T) {
-	out, err := exec.Command(rampartBin, "audit", "https://shop.test:18621/", "--ip", "127.0.0.1").CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-		t.Errorf("exit %v; want 2 for an endpoint that cannot be reached\n%s", err, out)
+// tls13Suites are the suites Go's TLS 1.3 server accepts, so rampart's.
+var tls13Suites = []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
+
+// TestAuditListsEveryTLS13Suite: each TLS 1.3 suite rampart accepts is in
+// the text report's TLS 1.3 section and in the JSON, and the grade stays A+ 96.
+func TestAuditListsEveryTLS13Suite(t *testing.T) {
+	const app, httpsAddr, httpAddr = "127.0.0.1:18637", "127.0.0.1:18638", "127.0.0.1:18639"
+	startApp(t, app, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	dataDir := t.TempDir()
+	start(t, "rampart", nil, rampartBin, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://"+app,
+		"--https-addr", httpsAddr, "--http-addr", httpAddr, "--admin-addr", "", "--data-dir", dataDir)
+	waitListening(t, httpsAddr)
+	const url = "https://shop.test:18638/"
+	root := filepath.Join(dataDir, "internal-ca", "root.pem")
+
+	out, err := exec.Command(rampartBin, "audit", url, "--ip", "127.0.0.1", "--ca", root, "--http-port", "18639").Output()
+	if err != nil {
+		t.Fatalf("rampart audit: %v\n%s", err, out)
+	}
+	if got := textSuites(string(out), "TLS 1.3 suites"); !slices.Equal(got, tls13Suites) {
+		t.Errorf("text report's TLS 1.3 suites %q; want %q\n%s", got, tls13Suites, out)
+	}
+
+	var rep struct {
+		Suites           []string `json:"suites"`
+		SuitesByProtocol []struct {
+			Protocol string   `json:"protocol"`
+			Suites   []string `json:"suites"`
+		} `json:"suites_by_protocol"`
+		Result struct {
+			Grade string `json:"grade"`
+			Score int    `json:"score"`
+		} `json:"result"`
+	}
+	out, err = exec.Command(rampartBin, "audit", url, "--ip", "127.0.0.1", "--ca", root, "--http-port", "18639", "--json").Output()
+	if err != nil {
+		t.Fatalf("rampart audit --json: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("rampart audit --json: %v\n%s", err, out)
+	}
+	var byProtocol []string
+	for _, ps := range rep.SuitesByProtocol {
+		if ps.Protocol == "TLS 1.3" {
+			byProtocol = ps.Suites
+		}
+	}
+	if !slices.Equal(byProtocol, tls13Suites) {
+		t.Errorf("JSON suites_by_protocol TLS 1.3 %q; want %q\n%s", byProtocol, tls13Suites, out)
+	}
+	for _, s := range tls13Suites {
+		if !slices.Contains(rep.Suites, s) {
+			t.Errorf("JSON suites %q lack %s", rep.Suites, s)
+		}
+	}
+	if rep.Result.Grade != "A+" || rep.Result.Score != 96 {
+		t.Errorf("grade %s score %d; want A+ 96: the extra suites must not move the cipher score", rep.Result.Grade, rep.Result.Score)
+	}
+}
+
+// textSuites reads one suites row of the text report and its continuation lines.
+func textSuites(report, label string) []string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(report, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+label+" "):
+			in = true
+			out = append(out, strings.TrimSpace(strings.TrimPrefix(line, "  "+label)))
+		case in && strings.HasPrefix(line, "                 ") && strings.TrimSpace(line) != "":
+			out = append(out, strings.TrimSpace(line))
+		default:
+			in = false
+		}
+	}
+	return out
+}
+
+// TestAuditErrorLines: every failure is one line on stderr that names the
+// command once, says what went wrong and the fix, and exits 2.
+func TestAuditErrorLines(t *testing.T) {
+	// Not TLS: a plain HTTP server where HTTPS is expected.
+	const plainAddr = "127.0.0.1:18640"
+	ln, err := net.Listen("tcp", plainAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })}
+	go plain.Serve(ln)
+	t.Cleanup(func() { plain.Close() })
+
+	tests := []struct {
+		name string
+		args []string
+		what string // in the line, before the fix
+	}{
+		{"unreachable", []string{"https://127.0.0.1:18621/"}, "unreachable"},
+		{"unreachable, by name", []string{"https://shop.test:18621/", "--ip", "127.0.0.1"}, "unreachable"},
+		{"not TLS", []string{"https://127.0.0.1:18640/", "--http-port", "1"}, "no TLS handshake"},
+		{"not an https URL", []string{"http://127.0.0.1:18640/"}, "not an https URL"},
+		{"two URLs", []string{"https://a.test/", "https://b.test/"}, "two URLs"},
+		{"no URL", nil, "no URL"},
+		{"unknown flag", []string{"https://a.test/", "--bogus"}, "-bogus"},
+		{"bad --min-grade", []string{"https://a.test/", "--min-grade", "Z"}, "--min-grade"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(rampartBin, append([]string{"audit"}, tt.args...)...)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Errorf("exit %v; want 2", err)
+			}
+			line := stderr.String()
+			if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+				t.Errorf("stderr %q; want one line", line)
+			}
+			what, fix, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "; fix: ")
+			switch {
+			case !strings.HasPrefix(line, "rampart audit: "):
+				t.Errorf("%q does not start with \"rampart audit: \"", line)
+			case strings.Count(line, "rampart audit:") != 1:
+				t.Errorf("%q names the command %d times; want once", line, strings.Count(line, "rampart audit:"))
+			case strings.Contains(line, "audit: audit"):
+				t.Errorf("%q stutters", line)
+			case !ok || strings.TrimSpace(fix) == "":
+				t.Errorf("%q has no \"; fix: \" and a fix", line)
+			case !strings.Contains(what, tt.what):
+				t.Errorf("%q does not say %q before the fix", line, tt.what)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q; want nothing", stdout.String())
+			}
+		})
 	}
 }
