@@ -1,10 +1,12 @@
 # rampart: `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: test build image demo fmt-check fuzz-short bench
+.PHONY: test build image demo acme-local fmt-check fuzz-short bench
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-IMAGE ?= localhost/rampart:$(VERSION)
+# The image's name: `make image` tags it $(VERSION) and latest, the tag the
+# README, the compose file and the Kubernetes overlays run.
+IMAGE ?= localhost/rampart
 # docker if its daemon answers, else podman (no daemon needed).
 ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
@@ -45,10 +47,15 @@ build:
 # the HEALTHCHECK under podman.
 image: build
 	mkdir -p bin/data
-	$(ENGINE) build $(if $(filter podman,$(ENGINE)),--format docker) -t $(IMAGE) .
+	$(ENGINE) build $(if $(filter podman,$(ENGINE)),--format docker) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
 demo:
 	$(GO) run ./cmd/rampart demo
+
+# Pebble (a real ACME CA, from its Go module) and rampart ordering from it, on
+# loopback; README "Try ACME locally". Ctrl-C stops it.
+acme-local:
+	bash deploy/acme-local/run.sh
 
 # Side by side with nginx, HAProxy and Caddy (bench/README.md); about 25 minutes
 # for everything. BENCH_ARGS narrows it, e.g. BENCH_ARGS="--rounds 1 --scenarios small,h2".

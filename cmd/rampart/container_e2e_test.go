@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,10 @@ func main() {
 	}))
 }
 `
+
+// containerTestImage is the tag the container tests build rampart's image
+// under, apart from the localhost/rampart:latest a user's make image gives.
+const containerTestImage = "localhost/rampart:container-test"
 
 // podman runs podman with the settings these machines need: limits the
 // sandbox may not raise, and runc (crun refuses the hybrid cgroup layout).
@@ -93,7 +98,7 @@ func buildImages(t *testing.T, p *podman) (rampartImage, appImage string) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(ctx, "Dockerfile"), dockerfile, 0o644)
-	rampartImage = "localhost/rampart:container-test"
+	rampartImage = containerTestImage
 	p.run("build", "--format", "docker", "-t", rampartImage, ctx)
 
 	appDir := t.TempDir()
@@ -109,6 +114,61 @@ func buildImages(t *testing.T, p *podman) (rampartImage, appImage string) {
 	appImage = "localhost/rampart-test-app:latest"
 	p.run("build", "--format", "docker", "-t", appImage, appDir)
 	return rampartImage, appImage
+}
+
+// dockerfileListeners reads the Dockerfile's ENV RAMPART_*_ADDR settings and
+// its EXPOSE ports (instructions may continue over lines ending in \).
+func dockerfileListeners(t *testing.T) (addrs map[string]string, exposed []string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs = map[string]string{}
+	for _, line := range strings.Split(strings.ReplaceAll(string(data), "\\\n", " "), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "ENV":
+			for _, kv := range fields[1:] {
+				if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "RAMPART_") && strings.HasSuffix(k, "_ADDR") {
+					addrs[k] = v
+				}
+			}
+		case "EXPOSE":
+			for _, p := range fields[1:] {
+				exposed = append(exposed, strings.TrimSuffix(p, "/tcp"))
+			}
+		}
+	}
+	return addrs, exposed
+}
+
+// TestDockerfileExposes: the image EXPOSEs the port of each listener that
+// binds beyond loopback, and not the admin listener, which binds loopback
+// inside the container: an exposed port there answers no one.
+func TestDockerfileExposes(t *testing.T) {
+	addrs, exposed := dockerfileListeners(t)
+	if len(addrs) == 0 {
+		t.Fatal("no ENV RAMPART_*_ADDR in the Dockerfile")
+	}
+	var want []string
+	for name, addr := range addrs {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("%s=%s: %v", name, addr, err)
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			want = append(want, port)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(exposed)
+	if !slices.Equal(exposed, want) {
+		t.Errorf("EXPOSE %s; want %s, the ports of %v that bind beyond loopback", strings.Join(exposed, " "), strings.Join(want, " "), addrs)
+	}
 }
 
 func rootFromVolume(t *testing.T, p *podman, volume string) (pem []byte, roots *x509.CertPool) {
@@ -145,6 +205,9 @@ func TestContainerSidecar(t *testing.T) {
 	fmt.Sscan(size, &n)
 	if n == 0 || n > 25<<20 {
 		t.Errorf("image size %s bytes; want under 25 MB", size)
+	}
+	if ports := p.run("image", "inspect", rampartImage, "--format", "{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}"); ports != "8080/tcp 8443/tcp" {
+		t.Errorf("image exposes %q; want 8080/tcp 8443/tcp (the admin listener stays on loopback)", ports)
 	}
 
 	const app, edge, volume = "rampart-test-app", "rampart-test-edge", "rampart-test-data"
@@ -252,8 +315,8 @@ func TestComposeSidecar(t *testing.T) {
 	compose := requireTool(t, "podman-compose")
 	rampartImage, appImage := buildImages(t, p)
 	file, _ := filepath.Abs(filepath.Join("..", "..", "deploy", "compose", "compose.yaml"))
-	env := append(os.Environ(), "CONTAINERS_CONF="+p.conf, "RAMPART_IMAGE="+rampartImage, "APP_IMAGE="+appImage,
-		"RAMPART_HTTPS_PORT=18702", "RAMPART_HTTP_PORT=18703")
+	env := append(os.Environ(), "CONTAINERS_CONF="+p.conf, "PROXY_IMAGE="+rampartImage, "APP_IMAGE="+appImage,
+		"HTTPS_PORT=18702", "HTTP_PORT=18703")
 	composeCmd := func(args ...string) ([]byte, error) {
 		c := exec.Command(compose, append([]string{"-p", "rampart-compose-test", "-f", file}, args...)...)
 		c.Env = env

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 
 // renderOverlay runs the kustomize pinned in go.mod and decodes every object
 // strictly into its k8s.io/api type: an unknown (misspelt) field fails.
-func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deployment, services []corev1.Service, pdbs int, pvcs []corev1.PersistentVolumeClaim) {
+func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deployment, services []corev1.Service, pdbs []policyv1.PodDisruptionBudget, pvcs []corev1.PersistentVolumeClaim) {
 	t.Helper()
 	out, err := exec.Command(goTool(t, "kustomize"), "build", "../../deploy/kubernetes/overlays/"+overlay).CombinedOutput()
 	if err != nil {
@@ -36,8 +37,8 @@ func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deploymen
 			pvcs = append(pvcs, corev1.PersistentVolumeClaim{})
 			obj = &pvcs[len(pvcs)-1]
 		case "PodDisruptionBudget":
-			pdbs++
-			obj = &policyv1.PodDisruptionBudget{}
+			pdbs = append(pdbs, policyv1.PodDisruptionBudget{})
+			obj = &pdbs[len(pdbs)-1]
 		case "ServiceAccount":
 			obj = &corev1.ServiceAccount{}
 		default:
@@ -61,9 +62,10 @@ func TestKubernetesManifests(t *testing.T) {
 	for _, overlay := range []string{"edge", "sidecar"} {
 		t.Run(overlay, func(t *testing.T) {
 			deployments, services, pdbs, pvcs := renderOverlay(t, overlay)
-			if len(deployments) != 1 || len(services) != 1 || pdbs != 1 {
-				t.Fatalf("%d deployments, %d services, %d PDBs; want one of each", len(deployments), len(services), pdbs)
+			if len(deployments) != 1 || len(services) != 1 {
+				t.Fatalf("%d deployments, %d services; want one of each", len(deployments), len(services))
 			}
+			checkDisruptionBudgets(t, deployments, pdbs)
 			pod := deployments[0].Spec.Template.Spec
 			checkRestricted(t, pod)
 			if g := pod.TerminationGracePeriodSeconds; g == nil || *g <= 35 {
@@ -104,6 +106,77 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkDisruptionBudgets: a Deployment of more than one replica has a
+// PodDisruptionBudget that keeps at least one up and lets at least one be
+// evicted; one of a single replica has none, since a budget could only
+// allow its outage or block every node drain.
+func checkDisruptionBudgets(t *testing.T, deployments []appsv1.Deployment, pdbs []policyv1.PodDisruptionBudget) {
+	t.Helper()
+	guarded := map[string]bool{}
+	for _, pdb := range pdbs {
+		var d *appsv1.Deployment
+		for i := range deployments {
+			if pdb.Spec.Selector != nil && selects(pdb.Spec.Selector.MatchLabels, deployments[i].Spec.Template.Labels) {
+				d = &deployments[i]
+			}
+		}
+		if d == nil {
+			t.Errorf("PDB %s selects no Deployment of the overlay", pdb.Name)
+			continue
+		}
+		guarded[d.Name] = true
+		replicas := int32(1)
+		if d.Spec.Replicas != nil {
+			replicas = *d.Spec.Replicas
+		}
+		var healthy int32 // the pods the budget keeps up, as the disruption controller counts them
+		switch s := pdb.Spec; {
+		case s.MinAvailable != nil:
+			healthy = scaled(t, s.MinAvailable.String(), replicas)
+		case s.MaxUnavailable != nil:
+			healthy = replicas - scaled(t, s.MaxUnavailable.String(), replicas)
+		}
+		switch {
+		case replicas < 2:
+			t.Errorf("PDB %s guards deployment %s of %d replica; want no PDB: it can only allow the outage or block every node drain",
+				pdb.Name, d.Name, replicas)
+		case healthy < 1 || healthy >= replicas:
+			t.Errorf("PDB %s keeps %d of deployment %s's %d replicas up; want 1 to %d "+
+				"(one that allows disrupting every replica protects nothing; one that allows none blocks node drains)",
+				pdb.Name, healthy, d.Name, replicas, replicas-1)
+		}
+	}
+	for _, d := range deployments {
+		if d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && !guarded[d.Name] {
+			t.Errorf("deployment %s has %d replicas and no PodDisruptionBudget", d.Name, *d.Spec.Replicas)
+		}
+	}
+}
+
+// selects reports whether every label of selector is among labels.
+func selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(selector) > 0
+}
+
+// scaled is a PDB count: a number, or a percentage of replicas rounded up.
+func scaled(t *testing.T, v string, replicas int32) int32 {
+	t.Helper()
+	pct, isPct := strings.CutSuffix(v, "%")
+	n, err := strconv.Atoi(pct)
+	if err != nil {
+		t.Fatalf("PDB count %q: %v", v, err)
+	}
+	if isPct {
+		return int32((n*int(replicas) + 99) / 100)
+	}
+	return int32(n)
 }
 
 // checkRestricted checks the "restricted" Pod Security Standard.

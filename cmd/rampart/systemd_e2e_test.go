@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -30,15 +33,7 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit lacks %s", want)
 		}
 	}
-	// Point ExecStart at the binary under test: verify checks that it exists.
-	dir := t.TempDir()
-	file := filepath.Join(dir, "rampart.service")
-	os.WriteFile(file, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/rampart", rampartBin)), 0o644)
-	if out, err := exec.Command(analyze, "verify", file).CombinedOutput(); err != nil {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
-	} else {
-		t.Logf("systemd-analyze verify: passed")
-	}
+	file := verifyUnit(t, analyze, unit, rampartBin)
 	out, err := exec.Command(analyze, "security", "--offline=true", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
@@ -51,5 +46,186 @@ func TestSystemdUnit(t *testing.T) {
 	t.Logf("systemd-analyze security: exposure %.1f", score)
 	if score > 2.0 {
 		t.Errorf("exposure %.1f; want 2.0 or lower\n%s", score, out)
+	}
+}
+
+// verifyUnit runs systemd-analyze verify on a copy of unit whose ExecStart
+// names binary (verify checks that it exists; a root given with --root would
+// need the whole of systemd under it) and returns the copy's path.
+func verifyUnit(t *testing.T, analyze string, unit []byte, binary string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "rampart.service")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/rampart", binary)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(analyze, "verify", file).CombinedOutput(); err != nil {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	} else {
+		t.Logf("systemd-analyze verify: passed")
+	}
+	return file
+}
+
+// runInstall runs deploy/systemd/install.sh with DESTDIR=root from the
+// repository's root, as the README has a newcomer do.
+func runInstall(t *testing.T, root string, args ...string) (string, error) {
+	t.Helper()
+	c := exec.Command(filepath.Join("deploy", "systemd", "install.sh"), args...)
+	c.Dir = filepath.Join("..", "..")
+	c.Env = append(os.Environ(), "DESTDIR="+root)
+	out, err := c.CombinedOutput()
+	return string(out), err
+}
+
+// TestSystemdInstall: deploy/systemd/install.sh, run into a scratch root,
+// makes the directories it writes into, installs the binary and the unit
+// with their modes and writes rampart.conf from the settings given, and a
+// second run keeps that file; the unit it installed names the binary and the
+// file it installed and passes systemd-analyze verify.
+func TestSystemdInstall(t *testing.T) {
+	root := t.TempDir()
+	settings := []string{"--domain", "shop.example.com", "--upstream=http://127.0.0.1:8080", "--acme-email", "ops@example.com"}
+	if out, err := runInstall(t, root, append([]string{rampartBin}, settings...)...); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	unit, _ := os.ReadFile(filepath.Join("..", "..", "deploy", "systemd", "rampart.service"))
+	conf := filepath.Join(root, "etc", "rampart", "rampart.conf")
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+		same []byte // the installed file's content, where it is known
+	}{
+		{filepath.Join(root, "usr", "local", "bin"), os.ModeDir | 0o755, nil},
+		{filepath.Join(root, "usr", "local", "bin", "rampart"), 0o755, nil},
+		{filepath.Join(root, "etc", "systemd", "system", "rampart.service"), 0o644, unit},
+		{filepath.Join(root, "etc", "rampart"), os.ModeDir | 0o755, nil},
+		// Readable by all: the unit's dynamic user, unknown in advance, reads it.
+		{conf, 0o644, nil},
+	} {
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			t.Errorf("not installed: %v", err)
+			continue
+		}
+		if fi.Mode() != f.mode {
+			t.Errorf("%s: mode %v; want %v", f.path, fi.Mode(), f.mode)
+		}
+		if got, _ := os.ReadFile(f.path); f.same != nil && !bytes.Equal(got, f.same) {
+			t.Errorf("%s differs from the repository's copy", f.path)
+		}
+	}
+	written, _ := os.ReadFile(conf)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(written)), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	if want := []string{"domain = shop.example.com", "upstream = http://127.0.0.1:8080", "acme-email = ops@example.com"}; !slices.Equal(lines, want) {
+		t.Errorf("rampart.conf settings %q; want %q", lines, want)
+	}
+
+	// Again, with other settings: an upgrade, which keeps the operator's file.
+	out, err := runInstall(t, root, rampartBin, "--domain", "other.example.com", "--upstream", "http://127.0.0.1:9")
+	if err != nil {
+		t.Fatalf("install.sh, second run: %v\n%s", err, out)
+	}
+	if again, _ := os.ReadFile(conf); !bytes.Equal(again, written) || !strings.Contains(out, "kept") {
+		t.Errorf("the second run changed rampart.conf or did not say it kept it:\n%s\n%s", again, out)
+	}
+	t.Logf("install.sh into %s: binary 0755, unit 0644, rampart.conf 0644 with the settings given, kept on a second run", root)
+
+	// The unit starts the binary installed with the file written.
+	m := regexp.MustCompile(`(?m)^ExecStart=(\S+) --config (\S+)$`).FindSubmatch(unit)
+	if m == nil {
+		t.Fatal("no ExecStart=BINARY --config FILE in the unit")
+	}
+	for _, p := range [][]byte{m[1], m[2]} {
+		if _, err := os.Stat(filepath.Join(root, string(p))); err != nil {
+			t.Errorf("the unit's ExecStart names %s, which install.sh did not install: %v", p, err)
+		}
+	}
+	verifyUnit(t, requireTool(t, "systemd-analyze"), unit, filepath.Join(root, string(m[1])))
+}
+
+// TestSystemdInstallRefuses: install.sh names the fix and writes nothing
+// when the binary is missing, when a first install lacks --domain or
+// --upstream, or when a real install (no DESTDIR) runs without root.
+func TestSystemdInstallRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, fix string
+		args      []string
+	}{
+		{"no binary", "make build", []string{"bin/no-such-rampart", "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080"}},
+		{"no upstream", "--domain and --upstream", []string{rampartBin, "--domain", "shop.example.com"}},
+		{"a value missing", "--upstream value", []string{rampartBin, "--domain", "shop.example.com", "--upstream"}},
+		{"a secret", "EnvironmentFile=", []string{rampartBin, "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080", "--acme-eab-hmac", "c2VjcmV0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "root")
+			out, err := runInstall(t, root, tc.args...)
+			if err == nil || !strings.Contains(out, "fix: ") || !strings.Contains(out, tc.fix) {
+				t.Errorf("install.sh %s: %v\n%s\nwant a failure whose fix names %q", strings.Join(tc.args, " "), err, out, tc.fix)
+			}
+			if _, err := os.Stat(root); err == nil {
+				t.Errorf("install.sh wrote into %s before failing", root)
+			}
+		})
+	}
+
+	t.Run("not root", func(t *testing.T) {
+		// A copy of the script and a stand-in binary that an unprivileged
+		// user can reach; as root, the test drops to nobody (65534) to run it.
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		os.Chmod(filepath.Dir(dir), 0o755) // the test's own temporary directory, 0700
+		script, _ := os.ReadFile(filepath.Join("..", "..", "deploy", "systemd", "install.sh"))
+		for name, content := range map[string][]byte{"install.sh": script, "rampart": []byte("#!/bin/sh\n")} {
+			if err := os.WriteFile(filepath.Join(dir, name), content, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := exec.Command(filepath.Join(dir, "install.sh"), filepath.Join(dir, "rampart"), "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080")
+		c.Env = append(os.Environ(), "DESTDIR=")
+		if os.Geteuid() == 0 {
+			c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+		out, err := c.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "fix: sudo ") {
+			t.Errorf("install.sh into / without root: %v\n%s\nwant a failure whose fix is sudo", err, out)
+		}
+	})
+}
+
+// TestSystemdInstallAsDocumented: the install command the README, the unit
+// and install.sh itself give runs as written (into a scratch root, without
+// sudo), on the binary `make build` writes.
+func TestSystemdInstallAsDocumented(t *testing.T) {
+	build := exec.Command(requireTool(t, "make"), "-n", "build", "VERSION=documented")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil || !strings.Contains(string(out), " -o bin/rampart ") {
+		t.Errorf("make -n build: %v\n%s\nwant it to write bin/rampart, the binary the documented command installs", err, out)
+	}
+	const command = "deploy/systemd/install.sh bin/rampart "
+	for _, doc := range []string{"README.md", "deploy/systemd/rampart.service", "deploy/systemd/install.sh"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, line := range strings.Split(string(data), "\n") {
+			_, rest, ok := strings.Cut(line, "sudo "+command)
+			if !ok {
+				continue
+			}
+			found++
+			args := append([]string{rampartBin}, strings.Fields(rest)...)
+			if out, err := runInstall(t, t.TempDir(), args...); err != nil || !strings.Contains(out, "wrote ") {
+				t.Errorf("%s: %q, run into a scratch root: %v\n%s", doc, strings.TrimSpace(line), err, out)
+			}
+		}
+		if found == 0 {
+			t.Errorf("%s does not give the command sudo %s...", doc, command)
+		}
 	}
 }
