@@ -398,3 +398,23 @@ func (l *lockedBuffer) String() string {
 }
 
 var _ io.Writer = (*lockedBuffer)(nil)
+
+// TestShellScripts: the scripts a user runs (deploy/) and CI's entry point
+// pass shellcheck. (bench/run.sh splits words on purpose and is left out.)
+func TestShellScripts(t *testing.T) {
+	bin, err := exec.LookPath("shellcheck")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("shellcheck is missing (CI=true: install it in .ci/run)")
+		}
+		t.Skip("shellcheck is missing")
+	}
+	scripts, _ := filepath.Glob("deploy/*/*.sh")
+	scripts = append(scripts, ".ci/run")
+	if len(scripts) < 3 {
+		t.Fatalf("found only %v", scripts)
+	}
+	if out, err := exec.Command(bin, scripts...).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck %v: %v\n%s", scripts, err, out)
+	}
+}
