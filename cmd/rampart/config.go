@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,7 +247,7 @@ func flagError(fs *flag.FlagSet, err error) error {
 func unknownVariables(fs *flag.FlagSet, env environment) error {
 	var unknown []string
 	for k := range env {
-		if !strings.HasPrefix(k, "RAMPART_") {
+		if !strings.HasPrefix(k, "RAMPART_") || serviceLink(k, env[k]) {
 			continue
 		}
 		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, "RAMPART_"), "_", "-"))
@@ -264,6 +265,37 @@ func unknownVariables(fs *flag.FlagSet, env environment) error {
 		fix = "did you mean " + envName(m) + "? rename it, or unset it"
 	}
 	return &settingError{k, "not a setting of rampart", fix}
+}
+
+// Kubernetes gives every pod variables for each Service of its namespace
+// (unless enableServiceLinks is false): a Service named rampart, or
+// rampart-edge, makes RAMPART_SERVICE_HOST, RAMPART_EDGE_PORT_443_TCP and
+// kin. They are known by name and value together, so a misspelt setting
+// (RAMPART_HTTPS_PORT=8443) is still refused.
+var (
+	linkHost  = regexp.MustCompile(`^RAMPART_(?:[A-Z0-9_]+_)?SERVICE_HOST$`)
+	linkPort  = regexp.MustCompile(`^RAMPART_(?:[A-Z0-9_]+_)?(?:SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT_[0-9]+_(?:TCP|UDP|SCTP)_PORT)$`)
+	linkURL   = regexp.MustCompile(`^RAMPART_(?:[A-Z0-9_]+_)?PORT(?:_[0-9]+_(?:TCP|UDP|SCTP))?$`)
+	linkProto = regexp.MustCompile(`^RAMPART_(?:[A-Z0-9_]+_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_PROTO$`)
+	linkAddr  = regexp.MustCompile(`^RAMPART_(?:[A-Z0-9_]+_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_ADDR$`)
+	linkValue = regexp.MustCompile(`^(?:tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
+)
+
+// serviceLink tells whether a variable is one Kubernetes made for a Service.
+func serviceLink(name, value string) bool {
+	isIP := func(v string) bool { _, err := netip.ParseAddr(v); return err == nil }
+	isPort := func(v string) bool { n, err := strconv.Atoi(v); return err == nil && n > 0 && n < 65536 }
+	switch {
+	case linkHost.MatchString(name), linkAddr.MatchString(name):
+		return isIP(value)
+	case linkPort.MatchString(name):
+		return isPort(value)
+	case linkProto.MatchString(name):
+		return value == "tcp" || value == "udp" || value == "sctp"
+	case linkURL.MatchString(name):
+		return linkValue.MatchString(value)
+	}
+	return false
 }
 
 // closestFlag is the flag whose name is nearest to name, if it is near

@@ -135,3 +135,51 @@ func FuzzConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestEnvironmentVariables: an unknown RAMPART_* variable is refused, with
+// the one meant when it is near; the variables Kubernetes makes for a Service
+// named rampart (or rampart-edge) in the pod's namespace are not settings and
+// pass, but only with the values Kubernetes gives them.
+func TestEnvironmentVariables(t *testing.T) {
+	ok := []string{"--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080"}
+	kube := map[string]string{ // as the kubelet writes them for Services rampart and rampart-edge
+		"RAMPART_SERVICE_HOST": "10.96.0.17", "RAMPART_SERVICE_PORT": "443", "RAMPART_SERVICE_PORT_HTTPS": "443",
+		"RAMPART_SERVICE_PORT_HTTP": "80", "RAMPART_PORT": "tcp://10.96.0.17:443", "RAMPART_PORT_443_TCP": "tcp://10.96.0.17:443",
+		"RAMPART_PORT_443_TCP_PROTO": "tcp", "RAMPART_PORT_443_TCP_PORT": "443", "RAMPART_PORT_443_TCP_ADDR": "10.96.0.17",
+		"RAMPART_EDGE_SERVICE_HOST": "fd00::17", "RAMPART_EDGE_PORT": "tcp://[fd00::17]:80", "RAMPART_EDGE_PORT_80_TCP_PORT": "80",
+		"RAMPART_ACME_EMAIL": "ops@example.com",
+	}
+	if _, err := parse(ok, kube); err != nil {
+		t.Errorf("Kubernetes' service variables refused: %v", err)
+	}
+	tests := []struct {
+		env  map[string]string
+		fix  string // what the fix must say
+		name string // the variable named
+	}{
+		{map[string]string{"RAMPART_UPSTRAEM": "http://x:1"}, "did you mean RAMPART_UPSTREAM?", "RAMPART_UPSTRAEM"},
+		{map[string]string{"RAMPART_ACME_EMIAL": "a@b.c"}, "did you mean RAMPART_ACME_EMAIL?", "RAMPART_ACME_EMIAL"},
+		{map[string]string{"RAMPART_HTTPS_PORT": "8443"}, "unset it", "RAMPART_HTTPS_PORT"},
+		{map[string]string{"RAMPART_PORT": "8443"}, "unset it", "RAMPART_PORT"},
+		{map[string]string{"RAMPART_SERVICE_HOST": "shop.example.com"}, "unset it", "RAMPART_SERVICE_HOST"},
+		{map[string]string{"RAMPART_domain": "shop.example.com"}, "", "RAMPART_domain"},
+	}
+	for _, tt := range tests {
+		_, err := parse(ok, tt.env)
+		var se *settingError
+		if !errors.As(err, &se) || se.setting != tt.name || !strings.Contains(se.fix, tt.fix) {
+			t.Errorf("%v: got %v; want %s named, with a fix saying %q", tt.env, err, tt.name, tt.fix)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{{"upstrem", "upstream", 1}, {"upstraem", "upstream", 1}, {"domian", "domain", 1}, {"", "tls", 3}, {"tls", "tls", 0}, {"https-port", "https-addr", 4}} {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d; want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
