@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,10 +148,29 @@ func TestReadmeCommands(t *testing.T) {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s is missing (CI=true: install it in .ci/run)", tool)
 			}
-			t.Skipf("%s is missing", tool)
+			if tool != "podman" {
+				t.Skipf("%s is missing", tool)
+			}
 		}
 	}
+	// The README's ports must be free: a server left on one would answer
+	// for the README's own.
+	for _, port := range []string{"8443", "8080", "8081", "8444", "9090", "14000", "15000", "8053", "8055"} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Fatalf("127.0.0.1:%s is in use; the README's commands need it (stop what listens there)", port)
+		}
+	}
+	// Every command ends before the test's own deadline, so a stop never
+	// leaves a server of the README's running.
+	deadline := time.Now().Add(30 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		deadline = d.Add(-30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	env := scratchEnvironment(t)
+	env.ctx = ctx
 
 	t.Cleanup(func() {
 		// What the README must keep runnable: the demo and its curl, the error
@@ -181,6 +201,10 @@ func TestReadmeCommands(t *testing.T) {
 			section = b.section
 		}
 		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.section)
+		if _, err := exec.LookPath("podman"); err != nil && strings.Contains(b.script, "podman") {
+			t.Logf("%s: skipped: podman is missing", where)
+			continue
+		}
 		switch {
 		case b.lang == "console":
 			runConsole(t, where, b, env)
@@ -197,8 +221,9 @@ func TestReadmeCommands(t *testing.T) {
 
 // readmeEnv is where the blocks run.
 type readmeEnv struct {
-	dir string   // the copy of the repository
-	env []string // HOME and PATH scratch; Go's caches shared
+	dir string          // the copy of the repository
+	env []string        // HOME and PATH scratch; Go's caches shared
+	ctx context.Context // ends before the test's deadline
 }
 
 // scratchEnvironment copies the tracked files into a scratch directory and
@@ -278,7 +303,7 @@ func runBlock(t *testing.T, where string, b readmeBlock, e readmeEnv, running []
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		ctx, cancel := context.WithTimeout(e.ctx, 15*time.Minute)
 		out, err := e.command(ctx, b.script).CombinedOutput()
 		cancel()
 		if err == nil && strings.Contains(string(out), b.expect) {
@@ -312,7 +337,7 @@ func runConsole(t *testing.T, where string, b readmeBlock, e readmeEnv) {
 		}
 	}
 	for i, c := range cmds {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 		out, err := e.command(ctx, c).CombinedOutput()
 		cancel()
 		code := 0
@@ -340,7 +365,7 @@ type bgBlock struct {
 func startBlock(t *testing.T, where string, b readmeBlock, e readmeEnv) *bgBlock {
 	t.Helper()
 	r := &bgBlock{where: where, out: &lockedBuffer{}, done: make(chan struct{})}
-	r.cmd = e.command(context.Background(), b.script)
+	r.cmd = e.command(e.ctx, b.script)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -363,6 +388,10 @@ func (r *bgBlock) exited() bool {
 // does not stop within 30 s fails the test and is killed.
 func (r *bgBlock) stop(t *testing.T) {
 	t.Helper()
+	if r.exited() {
+		t.Errorf("%s: ended before it was stopped (%v):\n%s", r.where, r.cmd.ProcessState, r.out.String())
+		return
+	}
 	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT)
 	select {
 	case <-r.done:
@@ -372,10 +401,14 @@ func (r *bgBlock) stop(t *testing.T) {
 		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 		<-r.done
 	}
-	// Nothing of it is left: the process group is empty.
-	if err := syscall.Kill(-r.cmd.Process.Pid, 0); err == nil {
-		t.Errorf("%s: processes of the block outlived Ctrl-C", r.where)
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	// Nothing of it is left: the process group empties within 10 s.
+	for i := 0; syscall.Kill(-r.cmd.Process.Pid, 0) == nil; i++ {
+		if i == 100 {
+			t.Errorf("%s: processes of the block outlived Ctrl-C by 10s", r.where)
+			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

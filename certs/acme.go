@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,9 @@ type ACME struct {
 	cfg     ACMEConfig
 	log     *zap.Logger
 	inv     inventory
+
+	mu      sync.Mutex
+	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
 }
 
 // NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
@@ -117,13 +122,35 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 
 // GetCertificate serves the certificate for a handshake, answering
 // TLS-ALPN-01 challenges too. Names outside Domains fail the handshake.
+//
+// While a name's first order is failing, its handshakes fail at once rather
+// than start an order of their own (autocert would, a minute after each
+// failure, whatever the CA's Retry-After): Run alone orders, on its backoff.
+// Challenge handshakes (TLS-ALPN-01) always pass.
 func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if !a.cfg.RSA {
-		// autocert picks RSA for a hello it judges unable to use ECDSA (a
-		// TLS 1.3-only hello among them). Shown an ECDSA-capable copy, it
-		// serves the ECDSA certificate: a client that cannot use it fails its
-		// handshake, and nothing is ordered for it (an audit's RSA probe must
-		// not cost an order).
+	if !isChallenge(hello) {
+		name := normalizeName(hello.ServerName)
+		a.mu.Lock()
+		until, waiting := a.backoff[name]
+		a.mu.Unlock()
+		if waiting {
+			return nil, fmt.Errorf("%w: %q: its order failed; the next is at %s", ErrNotYetIssued, name, until.UTC().Format(time.RFC3339))
+		}
+	}
+	return a.getCertificate(hello)
+}
+
+// ErrNotYetIssued is GetCertificate's error for a name whose first order
+// failed and waits for its retry.
+var ErrNotYetIssued = errors.New("certs: no certificate yet")
+
+func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !a.cfg.RSA || ecdsaCapable(hello) {
+		// autocert picks RSA for a hello it judges unable to use ECDSA, a
+		// TLS 1.3 hello without TLS 1.2's ECDSA suites among them. Shown an
+		// ECDSA-capable copy, it serves the ECDSA certificate. Without RSA, a
+		// client that cannot use it fails its handshake, and nothing is
+		// ordered for it (an audit's RSA probe must not cost an order).
 		h := *hello
 		h.SignatureSchemes, h.SupportedCurves = nil, nil
 		h.CipherSuites = ecdsaSuite
@@ -135,6 +162,39 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	}
 	return c, err
 }
+
+// isChallenge tells a TLS-ALPN-01 validation's hello.
+func isChallenge(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto
+}
+
+// ecdsaCapable tells whether a client can use an ECDSA P-256 certificate:
+// it accepts ECDSA P-256 signatures and either speaks TLS 1.3 (where any
+// suite goes with any certificate) or offers a TLS 1.2 ECDHE_ECDSA suite on
+// P-256.
+func ecdsaCapable(hello *tls.ClientHelloInfo) bool {
+	if hello.SignatureSchemes != nil && !slices.Contains(hello.SignatureSchemes, tls.ECDSAWithP256AndSHA256) {
+		return false
+	}
+	if slices.Contains(hello.SupportedVersions, tls.VersionTLS13) {
+		return true
+	}
+	if hello.SupportedCurves != nil && !slices.Contains(hello.SupportedCurves, tls.CurveP256) {
+		return false
+	}
+	return slices.ContainsFunc(hello.CipherSuites, func(id uint16) bool { return ecdsaSuites[id] })
+}
+
+// ecdsaSuites are the TLS 1.2 suites signed with an ECDSA certificate.
+var ecdsaSuites = func() map[uint16]bool {
+	m := map[uint16]bool{}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if strings.HasPrefix(cs.Name, "TLS_ECDHE_ECDSA_") {
+			m[cs.ID] = true
+		}
+	}
+	return m
+}()
 
 // HTTPHandler answers HTTP-01 challenges and passes every other request to fallback.
 func (a *ACME) HTTPHandler(fallback http.Handler) http.Handler {
@@ -177,7 +237,7 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 		start := time.Now()
 		// An ECDSA-capable hello, so that the certificate obtained first is the
 		// ECDSA one modern clients use; autocert adds RSA on demand.
-		c, err := a.GetCertificate(&tls.ClientHelloInfo{
+		c, err := a.getCertificate(&tls.ClientHelloInfo{
 			ServerName:   domain,
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
 		})
@@ -188,6 +248,9 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 			a.cfg.OnOrder(domain, err)
 		}
 		if err == nil {
+			a.mu.Lock()
+			delete(a.backoff, normalizeName(domain))
+			a.mu.Unlock()
 			a.log.Info("certificate ready", zap.String("domain", domain),
 				zap.String("issuer", infoOf(c.Leaf).Issuer), zap.Time("not_after", c.Leaf.NotAfter),
 				zap.Duration("took", time.Since(start)))
@@ -206,12 +269,21 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 			fields = append(fields, zap.String("fix", a.cfg.Advise(domain, err, wait)))
 		}
 		a.log.Error("certificate order failed; serving what is cached and retrying", fields...)
+		a.mu.Lock()
+		if a.backoff == nil {
+			a.backoff = map[string]time.Time{}
+		}
+		a.backoff[normalizeName(domain)] = time.Now().Add(wait)
+		a.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, a.cfg.RetryMax)
+		a.mu.Lock()
+		delete(a.backoff, normalizeName(domain)) // ordering again: the next hello may join it
+		a.mu.Unlock()
 	}
 }
 

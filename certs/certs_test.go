@@ -239,3 +239,32 @@ func FuzzHostMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestECDSACapable: with --acme-rsa, which hellos still get the ECDSA
+// certificate (and order no RSA one): those that accept ECDSA P-256
+// signatures and speak TLS 1.3 or offer a TLS 1.2 ECDSA suite.
+func TestECDSACapable(t *testing.T) {
+	ecdsaSig := []tls.SignatureScheme{tls.PSSWithSHA256, tls.ECDSAWithP256AndSHA256}
+	rsaSig := []tls.SignatureScheme{tls.PSSWithSHA256, tls.PKCS1WithSHA256}
+	tests := []struct {
+		name  string
+		hello tls.ClientHelloInfo
+		want  bool
+	}{
+		{"TLS 1.3 only, one suite (rampart audit's probe)", tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS13},
+			CipherSuites: []uint16{tls.TLS_CHACHA20_POLY1305_SHA256}, SignatureSchemes: ecdsaSig, SupportedCurves: []tls.CurveID{tls.X25519}}, true},
+		{"TLS 1.2 with an ECDSA suite", tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS12},
+			CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, SignatureSchemes: ecdsaSig, SupportedCurves: []tls.CurveID{tls.CurveP256}}, true},
+		{"TLS 1.2, RSA suites only (rampart audit's RSA probe)", tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS12},
+			CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}, SignatureSchemes: ecdsaSig}, false},
+		{"TLS 1.3 without ECDSA signatures", tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS13},
+			CipherSuites: []uint16{tls.TLS_AES_128_GCM_SHA256}, SignatureSchemes: rsaSig}, false},
+		{"TLS 1.2 ECDSA suite without P-256", tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS12},
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, SupportedCurves: []tls.CurveID{tls.CurveP384}}, false},
+	}
+	for _, tt := range tests {
+		if got := ecdsaCapable(&tt.hello); got != tt.want {
+			t.Errorf("%s: %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -200,10 +200,33 @@ func TestACMEFailuresSayWhatToDo(t *testing.T) {
 	unreachable := start(t, "rampart (challenges unreachable)", nil, rampartBin,
 		append(common, "--https-addr", "127.0.0.1:18810", "--http-addr", "127.0.0.1:18811", "--acme-ca-root", ca.apiRoot)...)
 	line = orderFailure(t, unreachable)
+	failed := time.Now()
 	for _, want := range []string{"no viable challenge type found", "TLS-ALPN-01", "port 443", "--https-addr :18810", "HTTP-01", "port 80", "--http-addr :18811", "rampart retries at "} {
 		if !strings.Contains(line, want) {
 			t.Errorf("a failed validation's line lacks %q:\n%s", want, line)
 		}
+	}
+
+	// Until the retry it names, a visitor's handshake fails at once and
+	// orders nothing: autocert alone would order again for the first visitor
+	// a minute after a failure, whatever the backoff (two minutes after a
+	// second failure) or the CA's Retry-After. Waiting past that minute here
+	// would find rampart's own first retry, also a minute on; so this checks
+	// that the handshake is refused by rampart's backoff, not by autocert's.
+	before := ca.orders()
+	time.Sleep(time.Until(failed.Add(2 * time.Second)))
+	if _, err := handshake("127.0.0.1:18810", "shop.test", nil); err == nil {
+		t.Error("a visitor's handshake during the backoff succeeded; want it refused")
+	}
+	waitFor(t, 5*time.Second, "the refused handshake in the log", func() error {
+		if !strings.Contains(unreachable.out.String(), "no certificate yet") {
+			return fmt.Errorf("no \"no certificate yet\" line")
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond)
+	if after := ca.orders(); after != before {
+		t.Errorf("a visitor during the backoff made Pebble take %d orders; want none", after-before)
 	}
 }
 
@@ -230,8 +253,9 @@ func orderFailure(t *testing.T, r *proc) string {
 
 // TestAuditSpendsNoOrder: a fresh rampart on Pebble holds one ECDSA
 // certificate; `rampart audit` (whose RSA-suite probes ask for an RSA
-// certificate) makes Pebble issue nothing more. With --acme-rsa, a client
-// that cannot use ECDSA gets an RSA certificate, ordered for it.
+// certificate) makes Pebble issue nothing more. With --acme-rsa, the audit's
+// RSA-suite probes get an RSA certificate, ordered once, and TLS 1.3 clients
+// still the ECDSA one.
 func TestAuditSpendsNoOrder(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
@@ -256,18 +280,25 @@ func TestAuditSpendsNoOrder(t *testing.T) {
 			})
 			before := ca.orders()
 
+			// The audit probes every TLS 1.2 suite, the RSA ones too, and each
+			// TLS 1.3 suite alone (a hello autocert would judge RSA-only).
+			out, err := execOutput(rampartBin, "audit", "https://shop.test:"+strconv.Itoa(tt.tls)+"/", "--ip", "127.0.0.1",
+				"--ca", rootFile, "--http-port", strconv.Itoa(tt.base+6))
+			if !strings.Contains(out, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") || !strings.Contains(out, "TLS_CHACHA20_POLY1305_SHA256") {
+				t.Fatalf("the audit did not run its suite probes (%v):\n%s", err, out)
+			}
+			time.Sleep(time.Second) // an order would have been placed by now
+			want := before
+			if tt.rsa {
+				want++ // one RSA certificate, for the RSA-suite probes; none for TLS 1.3
+			}
+			if after := ca.orders(); after != want {
+				t.Errorf("the audit made Pebble take %d new orders; want %d:\n%s", after-before, want-before, out)
+			}
 			if !tt.rsa {
-				out, err := execOutput(rampartBin, "audit", "https://shop.test:"+strconv.Itoa(tt.tls)+"/", "--ip", "127.0.0.1",
-					"--ca", rootFile, "--http-port", strconv.Itoa(tt.base+6))
-				if !strings.Contains(out, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") {
-					t.Fatalf("the audit did not run its suite probes (%v):\n%s", err, out)
-				}
-				time.Sleep(time.Second) // an order would have been placed by now
-				if after := ca.orders(); after != before {
-					t.Errorf("the audit made Pebble take %d new orders; want none:\n%s", after-before, out)
-				}
 				return
 			}
+			before = ca.orders()
 			// An RSA-only client: TLS 1.2 with RSA suites only.
 			cfg := &tls.Config{ServerName: "shop.test", RootCAs: roots, MaxVersion: tls.VersionTLS12,
 				CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}
@@ -281,8 +312,17 @@ func TestAuditSpendsNoOrder(t *testing.T) {
 				leaf = c.ConnectionState().PeerCertificates[0]
 				return nil
 			})
-			if leaf.PublicKeyAlgorithm != x509.RSA || ca.orders() != before+1 {
-				t.Errorf("with --acme-rsa: key %v after %d new orders; want RSA after one", leaf.PublicKeyAlgorithm, ca.orders()-before)
+			if leaf.PublicKeyAlgorithm != x509.RSA || ca.orders() != before {
+				t.Errorf("with --acme-rsa: key %v after %d more orders; want the RSA certificate the audit's probe got", leaf.PublicKeyAlgorithm, ca.orders()-before)
+			}
+			// A TLS 1.3 client that offers no TLS 1.2 suite still gets ECDSA.
+			c, err := tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: "shop.test", RootCAs: roots, MinVersion: tls.VersionTLS13})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if k := c.ConnectionState().PeerCertificates[0].PublicKeyAlgorithm; k != x509.ECDSA {
+				t.Errorf("with --acme-rsa, a TLS 1.3 client got a %v certificate; want ECDSA", k)
 			}
 		})
 	}

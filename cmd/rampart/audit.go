@@ -40,6 +40,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fs.PrintDefaults()
 			return exitOK
 		} else if err != nil {
+			var se *settingError
+			if errors.As(flagError(fs, err), &se) {
+				return auditFailed(stderr, se.setting+": "+se.problem, se.fix)
+			}
 			return auditFailed(stderr, err.Error(), "rampart audit --help lists the flags")
 		}
 		if fs.NArg() == 0 {

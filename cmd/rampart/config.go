@@ -51,7 +51,8 @@ type config struct {
 	shutdownTimeout   time.Duration
 	logLevel          string
 	logFormat         string
-	sources           sources // where each setting given came from, for errors
+	sources           sources  // where each setting given came from, for errors
+	notes             []string // what the operator should know: config lines overridden
 	limits            limits
 	adminPprof        bool
 	readyGrace        time.Duration
@@ -155,17 +156,24 @@ func envName(flagName string) string {
 }
 
 // sources maps each setting given, by flag name, to where it came from
-// ("--flag", "RAMPART_FLAG" or "file:line (name)"), for errors. A setting
-// not in the map has its default.
-type sources map[string]string
+// ("--flag", "RAMPART_FLAG" or "file:line (name)"), for errors, and notes
+// the --config lines that a flag or variable overrode. A setting not in the
+// map has its default. The zero value holds nothing.
+type sources struct {
+	from     map[string]string
+	shadowed []string // "file:line (name) is overridden by RAMPART_NAME"
+}
 
 // of names where a setting came from, or its flag if it was not given.
 func (s sources) of(name string) string {
-	if v, ok := s[name]; ok {
+	if v, ok := s.from[name]; ok {
 		return v
 	}
 	return "--" + name
 }
+
+// given tells whether a setting was given at all.
+func (s sources) given(name string) bool { _, ok := s.from[name]; return ok }
 
 // usage prints rampart's help: what it is, its subcommands, every flag.
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -188,21 +196,21 @@ func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(help, fs)
-			return nil, err
+			return sources{}, err
 		}
-		return nil, flagError(fs, err)
+		return sources{}, flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
-		return nil, &settingError{"arguments", fmt.Sprintf("unexpected %q", fs.Arg(0)), "pass settings as --flag value, or a command first (rampart demo); see rampart --help"}
+		return sources{}, &settingError{"arguments", fmt.Sprintf("unexpected %q", fs.Arg(0)), "pass settings as --flag value, or a command first (rampart demo); see rampart --help"}
 	}
 	if err := unknownVariables(fs, env); err != nil {
-		return nil, err
+		return sources{}, err
 	}
-	source := sources{}
-	fs.Visit(func(f *flag.Flag) { source[f.Name] = "--" + f.Name })
+	source := sources{from: map[string]string{}}
+	fs.Visit(func(f *flag.Flag) { source.from[f.Name] = "--" + f.Name })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if _, given := source[f.Name]; given || err != nil {
+		if source.given(f.Name) || err != nil {
 			return
 		}
 		name := envName(f.Name)
@@ -210,16 +218,16 @@ func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer
 		if !ok {
 			return
 		}
-		source[f.Name] = name
+		source.from[f.Name] = name
 		if e := f.Value.Set(v); e != nil {
 			err = &settingError{name, fmt.Sprintf("%q: %v", v, e), "correct or unset " + name}
 		}
 	})
 	if err != nil {
-		return nil, err
+		return sources{}, err
 	}
 	if file := fs.Lookup("config").Value.String(); file != "" {
-		err = applyConfigFile(fs, file, source)
+		err = applyConfigFile(fs, file, &source)
 	}
 	return source, err
 }
@@ -228,6 +236,12 @@ func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer
 // the flag that was probably meant.
 func flagError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		if strings.HasPrefix(msg, "invalid boolean") {
+			return &settingError{"--" + m[2], fmt.Sprintf("%q is not true or false", m[1]), fmt.Sprintf("write --%s alone for true, or --%s=false", m[2], m[2])}
+		}
+		return &settingError{"--" + m[2], fmt.Sprintf("%q is not a valid value (%s)", m[1], m[3]), "see " + fs.Name() + " --help for what it takes"}
+	}
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		name = strings.TrimLeft(name, "-")
 		fix := "see " + fs.Name() + " --help for the flags"
@@ -241,6 +255,9 @@ func flagError(fs *flag.FlagSet, err error) error {
 	}
 	return &settingError{"arguments", msg, "see " + fs.Name() + " --help"}
 }
+
+// badValue is the flag package's complaint about a value.
+var badValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([a-z0-9-]+): (.*)$`)
 
 // unknownVariables refuses a RAMPART_* variable that names no setting: a
 // misspelt one would otherwise be ignored without a word.
@@ -340,13 +357,13 @@ func editDistance(a, b string) int {
 // applyConfigFile sets, from a file of "name = value" lines, every flag that
 // neither the command line nor the environment gave. Blank lines and lines
 // starting with # are skipped; a name may repeat where its flag may.
-func applyConfigFile(fs *flag.FlagSet, file string, source sources) error {
+func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return &settingError{source.of("config"), err.Error(), "point it at a readable file, or drop it"}
 	}
 	given := map[string]bool{}
-	for name := range source {
+	for name := range source.from {
 		given[name] = true
 	}
 	for i, line := range strings.Split(string(data), "\n") {
@@ -368,11 +385,13 @@ func applyConfigFile(fs *flag.FlagSet, file string, source sources) error {
 			}
 			return &settingError{where, fmt.Sprintf("unknown setting %q", name), fix}
 		case given[name]:
-			continue // a flag or RAMPART_* variable wins
+			// A flag or RAMPART_* variable wins; say so, as the line does nothing.
+			source.shadowed = append(source.shadowed, fmt.Sprintf("%s (%s) is overridden by %s", where, name, source.from[name]))
+			continue
 		}
-		source[name] = where + " (" + name + ")"
+		source.from[name] = where + " (" + name + ")"
 		if err := f.Value.Set(value); err != nil {
-			return &settingError{source[name], fmt.Sprintf("%q: %v", value, err), "correct the value"}
+			return &settingError{source.from[name], fmt.Sprintf("%q: %v", value, err), "correct the value"}
 		}
 	}
 	return nil
@@ -447,7 +466,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 			return nil, bad(a.name, fmt.Sprintf("%q is not host:port", a.addr), "use a form such as :443 or 127.0.0.1:9090")
 		}
 	}
-	if err := addressesCollide(r, bad); err != nil {
+	if err := addressesCollide([]listenSetting{{"https-addr", r.httpsAddr}, {"http-addr", r.httpAddr}, {"admin-addr", r.adminAddr}}, src); err != nil {
 		return nil, err
 	}
 	if r.dataDir == "" {
@@ -513,7 +532,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 		return nil, bad("ready-grace", fmt.Sprintf("%q is not a duration", r.readyGrace), "use a duration such as 60s, or 0s")
 	}
 
-	if err := unusedInMode(r.tlsMode, src); err != nil {
+	if err := unusedInMode(r, src); err != nil {
 		return nil, err
 	}
 	switch r.tlsMode {
@@ -537,13 +556,20 @@ var modeSettings = map[string][]string{
 
 // unusedInMode refuses a setting that the chosen --tls mode would ignore:
 // it was given for a reason, and silence would hide that it does nothing.
-func unusedInMode(mode string, src sources) error {
+// An empty or default value (a template's blank variable) asks for nothing.
+func unusedInMode(r *rawFlags, src sources) error {
+	value := map[string]string{
+		"cert-file": r.certFile, "key-file": r.keyFile, "acme-email": r.acmeEmail, "acme-ca-root": r.acmeCARoot,
+		"acme-eab-kid": r.acmeEABKID, "acme-eab-hmac": r.eabKey, "acme-rsa": strconv.FormatBool(r.acmeRSA),
+		"acme-directory": strings.TrimPrefix(r.acmeDirectory, letsEncryptProduction),
+	}
+	mode := r.tlsMode
 	for _, m := range []string{"files", "acme"} {
 		if m == mode {
 			continue
 		}
 		for _, name := range modeSettings[m] {
-			if _, given := src[name]; given {
+			if v := value[name]; src.given(name) && v != "" && v != "false" {
 				return &settingError{src.of(name), fmt.Sprintf("only used with --tls %s, and --tls is %s", m, mode),
 					fmt.Sprintf("drop %s, or use --tls %s", src.of(name), m)}
 			}
@@ -552,12 +578,17 @@ func unusedInMode(mode string, src sources) error {
 	return nil
 }
 
+// listenSetting is a listen address and the setting that gave it.
+type listenSetting struct{ name, addr string }
+
 // addressesCollide refuses two of rampart's own listeners on one port, which
 // would otherwise fail at start as "already in use", as if by another server.
-func addressesCollide(r *rawFlags, bad func(flagName, problem, fix string) error) error {
+// Names that resolve alike (localhost and 127.0.0.1) are caught at bind time
+// instead (bindAll). Port 0 (any free port) collides with nothing.
+func addressesCollide(ls []listenSetting, src sources) error {
 	type listen struct{ name, addr, host, port string }
-	var ls []listen
-	for _, l := range []struct{ name, addr string }{{"https-addr", r.httpsAddr}, {"http-addr", r.httpAddr}, {"admin-addr", r.adminAddr}} {
+	var parsed []listen
+	for _, l := range ls {
 		if l.addr == "" {
 			continue
 		}
@@ -565,18 +596,26 @@ func addressesCollide(r *rawFlags, bad func(flagName, problem, fix string) error
 		if n, err := net.LookupPort("tcp", port); err == nil {
 			port = strconv.Itoa(n)
 		}
-		ls = append(ls, listen{l.name, l.addr, host, port})
+		if port == "0" {
+			continue
+		}
+		parsed = append(parsed, listen{l.name, l.addr, strings.ToLower(host), port})
 	}
-	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" || h == "[::]" }
-	for i, a := range ls {
-		for _, b := range ls[i+1:] {
-			if a.port == b.port && (a.host == b.host || any(a.host) || any(b.host)) {
-				return bad(b.name, fmt.Sprintf("%q and --%s %q are the same port; rampart cannot listen twice on it", b.addr, a.name, a.addr),
-					fmt.Sprintf("give --%s and --%s different ports", a.name, b.name))
+	anyHost := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	for i, a := range parsed {
+		for _, b := range parsed[i+1:] {
+			if a.port == b.port && (a.host == b.host || anyHost(a.host) || anyHost(b.host)) {
+				return collision(src.of(a.name), a.addr, src.of(b.name), b.addr)
 			}
 		}
 	}
 	return nil
+}
+
+// collision is the error for two of rampart's listeners on one port.
+func collision(first, firstAddr, second, secondAddr string) error {
+	return &settingError{second, fmt.Sprintf("%q and %s %q are the same port; rampart cannot listen twice on it", secondAddr, first, firstAddr),
+		fmt.Sprintf("give %s and %s different ports", first, second)}
 }
 
 func validateFiles(c *config, r *rawFlags, src sources) error {

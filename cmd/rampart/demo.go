@@ -59,10 +59,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return &settingError{"arguments", fmt.Sprintf("unexpected %q", fs.Arg(0)), "see rampart demo --help"}
 	}
 
+	if *dataDir == "" {
+		return &settingError{"--data-dir", "empty", "give a directory of the demo's own, such as " + demoDataDir()}
+	}
+	if _, _, err := net.SplitHostPort(*appAddr); err != nil {
+		return &settingError{"--app-addr", fmt.Sprintf("%q is not host:port", *appAddr), "use a loopback address such as 127.0.0.1:8081"}
+	}
+	given := sources{from: map[string]string{}}
+	fs.Visit(func(f *flag.Flag) { given.from[f.Name] = "--" + f.Name })
+	if err := addressesCollide([]listenSetting{{"https-addr", *httpsAddr}, {"http-addr", *httpAddr}, {"admin-addr", *adminAddr}, {"app-addr", *appAddr}}, given); err != nil {
+		return err
+	}
+
 	// The rest is rampart's own validation, over the demo's settings.
 	var raw rawFlags
 	prod := newFlagSet("rampart demo", &raw)
-	src := sources{}
+	src := sources{from: map[string]string{}}
 	for name, value := range map[string]string{
 		"domain": "localhost", "upstream": "http://" + *appAddr, "tls": "internal",
 		"https-addr": *httpsAddr, "http-addr": *httpAddr, "admin-addr": *adminAddr, "data-dir": *dataDir,
@@ -72,7 +84,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := prod.Set(name, value); err != nil {
 			return &settingError{"--" + name, err.Error(), "see rampart demo --help"}
 		}
-		src[name] = "--" + name
+		src.from[name] = "--" + name
 	}
 	cfg, err := validate(&raw, src)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -123,6 +124,28 @@ func TestHelp(t *testing.T) {
 	for _, prod := range []string{"-domain", "-upstream", "-tls ", "-acme"} {
 		if strings.Contains(out, prod) {
 			t.Errorf("rampart demo --help lists %s, which the demo refuses:\n%s", prod, out)
+		}
+	}
+	// Help for each subcommand prints and exits; none of them starts a server,
+	// not even with settings in the environment (as in the image).
+	for _, sub := range []string{"demo", "audit", "healthcheck", "check", "version", "help"} {
+		cmd := exec.Command(rampartBin, "help", sub)
+		cmd.Env = append(os.Environ(), "RAMPART_DOMAIN=shop.test", "RAMPART_UPSTREAM=http://127.0.0.1:1", "RAMPART_TLS=internal",
+			"RAMPART_HTTPS_ADDR=127.0.0.1:18735", "RAMPART_HTTP_ADDR=", "RAMPART_ADMIN_ADDR=", "RAMPART_DATA_DIR="+t.TempDir())
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("rampart help %s did not return:\n%s", sub, out)
+			continue
+		}
+		if err != nil || strings.Contains(string(out), "rampart serving") || len(out) == 0 {
+			t.Errorf("rampart help %s: %v\n%s", sub, err, out)
 		}
 	}
 	if out, code := run("help", "nonsense"); code != 2 || !strings.Contains(out, "fix: ") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,14 +15,21 @@ import (
 // ready. It is the container image's HEALTHCHECK: a scratch image has no curl.
 func runHealthcheck(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rampart healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	addr := "127.0.0.1:9090"
 	if v, ok := env(envName("admin-addr")); ok && v != "" {
 		addr = v
 	}
 	fs.StringVar(&addr, "admin-addr", addr, "rampart's admin listener")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "rampart healthcheck: asks a running rampart's /readyz; exit 0 when it answers 200 (ready), 1 otherwise.\n\n"+
+			"Usage:\n  rampart healthcheck [--admin-addr ADDR]   (RAMPART_ADMIN_ADDR too, as rampart reads it)\n\nFlags:\n")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return exitOK
+	} else if err != nil {
+		return report(flagError(fs, err), stderr)
 	}
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr // listening on every address: ask over loopback
@@ -35,13 +43,13 @@ func runHealthcheck(ctx context.Context, args []string, env func(string) (string
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "rampart healthcheck: %v\n", err)
+		fmt.Fprintf(stderr, "rampart healthcheck: %v; fix: check that rampart runs and that its --admin-addr is %s (empty disables the admin listener)\n", err, addr)
 		return exitFailure
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 	if res.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "rampart healthcheck: %d %s", res.StatusCode, body)
+		fmt.Fprintf(stderr, "rampart healthcheck: not ready: %d %s", res.StatusCode, body)
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "%s", body)

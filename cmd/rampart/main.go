@@ -57,6 +57,7 @@ func (e environment) lookup(name string) (string, bool) { v, ok := e[name]; retu
 var subcommands = []struct{ name, usage string }{
 	{"demo", "a sample app behind rampart on https://localhost:8443, with a local CA; no set-up"},
 	{"audit", "grade any HTTPS endpoint's TLS and headers the SSL Labs way: rampart audit https://host/"},
+	{"check", "validate the settings (flags, RAMPART_*, --config) as a start would, and exit: 0 valid, 2 not"},
 	{"healthcheck", "ask a running rampart's /readyz on its admin listener (the container's health check)"},
 	{"version", "print the version"},
 	{"help", "this text, or a subcommand's: rampart help audit"},
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 			return runAudit(ctx, args[1:], stdout, stderr)
 		case "help":
 			return runHelp(ctx, args[1:], env, stdout, stderr)
+		case "check":
+			return report(runCheck(args[1:], env, stdout), stderr)
 		}
 	}
 	return report(runServe(ctx, args, env, stdout, stderr), stderr)
@@ -88,10 +91,13 @@ func runHelp(ctx context.Context, args []string, env environment, stdout, stderr
 		return report(runServe(ctx, []string{"--help"}, env, stdout, stderr), stderr)
 	}
 	switch args[0] {
-	case "demo", "audit", "healthcheck":
+	case "demo", "audit", "healthcheck", "check":
 		return run(ctx, []string{args[0], "--help"}, env, stdout, stderr)
-	case "version", "help":
-		return run(ctx, nil, env, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "rampart version (also --version, -v): prints rampart's version and the Go it was built with")
+		return exitOK
+	case "help":
+		return runHelp(ctx, nil, env, stdout, stderr)
 	}
 	names := make([]string, len(subcommands))
 	for i, c := range subcommands {
@@ -133,11 +139,31 @@ func runServe(ctx context.Context, args []string, env environment, stdout, stder
 	return serve(ctx, cfg, reload, stderr, nil)
 }
 
+// runCheck validates the settings as a start would, without listening or
+// writing anything: nginx -t, caddy validate.
+func runCheck(args []string, env environment, stdout io.Writer) error {
+	var raw rawFlags
+	fs := newFlagSet("rampart check", &raw)
+	cfg, err := load(fs, &raw, args, env, stdout)
+	if err != nil {
+		return err
+	}
+	for _, n := range cfg.notes {
+		fmt.Fprintf(stdout, "rampart check: note: %s\n", n)
+	}
+	fmt.Fprintf(stdout, "rampart check: the settings are valid (%s for %s)\n", cfg.tlsMode, strings.Join(cfg.domains, ", "))
+	return nil
+}
+
 // load parses and validates the settings; --help prints the usage to help.
 func load(fs *flag.FlagSet, raw *rawFlags, args []string, env environment, help io.Writer) (*config, error) {
 	src, err := parseFlags(fs, args, env, help)
 	if err != nil {
 		return nil, err
 	}
-	return validate(raw, src)
+	cfg, err := validate(raw, src)
+	if err == nil {
+		cfg.notes = src.shadowed
+	}
+	return cfg, err
 }

@@ -84,6 +84,9 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		zap.String("tls", cfg.tlsMode), zap.String("https", cfg.httpsAddr), zap.String("http", cfg.httpAddr),
 		zap.String("admin", cfg.adminAddr), zap.String("data_dir", cfg.dataDir),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), zap.Int64("memory_limit_bytes", memLimit))
+	for _, n := range cfg.notes {
+		log.Warn("a --config line does nothing", zap.String("note", n))
+	}
 	if cfg.headers.HSTSMaxAge < 0 {
 		log.Warn("HSTS is disabled (--hsts-max-age 0): browsers will not insist on HTTPS for this site")
 	}
@@ -252,6 +255,16 @@ func bindAll(cfg *config) (*boundListeners, error) {
 			continue
 		}
 		if *l.ln, err = bind(cfg, l.flagName, l.addr); err != nil {
+			// In use by one of rampart's own listeners (localhost and
+			// 127.0.0.1 are told apart only here): the settings collide.
+			for _, o := range []struct {
+				flagName, addr string
+				ln             net.Listener
+			}{{"https-addr", cfg.httpsAddr, b.https}, {"http-addr", cfg.httpAddr, b.http}} {
+				if o.ln != nil && errors.Is(err, errInUse) && samePort(o.ln.Addr(), l.addr) {
+					err = collision(cfg.sources.of(o.flagName), o.addr, cfg.sources.of(l.flagName), l.addr)
+				}
+			}
 			b.close()
 			return nil, err
 		}
@@ -440,6 +453,32 @@ func sessionTickets(tlsCfg *tls.Config, lifetime time.Duration, log *zap.Logger)
 	}, nil
 }
 
+// errInUse marks bind's error for an address already in use.
+var errInUse = errors.New("address in use")
+
+// inUseError is a setting error that errors.Is errInUse.
+type inUseError struct{ settingError }
+
+func (e *inUseError) Is(target error) bool { return target == errInUse }
+func (e *inUseError) As(target any) bool {
+	if se, ok := target.(**settingError); ok {
+		*se = &e.settingError
+		return true
+	}
+	return false
+}
+
+// samePort tells whether addr names the port a is bound to.
+func samePort(a net.Addr, addr string) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	_, port, err := net.SplitHostPort(addr)
+	if !ok || err != nil {
+		return false
+	}
+	n, err := net.LookupPort("tcp", port)
+	return err == nil && n == tcp.Port
+}
+
 // bind listens on addr, turning the usual failures into setting errors.
 func bind(cfg *config, flagName, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -447,7 +486,7 @@ func bind(cfg *config, flagName, addr string) (net.Listener, error) {
 	case err == nil:
 		return ln, nil
 	case errors.Is(err, syscall.EADDRINUSE):
-		return nil, &settingError{cfg.sources.of(flagName), fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}
+		return nil, &inUseError{settingError{cfg.sources.of(flagName), fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}}
 	case errors.Is(err, syscall.EACCES):
 		return nil, &settingError{cfg.sources.of(flagName), fmt.Sprintf("no permission to bind %s", addr),
 			"grant the binary CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep rampart, or the systemd unit), or use a port above 1023"}

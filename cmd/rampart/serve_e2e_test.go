@@ -361,3 +361,29 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 		t.Errorf("got %q; want RAMPART_DOMAIN read and named", out)
 	}
 }
+
+// TestCheck: rampart check judges the settings as a start would, listens on
+// nothing, and says which --config lines a flag or variable overrides.
+func TestCheck(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "rampart.conf")
+	if err := os.WriteFile(conf, []byte("domain = shop.test\nupstream = http://127.0.0.1:8080\nhttps-addr = 127.0.0.1:18733\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rampartBin, "check", "--config", conf, "--https-addr", "127.0.0.1:18734")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "the settings are valid") ||
+		!strings.Contains(string(out), conf+":3 (https-addr) is overridden by --https-addr") {
+		t.Errorf("rampart check: %v\n%s", err, out)
+	}
+	for _, addr := range []string{"127.0.0.1:18733", "127.0.0.1:18734"} {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("rampart check left %s listening", addr)
+		}
+	}
+	out, err = exec.Command(rampartBin, "check", "--config", conf, "--tls-min-version", "1.0").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), "rampart: --tls-min-version") {
+		t.Errorf("rampart check with a bad setting: %v\n%s; want exit 2 naming it", err, out)
+	}
+}

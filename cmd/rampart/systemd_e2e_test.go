@@ -150,7 +150,8 @@ func TestSystemdInstall(t *testing.T) {
 
 // TestSystemdInstallRefuses: install.sh names the fix and writes nothing
 // when the binary is missing, when a first install lacks --domain or
-// --upstream, or when a real install (no DESTDIR) runs without root.
+// --upstream, when rampart check refuses the settings, or when a real
+// install (no DESTDIR) runs without root.
 func TestSystemdInstallRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name, fix string
@@ -158,7 +159,10 @@ func TestSystemdInstallRefuses(t *testing.T) {
 	}{
 		{"no binary", "make build", []string{"bin/no-such-rampart", "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080"}},
 		{"no upstream", "--domain and --upstream", []string{rampartBin, "--domain", "shop.example.com"}},
-		{"a value missing", "--upstream value", []string{rampartBin, "--domain", "shop.example.com", "--upstream"}},
+		{"a value missing", "http://host:port", []string{rampartBin, "--domain", "shop.example.com", "--upstream"}},
+		{"a misspelt setting", "did you mean acme-email?", []string{rampartBin, "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080", "--acme-emial", "ops@example.com"}},
+		{"a value rampart refuses", "TLS 1.0 and 1.1 are broken", []string{rampartBin, "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080", "--tls-min-version", "1.1"}},
+		{"a data directory the unit overrides", "drop --data-dir", []string{rampartBin, "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080", "--data-dir", "/srv/rampart"}},
 		{"a secret", "EnvironmentFile=", []string{rampartBin, "--domain", "shop.example.com", "--upstream", "http://127.0.0.1:8080", "--acme-eab-hmac", "c2VjcmV0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,13 +38,32 @@ stop() {
 trap stop EXIT
 trap 'exit 0' INT TERM
 
-# Wait until something listens on 127.0.0.1:$1 (bounded: 60 s).
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Every port must be free: a server of yours on one (9090 is often
+# Prometheus, 8081 an app) would be mistaken for a part of this.
+busy=()
+for port in 8443 8080 9090 8081 8444 14000 15000 8053 8055; do
+	if listening "$port"; then busy+=("$port"); fi
+done
+if ((${#busy[@]})); then
+	echo "acme-local: port(s) ${busy[*]} on 127.0.0.1 already in use; fix: stop what listens there (rampart demo uses 8443, 8080, 8081, 9090) and run it again" >&2
+	exit 2
+fi
+
+# Wait until the process $1 listens on 127.0.0.1:$2 (bounded: 60 s); if it
+# ends first, show its log ($3).
 wait_port() {
 	for _ in $(seq 600); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		if ! kill -0 "$1" 2>/dev/null; then
+			echo "acme-local: $3 ended before it listened on 127.0.0.1:$2:" >&2
+			cat "$dir/$3" >&2
+			exit 1
+		fi
+		if listening "$2"; then return 0; fi
 		sleep 0.1
 	done
-	echo "acme-local: nothing listens on 127.0.0.1:$1 after 60s; see $dir/*.log" >&2
+	echo "acme-local: nothing listens on 127.0.0.1:$2 after 60s; see $dir/$3" >&2
 	exit 1
 }
 
@@ -70,17 +89,17 @@ JSON
 "$challtestsrv" -dnsserver 127.0.0.1:8053 -management 127.0.0.1:8055 -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
 	-http01 "" -https01 "" -tlsalpn01 "" -doh "" >"$dir/challtestsrv.log" 2>&1 &
 pids+=($!)
-wait_port 8053
+wait_port "$!" 8053 challtestsrv.log
 PEBBLE_VA_NOSLEEP=1 "$pebble" -config "$dir/pebble.json" -dnsserver 127.0.0.1:8053 >"$dir/pebble.log" 2>&1 &
 pids+=($!)
-wait_port 15000
+wait_port "$!" 15000 pebble.log
 curl -sS --fail --cacert "$dir/api-cert.pem" https://127.0.0.1:15000/roots/0 -o "$dir/pebble-root.pem"
 
 # The app: the demo's sample page (the demo's own rampart stays on 8444).
 bin/rampart demo --app-addr 127.0.0.1:8081 --https-addr 127.0.0.1:8444 --http-addr "" --admin-addr "" \
 	--data-dir "$dir/demo" >"$dir/app.log" 2>&1 &
 pids+=($!)
-wait_port 8081
+wait_port "$!" 8081 app.log
 
 cat <<TEXT
 

@@ -45,8 +45,9 @@ while [[ $# -gt 0 ]]; do
 	if [[ $name == *=* ]]; then
 		value=${name#*=}
 		name=${name%%=*}
+	elif [[ $# -eq 0 || $1 == --* ]]; then
+		value=true # a boolean given alone, as rampart takes it
 	else
-		[[ $# -gt 0 ]] || die "--$name needs a value; fix: --$name value (a boolean: --$name=true)"
 		value=$1
 		shift
 	fi
@@ -54,6 +55,7 @@ while [[ $# -gt 0 ]]; do
 	[[ -n $value && $value != *$'\n'* ]] || die "--$name: the value must be one non-empty line"
 	case $name in
 	config) die "--config: the unit reads /etc/rampart/rampart.conf; fix: drop --config" ;;
+	data-dir) die "--data-dir: the unit keeps rampart's data in /var/lib/rampart (StateDirectory=, the only place its sandbox may write); fix: drop --data-dir" ;;
 	acme-eab-hmac) die "--acme-eab-hmac: rampart.conf is world-readable (the service's dynamic user must read it), so a secret does not belong there; fix: drop it here, put RAMPART_ACME_EAB_HMAC=... in a file only root reads, e.g. /etc/rampart/secret.env (mode 0600), and add EnvironmentFile=/etc/rampart/secret.env with 'systemctl edit rampart'" ;;
 	domain) given_domain=true ;;
 	upstream) given_upstream=true ;;
@@ -73,28 +75,38 @@ if [[ ! -e $conf ]] && ! { $given_domain && $given_upstream; }; then
 	die "no $conf yet, so rampart needs --domain and --upstream; fix: $0 $binary --domain shop.example.com --upstream http://127.0.0.1:8080"
 fi
 
+# A first rampart.conf is written aside and judged by rampart itself, as a
+# start would judge it, before anything is installed: a misspelt name or a
+# bad value never reaches a unit that would restart on it every 5 seconds.
+new_conf=""
+if [[ ! -e $conf ]]; then
+	new_conf=$(mktemp)
+	trap 'rm -f "$new_conf"' EXIT
+	{
+		echo "# rampart's settings: one \"name = value\" a line, a flag's name (rampart --help)."
+		echo "# Flags and RAMPART_* variables beat these. After a change: systemctl reload rampart"
+		printf '%s\n' "${settings[@]}"
+	} >"$new_conf"
+	if ! check=$(env -i PATH=/usr/bin:/bin RAMPART_DATA_DIR=/var/lib/rampart "$binary" check --config "$new_conf" 2>&1); then
+		check=${check#rampart: }
+		die "the settings given are not valid, nothing was installed: ${check//$new_conf:/line }"
+	fi
+fi
+
 # Directories first: a fresh machine has no /etc/rampart.
 install -d -m 0755 "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/rampart"
 install -m 0755 "$binary" "$root/usr/local/bin/rampart"
 install -m 0644 "$here/rampart.service" "$root/etc/systemd/system/rampart.service"
 echo "installed $root/usr/local/bin/rampart and $root/etc/systemd/system/rampart.service"
 
-if [[ -e $conf ]]; then
+if [[ -z $new_conf ]]; then
 	echo "kept $conf as it is${settings[*]:+ (the settings given here were not applied: edit it, then systemctl reload rampart)}"
 else
 	# Mode 0644: the unit's DynamicUser= reads it under a uid unknown in
 	# advance, so it cannot be kept to a group; secrets stay out (see above).
-	# Written aside and renamed, so a failure never leaves half a file.
-	tmp=$(mktemp "$conf.XXXXXX")
-	trap 'rm -f "$tmp"' EXIT
-	{
-		echo "# rampart's settings: one \"name = value\" a line, a flag's name (rampart --help)."
-		echo "# Flags and RAMPART_* variables beat these. After a change: systemctl reload rampart"
-		printf '%s\n' "${settings[@]}"
-	} >"$tmp"
-	chmod 0644 "$tmp"
-	mv "$tmp" "$conf"
-	trap - EXIT
+	# Copied beside it and renamed, so a failure never leaves half a file.
+	install -m 0644 "$new_conf" "$conf.new"
+	mv "$conf.new" "$conf"
 	echo "wrote $conf"
 fi
 
@@ -111,5 +123,10 @@ if systemctl is-active --quiet rampart; then
 	systemctl restart rampart
 else
 	systemctl enable --now rampart
+fi
+sleep 2 # Type=exec: a start that fails on its settings or ports ends within this
+if ! systemctl is-active --quiet rampart; then
+	journalctl -u rampart -n 5 --no-pager >&2 || true
+	die "rampart did not stay up; fix: see journalctl -u rampart, correct $conf, then systemctl restart rampart"
 fi
 echo "rampart is running; its log: journalctl -u rampart; its settings: $conf"
