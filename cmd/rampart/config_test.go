@@ -64,6 +64,16 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"ranges negative", append(ok, "--max-ranges", "-1"), nil, "--max-ranges"},
 		{"underscore headers allowed", append(ok, "--allow-underscore-headers"), nil, ""},
 		{"bad value in the environment", ok, map[string]string{"RAMPART_TLS": "none"}, "RAMPART_TLS"},
+		{"an ACME setting with the internal CA", append(ok, "--tls", "internal", "--acme-email", "ops@example.com"), nil, "--acme-email"},
+		{"an empty ACME variable with the internal CA (a template's blank)", append(ok, "--tls", "internal"), map[string]string{"RAMPART_ACME_EMAIL": ""}, ""},
+		{"--acme-rsa=false with the internal CA", append(ok, "--tls", "internal", "--acme-rsa=false"), nil, ""},
+		{"--acme-rsa with the internal CA", append(ok, "--tls", "internal", "--acme-rsa"), nil, "--acme-rsa"},
+		{"the default ACME directory with files", append(ok, "--tls", "files", "--cert-file", "/nonexistent", "--key-file", "/nonexistent",
+			"--acme-directory", "https://acme-v02.api.letsencrypt.org/directory"), nil, "--cert-file"},
+		{"HTTPS and HTTP on one port", append(ok, "--https-addr", ":8443", "--http-addr", "[::]:8443"), nil, "--http-addr"},
+		{"HTTPS by service name and number", append(ok, "--https-addr", ":https", "--admin-addr", "127.0.0.1:443"), nil, "--admin-addr"},
+		{"any free port twice", append(ok, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"), nil, ""},
+		{"same port on two addresses", append(ok, "--https-addr", "127.0.0.1:8443", "--http-addr", "127.0.0.2:8443"), nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
