@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // ecdsaSuite is the cipher-suite list of a hello autocert serves ECDSA to.
@@ -129,7 +131,7 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 // Challenge handshakes (TLS-ALPN-01) always pass.
 func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if !isChallenge(hello) {
-		name := normalizeName(hello.ServerName)
+		name := hostname.Canonical(hello.ServerName)
 		a.mu.Lock()
 		until, waiting := a.backoff[name]
 		a.mu.Unlock()
@@ -158,7 +160,7 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	}
 	c, err := a.m.GetCertificate(hello)
 	if err == nil {
-		a.inv.record(normalizeName(hello.ServerName), c)
+		a.inv.record(hostname.Canonical(hello.ServerName), c)
 	}
 	return c, err
 }
@@ -249,7 +251,7 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 		}
 		if err == nil {
 			a.mu.Lock()
-			delete(a.backoff, normalizeName(domain))
+			delete(a.backoff, hostname.Canonical(domain))
 			a.mu.Unlock()
 			a.log.Info("certificate ready", zap.String("domain", domain),
 				zap.String("issuer", infoOf(c.Leaf).Issuer), zap.Time("not_after", c.Leaf.NotAfter),
@@ -273,7 +275,7 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 		if a.backoff == nil {
 			a.backoff = map[string]time.Time{}
 		}
-		a.backoff[normalizeName(domain)] = time.Now().Add(wait)
+		a.backoff[hostname.Canonical(domain)] = time.Now().Add(wait)
 		a.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -282,7 +284,7 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 		}
 		wait = min(2*wait, a.cfg.RetryMax)
 		a.mu.Lock()
-		delete(a.backoff, normalizeName(domain)) // ordering again: the next hello may join it
+		delete(a.backoff, hostname.Canonical(domain)) // ordering again: the next hello may join it
 		a.mu.Unlock()
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // Info describes one certificate in service.
@@ -43,24 +45,14 @@ type domainSet map[string]struct{}
 func newDomainSet(domains []string) domainSet {
 	s := make(domainSet, len(domains))
 	for _, d := range domains {
-		s[normalizeName(d)] = struct{}{}
+		s[hostname.Canonical(d)] = struct{}{}
 	}
 	return s
 }
 
 func (s domainSet) has(name string) bool {
-	_, ok := s[normalizeName(name)]
+	_, ok := s[hostname.Canonical(name)]
 	return ok
-}
-
-// normalizeName strips a port (autocert's HTTP-01 handler passes the Host
-// header, port included) and a trailing dot, and lower-cases.
-func normalizeName(name string) string {
-	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.HasSuffix(name, "]") && strings.Count(name, ":") == 1 {
-		name = name[:i]
-	}
-	name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"), ".")
-	return strings.ToLower(name)
 }
 
 // inventory records the leaf last served per name.

@@ -21,6 +21,8 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 func TestDomainSet(t *testing.T) {
@@ -232,7 +234,7 @@ func FuzzHostMatch(f *testing.F) {
 			t.Errorf("%q: a port changes the answer", name)
 		}
 		if got {
-			n := normalizeName(name)
+			n := hostname.Canonical(name)
 			if n != "shop.test" && n != "api.shop.test" {
 				t.Errorf("%q admitted as %q", name, n)
 			}

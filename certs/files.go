@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // FilesConfig configures a certificate read from PEM files.
@@ -111,7 +113,7 @@ func LoadPair(certFile, keyFile string, domains []string, now time.Time) (*tls.C
 			leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
 	}
 	for _, d := range domains {
-		if err := leaf.VerifyHostname(normalizeName(d)); err != nil {
+		if err := leaf.VerifyHostname(hostname.Canonical(d)); err != nil {
 			return nil, fmt.Errorf("%w: %q does not cover %q (it covers %v)", ErrNotCovered, certFile, d, infoOf(leaf).Names)
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // InternalConfig configures the local development CA.
@@ -172,9 +174,9 @@ func (ca *Internal) createRoot() error {
 // GetCertificate issues (or reuses) a leaf for the handshake's server name.
 // An empty server name (a client connecting by IP) gets the first domain's leaf.
 func (ca *Internal) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	name := normalizeName(hello.ServerName)
+	name := hostname.Canonical(hello.ServerName)
 	if name == "" {
-		name = normalizeName(ca.cfg.Domains[0])
+		name = hostname.Canonical(ca.cfg.Domains[0])
 	}
 	if !ca.served.has(name) {
 		return nil, fmt.Errorf("%w: %q", ErrNotServed, name)

@@ -15,11 +15,12 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // Certificate is one certificate in service, for one served name.
@@ -97,7 +98,7 @@ func New(cfg Config) (*Metrics, error) {
 		m.suites[cs.ID] = cs.Name
 	}
 	for _, h := range cfg.Hosts {
-		m.hosts[canonicalHost(h)] = true
+		m.hosts[hostname.Canonical(h)] = true
 	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rampart_http_requests_total", Help: "HTTPS requests answered, by served host (or other), method and status code.",
@@ -222,7 +223,7 @@ func (m *Metrics) suiteName(id uint16) string {
 
 // hostLabel maps a Host header or server name to a served name, or "other".
 func (m *Metrics) hostLabel(host string) string {
-	h := canonicalHost(host)
+	h := hostname.Canonical(host)
 	if m.hosts[h] {
 		return h
 	}
@@ -240,20 +241,6 @@ func methodLabel(m string) string {
 
 func codeLabel(code int) string { return strconv.Itoa(code) }
 
-// canonicalHost drops a port and a trailing dot, and lower-cases.
-func canonicalHost(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.IndexByte(host, ']'); i > 0 {
-			return strings.ToLower(host[1:i])
-		}
-		return ""
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
-		host = host[:i]
-	}
-	return strings.ToLower(strings.TrimSuffix(host, "."))
-}
-
 // certCollector reports the certificates in service at each scrape.
 type certCollector struct {
 	list  func() []Certificate
@@ -269,7 +256,7 @@ func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certDesc }
 func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[[3]string]bool{}
 	for _, cert := range c.list() {
-		d := canonicalHost(cert.Domain)
+		d := hostname.Canonical(cert.Domain)
 		key := [3]string{d, cert.KeyType, cert.Issuer}
 		if !c.hosts[d] || seen[key] {
 			continue // only served names: the label set stays bounded

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // allowedMethods are the methods an app behind rampart receives. CONNECT
@@ -38,7 +40,7 @@ func checkRequest(t *table, r *http.Request) (*route, int, string) {
 	if r.ProtoMajor == 2 && r.URL.Host != "" {
 		return nil, http.StatusBadRequest, "malformed"
 	}
-	host := canonicalHost(r.Host)
+	host := hostname.Canonical(r.Host)
 	// RFC 9110 §15.5.20: a name not served, a port rampart does not serve
 	// it on, or a connection set up for another name (SNI), is misdirected.
 	// This also covers absolute-form targets, whose host net/http puts in
@@ -47,7 +49,7 @@ func checkRequest(t *table, r *http.Request) (*route, int, string) {
 	if rt == nil || !t.servedPort(hostPort(r.Host)) {
 		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
-	if r.TLS != nil && r.TLS.ServerName != "" && canonicalHost(r.TLS.ServerName) != host {
+	if r.TLS != nil && r.TLS.ServerName != "" && hostname.Canonical(r.TLS.ServerName) != host {
 		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
 	if !pathAllowed(r) {

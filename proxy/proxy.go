@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // Route sends the requests for one host name to one upstream.
@@ -168,7 +170,7 @@ func (p *Proxy) Update(cfg Config) error {
 	}
 	t.routes = make(map[string]*route, len(cfg.Routes))
 	for _, r := range cfg.Routes {
-		host := canonicalHost(r.Host)
+		host := hostname.Canonical(r.Host)
 		if host == "" {
 			return errors.New("proxy: route with an empty host")
 		}

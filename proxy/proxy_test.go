@@ -352,23 +352,6 @@ func TestServerSentEventsStream(t *testing.T) {
 	close(release)
 }
 
-func FuzzCanonicalHost(f *testing.F) {
-	for _, s := range []string{"shop.test", "SHOP.test.:443", "[::1]:8443", "::1", "", ":", "[", "a:b:c"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		h := canonicalHost(s)
-		if strings.ContainsAny(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
-			t.Errorf("canonicalHost(%q) = %q has upper case", s, h)
-		}
-		// Stable for every name it can produce as a route key ("a.." keeps one
-		// dot and matches no route, which is all that matters there).
-		if canonicalHost(h) != h && !strings.Contains(h, ":") && !strings.HasSuffix(h, ".") {
-			t.Errorf("canonicalHost not idempotent on %q: %q then %q", s, h, canonicalHost(h))
-		}
-	})
-}
-
 // FuzzRedirect: whatever the Host and target, the plain-HTTP handler either
 // redirects to the served name over https or answers 404 with no Location.
 func FuzzRedirect(f *testing.F) {

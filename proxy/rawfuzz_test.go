@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // FuzzRawRequest feeds raw bytes to net/http with rampart's handler and
@@ -34,7 +36,7 @@ func FuzzRawRequest(f *testing.F) {
 		switch {
 		case !allowedMethods[r.Method]:
 			problem = "method " + r.Method
-		case canonicalHost(r.Host) != "shop.test":
+		case hostname.Canonical(r.Host) != "shop.test":
 			problem = "host " + r.Host
 		case !cleanPath(r.URL.EscapedPath()):
 			problem = "path " + r.URL.EscapedPath()

@@ -1,6 +1,10 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/rampart-proxy/rampart/hostname"
+)
 
 // Redirect returns the plain-HTTP handler: a served name gets 308 to the same
 // path and query over HTTPS; any other name gets 404 and no Location, so the
@@ -8,7 +12,7 @@ import "net/http"
 // (RFC 6797 §7.2: it would be ignored).
 func (p *Proxy) Redirect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt := p.table.Load().routes[canonicalHost(r.Host)]
+		rt := p.table.Load().routes[hostname.Canonical(r.Host)]
 		if rt == nil {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusNotFound)
