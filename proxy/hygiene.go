@@ -21,10 +21,10 @@ var allowedMethods = map[string]bool{
 const maxRangeBytes = 4 << 10
 
 // checkRequest applies the request hygiene that comes before routing and
-// returns the request's route, or the status to refuse with and a short
+// returns the request's site, or the status to refuse with and a short
 // reason. net/http has already answered malformed requests (400), oversized
 // headers (431) and "OPTIONS *" itself.
-func checkRequest(t *table, r *http.Request) (*route, int, string) {
+func checkRequest(t *table, r *http.Request) (*site, int, string) {
 	if !allowedMethods[r.Method] {
 		return nil, http.StatusMethodNotAllowed, "method"
 	}
@@ -45,8 +45,8 @@ func checkRequest(t *table, r *http.Request) (*route, int, string) {
 	// it on, or a connection set up for another name (SNI), is misdirected.
 	// This also covers absolute-form targets, whose host net/http puts in
 	// r.Host.
-	rt := t.routes[host]
-	if rt == nil || !t.servedPort(hostPort(r.Host)) {
+	st := t.lookup(host)
+	if st == nil || !t.servedPort(hostPort(r.Host)) {
 		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}
 	if r.TLS != nil && r.TLS.ServerName != "" && hostname.Canonical(r.TLS.ServerName) != host {
@@ -58,7 +58,7 @@ func checkRequest(t *table, r *http.Request) (*route, int, string) {
 	if status, reason := t.checkHeaders(r); status != 0 {
 		return nil, status, reason
 	}
-	return rt, 0, ""
+	return st, 0, ""
 }
 
 // checkHeaders looks once through the request's headers for those that

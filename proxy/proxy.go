@@ -38,11 +38,35 @@ type Route struct {
 	Upstream *url.URL
 }
 
+// Site is a set of host names served alike, and its routes.
+type Site struct {
+	// Hosts are its names: exact, or "*.example.com" for any one label in
+	// front of example.com (an exact name of another site wins). Required.
+	Hosts []string
+	// Routes take its requests: for each, the route whose Match fits best
+	// (see RouteMatch). A request that no route takes gets 404. Required.
+	Routes []SiteRoute
+}
+
+// SiteRoute sends the requests it matches to an upstream.
+type SiteRoute struct {
+	// Match is what the request must be; its zero value takes every request.
+	Match RouteMatch
+	// Upstream is the app's base URL, http or https. Required.
+	Upstream *url.URL
+}
+
 // Config configures a Proxy.
 type Config struct {
-	// Routes are the served names. A request for any other name is refused
-	// (421 over HTTPS, 404 over plain HTTP).
+	// Routes are served names, each with its whole traffic to one upstream:
+	// a short form of a Site with one host and one route. A request for a
+	// name no route or site serves is refused (421 over HTTPS, 404 over
+	// plain HTTP).
 	Routes []Route
+
+	// Sites are served names with their routes by path, method and headers.
+	// Routes and Sites may both be given; a name may be served once.
+	Sites []Site
 
 	// Transport carries requests to the upstreams. If nil, a Transport from
 	// NewTransport with its defaults is used.
@@ -59,7 +83,7 @@ type Config struct {
 	Limits Limits
 
 	// OnReject is called with a short reason ("method", "upgrade",
-	// "misdirected", "path", "malformed", "range", "body_too_large",
+	// "misdirected", "no_route", "path", "malformed", "range", "body_too_large",
 	// "body_timeout", "body_malformed", "response_too_slow") for each
 	// request rampart refuses or cuts off itself. Nil means no calls.
 	OnReject func(reason string)
@@ -97,7 +121,8 @@ var _ http.Handler = (*Proxy)(nil)
 // table is one immutable generation of the configuration: routes, policies
 // and limits together, so a request sees one consistent set.
 type table struct {
-	routes    map[string]*route
+	hosts     map[string]*hostEntry // exact names
+	wildcards map[string]*site      // "*.example.com" by "example.com"
 	transport http.RoundTripper
 	trusted   []netip.Prefix
 	headers   *headerPolicy
@@ -113,9 +138,58 @@ type table struct {
 	onUpstreamError func(reason string)
 }
 
-type route struct {
-	rp         *httputil.ReverseProxy
+// site is a Site, built: its routes' matcher and their ReverseProxies.
+type site struct {
+	matcher *matcher
+	routes  []*httputil.ReverseProxy // by route index
+}
+
+// hostEntry is an exact name: its site and its redirect prefix, built once.
+type hostEntry struct {
+	site       *site
 	redirectTo string // "https://host[:port]", the prefix of a plain-HTTP redirect
+}
+
+// lookup finds the site serving a canonical host name, or nil.
+func (t *table) lookup(host string) *site {
+	if e := t.hosts[host]; e != nil {
+		return e.site
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 && len(t.wildcards) > 0 && dnsLabel(host[:i]) {
+		return t.wildcards[host[i+1:]]
+	}
+	return nil
+}
+
+// dnsLabel tells whether s is one DNS label: what a wildcard stands for.
+func dnsLabel(s string) bool {
+	if len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectTo is the plain-HTTP redirect prefix for a served canonical host.
+func (t *table) redirectTo(host string) string {
+	if e := t.hosts[host]; e != nil {
+		return e.redirectTo
+	}
+	return redirectPrefix(host, t.httpsPort)
+}
+
+func redirectPrefix(host string, httpsPort int) string {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		return "https://" + net.JoinHostPort(host, strconv.Itoa(httpsPort))
+	}
+	if httpsPort != 443 {
+		return "https://" + host + ":" + strconv.Itoa(httpsPort)
+	}
+	return "https://" + host
 }
 
 // New validates cfg and returns a Proxy serving it.
@@ -165,36 +239,49 @@ func (p *Proxy) Update(cfg Config) error {
 		return fmt.Errorf("proxy: HTTPS port %d out of range", t.httpsPort)
 	}
 	t.httpsPortText = strconv.Itoa(t.httpsPort)
-	if len(cfg.Routes) == 0 {
+	sites := cfg.Sites
+	for _, r := range cfg.Routes {
+		sites = append(sites, Site{Hosts: []string{r.Host}, Routes: []SiteRoute{{Upstream: r.Upstream}}})
+	}
+	if len(sites) == 0 {
 		return errors.New("proxy: no routes")
 	}
-	t.routes = make(map[string]*route, len(cfg.Routes))
-	for _, r := range cfg.Routes {
-		host := hostname.Canonical(r.Host)
-		if host == "" {
-			return errors.New("proxy: route with an empty host")
+	t.hosts, t.wildcards = map[string]*hostEntry{}, map[string]*site{}
+	for _, sc := range sites {
+		if len(sc.Hosts) == 0 || len(sc.Routes) == 0 {
+			return errors.New("proxy: a site needs hosts and routes")
 		}
-		if _, dup := t.routes[host]; dup {
-			return fmt.Errorf("proxy: host %q routed twice", host)
+		st := &site{}
+		matches := make([]RouteMatch, len(sc.Routes))
+		for i, r := range sc.Routes {
+			if r.Upstream == nil || (r.Upstream.Scheme != "http" && r.Upstream.Scheme != "https") || r.Upstream.Host == "" {
+				return fmt.Errorf("proxy: site %q: upstream must be an http or https URL", sc.Hosts[0])
+			}
+			matches[i] = r.Match
+			st.routes = append(st.routes, t.newReverseProxy(r.Upstream))
 		}
-		if r.Upstream == nil || (r.Upstream.Scheme != "http" && r.Upstream.Scheme != "https") || r.Upstream.Host == "" {
-			return fmt.Errorf("proxy: route %q: upstream must be an http or https URL", host)
+		st.matcher = newMatcher(matches)
+		for _, h := range sc.Hosts {
+			wild := strings.HasPrefix(h, "*.")
+			host := hostname.Canonical(strings.TrimPrefix(h, "*."))
+			switch {
+			case host == "" || strings.Contains(host, "*"):
+				return fmt.Errorf("proxy: host %q: want a name, or *. and a name", h)
+			case wild && t.wildcards[host] != nil, !wild && t.hosts[host] != nil:
+				return fmt.Errorf("proxy: host %q routed twice", h)
+			case wild:
+				t.wildcards[host] = st
+			default:
+				t.hosts[host] = &hostEntry{site: st, redirectTo: redirectPrefix(host, t.httpsPort)}
+			}
 		}
-		t.routes[host] = t.newRoute(host, r.Upstream)
 	}
 	p.table.Store(t)
 	return nil
 }
 
-func (t *table) newRoute(host string, upstream *url.URL) *route {
-	redirectTo := "https://" + host
-	if t.httpsPort != 443 {
-		redirectTo += ":" + strconv.Itoa(t.httpsPort)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
-		redirectTo = "https://" + net.JoinHostPort(host, strconv.Itoa(t.httpsPort))
-	}
-	rp := &httputil.ReverseProxy{
+func (t *table) newReverseProxy(upstream *url.URL) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
 		Rewrite:        func(pr *httputil.ProxyRequest) { t.rewrite(pr, upstream) },
 		Transport:      t.transport,
 		ModifyResponse: t.modifyResponse,
@@ -202,19 +289,26 @@ func (t *table) newRoute(host string, upstream *url.URL) *route {
 		ErrorLog:       zap.NewStdLog(t.log.Named("reverseproxy")),
 		BufferPool:     t.buffers,
 	}
-	return &route{rp: rp, redirectTo: redirectTo}
 }
 
 // ServeHTTP checks, bounds and routes an HTTPS request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
 	// Hygiene: method, upgrade, names and path, before anything else.
-	rt, status, reason := checkRequest(t, r)
-	if rt == nil {
+	st, status, reason := checkRequest(t, r)
+	if st == nil {
 		t.onReject(reason)
 		t.refuse(w, r, status)
 		return
 	}
+	// The route, by the path as it is forwarded (escaped as the client sent it).
+	i := st.matcher.match(r.Method, r.URL.EscapedPath(), r.Header)
+	if i < 0 {
+		t.onReject("no_route")
+		t.refuse(w, r, http.StatusNotFound)
+		return
+	}
+	rp := st.routes[i]
 
 	// RFC 9112 §6.1: a chunked HTTP/1 request (perhaps with a Content-Length
 	// that net/http has already dropped) closes its connection afterwards, so
@@ -245,7 +339,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := r.Header["Upgrade"]; ok { // checkRequest let only WebSocket through
 		w = &hijackTracker{ResponseWriter: w, set: &p.upgraded, idle: t.limits.WriteIdleTimeout}
 	}
-	rt.rp.ServeHTTP(w, r)
+	rp.ServeHTTP(w, r)
 }
 
 // GoAway closes every WebSocket connection cleanly: a Close frame with status

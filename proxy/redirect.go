@@ -12,8 +12,9 @@ import (
 // (RFC 6797 §7.2: it would be ignored).
 func (p *Proxy) Redirect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt := p.table.Load().routes[hostname.Canonical(r.Host)]
-		if rt == nil {
+		t := p.table.Load()
+		host := hostname.Canonical(r.Host)
+		if t.lookup(host) == nil {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(errorPages[http.StatusNotFound]))
@@ -23,7 +24,7 @@ func (p *Proxy) Redirect() http.Handler {
 		if target == "" || target[0] != '/' {
 			target = "/" // "OPTIONS *" and other odd forms go to the root
 		}
-		w.Header().Set("Location", rt.redirectTo+target)
+		w.Header().Set("Location", t.redirectTo(host)+target)
 		w.WriteHeader(http.StatusPermanentRedirect)
 	})
 }
