@@ -48,12 +48,17 @@ type Site struct {
 	Routes []SiteRoute
 }
 
-// SiteRoute sends the requests it matches to an upstream.
+// SiteRoute is what happens to the requests it matches: exactly one of
+// Upstream, Redirect and Respond is set.
 type SiteRoute struct {
 	// Match is what the request must be; its zero value takes every request.
 	Match RouteMatch
-	// Upstream is the app's base URL, http or https. Required.
+	// Upstream is the app's base URL, http or https. Nil: another action.
 	Upstream *url.URL
+	// Redirect answers with a redirect. Nil: another action.
+	Redirect *Redirect
+	// Respond answers with a fixed response. Nil: another action.
+	Respond *Respond
 }
 
 // Config configures a Proxy.
@@ -141,7 +146,7 @@ type table struct {
 // site is a Site, built: its routes' matcher and their ReverseProxies.
 type site struct {
 	matcher *matcher
-	routes  []*httputil.ReverseProxy // by route index
+	routes  []http.Handler // by route index: a ReverseProxy, a redirect or a fixed response
 }
 
 // hostEntry is an exact name: its site and its redirect prefix, built once.
@@ -254,11 +259,12 @@ func (p *Proxy) Update(cfg Config) error {
 		st := &site{}
 		matches := make([]RouteMatch, len(sc.Routes))
 		for i, r := range sc.Routes {
-			if r.Upstream == nil || (r.Upstream.Scheme != "http" && r.Upstream.Scheme != "https") || r.Upstream.Host == "" {
-				return fmt.Errorf("proxy: site %q: upstream must be an http or https URL", sc.Hosts[0])
+			h, err := t.newAction(r)
+			if err != nil {
+				return fmt.Errorf("proxy: site %q, route %d: %w", sc.Hosts[0], i, err)
 			}
 			matches[i] = r.Match
-			st.routes = append(st.routes, t.newReverseProxy(r.Upstream))
+			st.routes = append(st.routes, h)
 		}
 		st.matcher = newMatcher(matches)
 		for _, h := range sc.Hosts {
@@ -308,7 +314,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.refuse(w, r, http.StatusNotFound)
 		return
 	}
-	rp := st.routes[i]
+	action := st.routes[i]
 
 	// RFC 9112 §6.1: a chunked HTTP/1 request (perhaps with a Content-Length
 	// that net/http has already dropped) closes its connection afterwards, so
@@ -339,7 +345,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := r.Header["Upgrade"]; ok { // checkRequest let only WebSocket through
 		w = &hijackTracker{ResponseWriter: w, set: &p.upgraded, idle: t.limits.WriteIdleTimeout}
 	}
-	rp.ServeHTTP(w, r)
+	action.ServeHTTP(w, r)
 }
 
 // GoAway closes every WebSocket connection cleanly: a Close frame with status

@@ -31,6 +31,10 @@ func TestSites(t *testing.T) {
 			{Hosts: []string{"shop.test", "www.shop.test"}, Routes: []SiteRoute{
 				{Match: RouteMatch{Path: "/api"}, Upstream: api},
 				{Match: RouteMatch{Path: "/admin", Headers: []HeaderMatch{{"X-Team", "ops"}}}, Upstream: admin},
+				{Match: RouteMatch{Path: "/old"}, Redirect: &Redirect{Status: 301, To: "https://new.test/", KeepPath: true}},
+				{Match: RouteMatch{Path: "/help", Kind: PathExact}, Redirect: &Redirect{To: "/docs"}},
+				{Match: RouteMatch{Path: "/robots.txt", Kind: PathExact}, Respond: &Respond{Body: "User-agent: *\nDisallow: /\n"}},
+				{Match: RouteMatch{Path: "/checkout"}, Respond: &Respond{Status: 503, Body: "<p>back soon</p>", ContentType: "text/html; charset=utf-8"}},
 				{Upstream: shop},
 			}},
 			{Hosts: []string{"*.tenants.test"}, Routes: []SiteRoute{{Upstream: tenants}}},
@@ -57,6 +61,10 @@ func TestSites(t *testing.T) {
 		{"GET", "shop.test", "/apis", nil, 200, "shop /apis"},
 		{"GET", "shop.test", "/admin/users", map[string]string{"X-Team": "ops"}, 200, "admin /admin/users"},
 		{"GET", "shop.test", "/admin/users", nil, 200, "shop /admin/users"},
+		{"GET", "shop.test", "/robots.txt", nil, 200, "User-agent: *\nDisallow: /\n"},
+		{"POST", "shop.test", "/checkout/pay", nil, 503, "<p>back soon</p>"},
+		{"GET", "shop.test", "/old/a?b=c", nil, 301, ""},
+		{"GET", "shop.test", "/help", nil, 308, ""},
 		{"GET", "acme.tenants.test", "/x", nil, 200, "tenants /x"},
 		{"GET", "docs.tenants.test", "/v1/a", nil, 200, "docs /v1/a"}, // the exact name beats the wildcard
 		{"POST", "docs.tenants.test", "/v1/a", nil, 404, ""},          // no route takes a POST there
@@ -65,16 +73,25 @@ func TestSites(t *testing.T) {
 		{"GET", "tenants.test", "/", nil, 421, ""},
 		{"GET", "other.test", "/", nil, 421, ""},
 	} {
-		req, _ := http.NewRequest(tt.method, front.URL+tt.path, nil)
+		req, _ := http.NewRequest(tt.method, front.URL+tt.path, strings.NewReader("a=1"))
 		req.Host = tt.host
 		for k, v := range tt.header {
 			req.Header.Set(k, v)
 		}
-		res, err := front.Client().Do(req)
+		client := front.Client()
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(res.Body)
+		// What rampart answers itself carries its security headers too.
+		if res.Header.Get("Strict-Transport-Security") == "" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s %s%s: %d without rampart's headers: %v", tt.method, tt.host, tt.path, res.StatusCode, res.Header)
+		}
+		if loc := map[string]string{"/old/a?b=c": "https://new.test/old/a?b=c", "/help": "/docs"}[tt.path]; loc != res.Header.Get("Location") {
+			t.Errorf("%s%s: Location %q; want %q", tt.host, tt.path, res.Header.Get("Location"), loc)
+		}
 		res.Body.Close()
 		if res.StatusCode != tt.status || (tt.body != "" && string(body) != tt.body) {
 			t.Errorf("%s %s%s: %d %q; want %d %q", tt.method, tt.host, tt.path, res.StatusCode, body, tt.status, tt.body)
@@ -109,6 +126,12 @@ func TestSitesRefused(t *testing.T) {
 		"no routes":             {{Hosts: []string{"a.test"}}},
 		"an upstream not http":  {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: &url.URL{Scheme: "ftp", Host: "x"}}}}},
 		"no upstream for route": {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Match: RouteMatch{Path: "/x"}}}}},
+		"two actions":           {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: u, Respond: &Respond{}}}}},
+		"a redirect off-site":   {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "//evil.test/"}}}}},
+		"a redirect to http":    {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "http://a.test/"}}}}},
+		"a redirect with a CR":  {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "/a\rSet-Cookie: x"}}}}},
+		"a redirect status 200": {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{Status: 200, To: "/a"}}}}},
+		"a body over 64 KiB":    {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Respond: &Respond{Body: strings.Repeat("x", 64<<10+1)}}}}},
 	} {
 		if _, err := New(Config{Sites: sites}); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -1,0 +1,132 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Redirect answers a route's requests with a redirect instead of proxying.
+type Redirect struct {
+	// Status is 301, 302, 307 or 308. Zero means 308 (permanent, method kept).
+	Status int
+	// To is the target: an https URL, or a path on the same site ("/new").
+	// Required.
+	To string
+	// KeepPath appends the request's path and query to To ("return 301
+	// https://new.example$request_uri" in nginx). False sends To as is.
+	KeepPath bool
+}
+
+// Respond answers a route's requests itself: a maintenance page, a
+// robots.txt, a health answer.
+type Respond struct {
+	// Status is the response's status. Zero means 200.
+	Status int
+	// Body is sent as is, at most 64 KiB. Empty sends none.
+	Body string
+	// ContentType is the body's type. Empty means text/plain; charset=utf-8.
+	ContentType string
+}
+
+const maxRespondBody = 64 << 10
+
+// redirectHandler and respondHandler carry what they send, built once.
+type redirectHandler struct {
+	t        *table
+	status   int
+	to       string
+	keepPath bool
+}
+
+func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.t.headers.apply(w.Header())
+	target := h.to
+	if h.keepPath {
+		target = strings.TrimSuffix(h.to, "/") + r.URL.RequestURI()
+	}
+	w.Header().Set("Location", target)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(h.status)
+}
+
+type respondHandler struct {
+	t             *table
+	status        int
+	body          []byte
+	contentType   []string
+	contentLength []string
+}
+
+func (h *respondHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	h.t.headers.apply(hd)
+	hd["Content-Type"] = h.contentType
+	hd["Content-Length"] = h.contentLength
+	w.WriteHeader(h.status)
+	_, _ = w.Write(h.body)
+}
+
+// newAction builds a route's handler: exactly one of its upstream, redirect
+// or fixed response.
+func (t *table) newAction(r SiteRoute) (http.Handler, error) {
+	n := 0
+	for _, set := range []bool{r.Upstream != nil, r.Redirect != nil, r.Respond != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("a route needs exactly one of an upstream, a redirect or a response")
+	}
+	switch {
+	case r.Redirect != nil:
+		status := r.Redirect.Status
+		if status == 0 {
+			status = http.StatusPermanentRedirect
+		}
+		switch status {
+		case 301, 302, 307, 308:
+		default:
+			return nil, fmt.Errorf("redirect status %d: want 301, 302, 307 or 308", status)
+		}
+		u, err := url.Parse(r.Redirect.To)
+		switch {
+		case err != nil || strings.ContainsAny(r.Redirect.To, "\r\n\x00 "):
+			return nil, fmt.Errorf("redirect target %q is not a URL", r.Redirect.To)
+		case u.Scheme == "" && u.Host == "" && strings.HasPrefix(r.Redirect.To, "/") && !strings.HasPrefix(r.Redirect.To, "//"):
+		case u.Scheme == "https" && u.Host != "" && u.User == nil:
+		default:
+			return nil, fmt.Errorf("redirect target %q: want an https URL or a path starting with one /", r.Redirect.To)
+		}
+		return &redirectHandler{t: t, status: status, to: r.Redirect.To, keepPath: r.Redirect.KeepPath}, nil
+	case r.Respond != nil:
+		status := r.Respond.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if status < 200 || status > 599 {
+			return nil, fmt.Errorf("response status %d: want 200 to 599", status)
+		}
+		if len(r.Respond.Body) > maxRespondBody {
+			return nil, fmt.Errorf("response body of %d bytes: at most %d", len(r.Respond.Body), maxRespondBody)
+		}
+		ct := r.Respond.ContentType
+		if ct == "" {
+			ct = "text/plain; charset=utf-8"
+		}
+		if strings.ContainsAny(ct, "\r\n\x00") {
+			return nil, fmt.Errorf("content type %q", ct)
+		}
+		return &respondHandler{t: t, status: status, body: []byte(r.Respond.Body),
+			contentType: []string{ct}, contentLength: []string{strconv.Itoa(len(r.Respond.Body))}}, nil
+	}
+	u := r.Upstream
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("upstream must be an http or https URL")
+	}
+	return t.newReverseProxy(u), nil
+}
