@@ -14,7 +14,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 # not a duration: a wall-clock -fuzztime can end in "context deadline exceeded" on a
 # loaded machine before the baseline is done),
 # FUZZTIME=10m make fuzz-short a real run.
-FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy hostname:FuzzCanonical proxy:FuzzPathAllowed proxy:FuzzRouteMatch \
+FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy hostname:FuzzCanonical proxy:FuzzPathAllowed proxy:FuzzRouteMatch config:FuzzParse \
 	redact:FuzzNoCardSurvives redact:FuzzNoSecretSurvives audit:FuzzServerHello certs:FuzzHostMatch cmd/rampart:FuzzConfig \
 	cmd/rampart:FuzzLogNeverHoldsCard
 FUZZTIME ?= 5000x

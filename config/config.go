@@ -1,0 +1,328 @@
+// Package config reads rampart's configuration file: YAML, decoded strictly
+// (an unknown key, a key given twice, a value of the wrong type or out of
+// range is an error naming the file, the line, the key and the fix). It turns
+// the file into the global settings (keys named as rampart's flags) and the
+// sites of the route table (proxy.Site). It stands above the leaves: it
+// imports proxy's configuration types, and cmd/rampart wires it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rampart-proxy/rampart/proxy"
+)
+
+// File is a configuration file, decoded. The zero value holds nothing.
+type File struct {
+	// Settings are the global keys, in file order: a flag's name and its
+	// values (several for a list, such as domain).
+	Settings []Setting
+	// Sites are the sites of the route table, in file order.
+	Sites []proxy.Site
+}
+
+// Setting is one global key of the file.
+type Setting struct {
+	Name   string
+	Values []string
+	Line   int
+}
+
+// Error is one mistake in the file. Several are joined (errors.Join).
+type Error struct {
+	File    string
+	Line    int
+	Key     string // the key's path, as sites[0].routes[1].upstream
+	Problem string
+	Fix     string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s; fix: %s", e.File, e.Line, e.Key, e.Problem, e.Fix)
+}
+
+// Parse decodes a file. isSetting tells which global keys are settings (the
+// flags' names); every other key but "sites" is an error.
+func Parse(path string, data []byte, isSetting func(name string) bool) (*File, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 0
+		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
+		return nil, &Error{File: path, Line: line, Key: "(file)", Problem: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "correct the syntax at that line"}
+	}
+	d := &decoder{path: path}
+	f := &File{}
+	if len(doc.Content) == 0 {
+		return f, nil // an empty file sets nothing
+	}
+	root := doc.Content[0]
+	d.mapping(root, "", func(key string, k, v *yaml.Node) {
+		switch {
+		case key == "sites":
+			d.sequence(v, "sites", func(i int, n *yaml.Node) {
+				if s, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
+					f.Sites = append(f.Sites, s)
+				}
+			})
+		case key == "config":
+			d.fail(k, key, "a file cannot name another", "drop it")
+		case isSetting(key):
+			if vals, ok := d.scalars(v, key); ok {
+				f.Settings = append(f.Settings, Setting{Name: key, Values: vals, Line: k.Line})
+			}
+		default:
+			d.fail(k, key, "unknown key", "use a flag's name (rampart --help) or sites")
+		}
+	})
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	return f, nil
+}
+
+type decoder struct {
+	path string
+	errs []error
+}
+
+func (d *decoder) fail(n *yaml.Node, key, problem, fix string) {
+	d.errs = append(d.errs, &Error{File: d.path, Line: n.Line, Key: key, Problem: problem, Fix: fix})
+}
+
+// mapping calls each for every key of a mapping node, refusing a key given
+// twice; at names the node for errors.
+func (d *decoder) mapping(n *yaml.Node, at string, each func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, orRoot(at), "not a mapping of keys to values", "write key: value lines")
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := join(at, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.fail(k, key, fmt.Sprintf("given twice (first at line %d)", first), "keep one")
+			continue
+		}
+		seen[k.Value] = k.Line
+		each(k.Value, k, v)
+	}
+}
+
+func (d *decoder) sequence(n *yaml.Node, at string, each func(i int, n *yaml.Node)) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, at, "not a list", "write it as a list (- item lines, or [a, b])")
+		return
+	}
+	for i, c := range n.Content {
+		each(i, c)
+	}
+}
+
+// scalars reads a value or a list of values.
+func (d *decoder) scalars(n *yaml.Node, at string) ([]string, bool) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return []string{n.Value}, true
+	case yaml.SequenceNode:
+		var out []string
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				d.fail(c, at, "a list item is not a plain value", "write one value per item")
+				return nil, false
+			}
+			out = append(out, c.Value)
+		}
+		return out, true
+	}
+	d.fail(n, at, "not a value or a list of values", "write key: value")
+	return nil, false
+}
+
+func (d *decoder) scalar(n *yaml.Node, at string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, at, "not a plain value", "write key: value")
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) integer(n *yaml.Node, at string, lo, hi int) (int, bool) {
+	s, ok := d.scalar(n, at)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		d.fail(n, at, fmt.Sprintf("%q is not a number from %d to %d", s, lo, hi), "give a number in that range")
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) boolean(n *yaml.Node, at string) (bool, bool) {
+	s, ok := d.scalar(n, at)
+	if !ok {
+		return false, false
+	}
+	switch s {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	d.fail(n, at, fmt.Sprintf("%q is not true or false", s), "write true or false")
+	return false, false
+}
+
+func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, bool) {
+	var s proxy.Site
+	before := len(d.errs)
+	d.mapping(n, at, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "hosts":
+			if hosts, ok := d.scalars(v, join(at, key)); ok {
+				for _, h := range hosts {
+					if h == "" || strings.ContainsAny(h, " /@") || strings.Contains(strings.TrimPrefix(h, "*."), "*") {
+						d.fail(v, join(at, key), fmt.Sprintf("%q is not a host name", h), "give names such as shop.example.com, or *.example.com for one label")
+					}
+				}
+				s.Hosts = hosts
+			}
+		case "routes":
+			d.sequence(v, join(at, key), func(i int, rn *yaml.Node) {
+				if r, ok := d.route(rn, fmt.Sprintf("%s.routes[%d]", at, i)); ok {
+					s.Routes = append(s.Routes, r)
+				}
+			})
+		default:
+			d.fail(k, join(at, key), "unknown key", "a site has hosts and routes")
+		}
+	})
+	if len(d.errs) == before {
+		if len(s.Hosts) == 0 {
+			d.fail(n, at, "no hosts", "add hosts: [shop.example.com]")
+		}
+		if len(s.Routes) == 0 {
+			d.fail(n, at, "no routes", "add routes: with an upstream, a redirect or a respond each")
+		}
+	}
+	return s, len(d.errs) == before
+}
+
+func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
+	var r proxy.SiteRoute
+	before := len(d.errs)
+	actions := 0
+	d.mapping(n, at, func(key string, k, v *yaml.Node) {
+		where := join(at, key)
+		switch key {
+		case "path", "exact_path":
+			p, ok := d.scalar(v, where)
+			if !ok {
+				return
+			}
+			if !strings.HasPrefix(p, "/") {
+				d.fail(v, where, fmt.Sprintf("%q does not start with /", p), "write the path as the client sends it, such as /api")
+				return
+			}
+			if r.Match.Path != "" {
+				d.fail(k, where, "path and exact_path together", "keep one: path matches below it too, exact_path only itself")
+				return
+			}
+			r.Match.Path = p
+			if key == "exact_path" {
+				r.Match.Kind = proxy.PathExact
+			}
+		case "methods":
+			if ms, ok := d.scalars(v, where); ok {
+				for _, m := range ms {
+					if m != strings.ToUpper(m) || m == "" {
+						d.fail(v, where, fmt.Sprintf("%q is not an upper-case method", m), "write methods as GET, POST, …")
+					}
+				}
+				r.Match.Methods = ms
+			}
+		case "headers":
+			d.mapping(v, where, func(name string, hk, hv *yaml.Node) {
+				if val, ok := d.scalar(hv, join(where, name)); ok {
+					r.Match.Headers = append(r.Match.Headers, proxy.HeaderMatch{Name: http.CanonicalHeaderKey(name), Value: val})
+				}
+			})
+		case "upstream":
+			actions++
+			s, ok := d.scalar(v, where)
+			if !ok {
+				return
+			}
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				d.fail(v, where, fmt.Sprintf("%q is not an http(s) URL", s), "use http://host:port or https://host:port, without credentials")
+				return
+			}
+			r.Upstream = u
+		case "redirect":
+			actions++
+			rd := &proxy.Redirect{}
+			d.mapping(v, where, func(rk string, kk, vv *yaml.Node) {
+				switch rk {
+				case "to":
+					rd.To, _ = d.scalar(vv, join(where, rk))
+				case "status":
+					rd.Status, _ = d.integer(vv, join(where, rk), 301, 308)
+				case "keep_path":
+					rd.KeepPath, _ = d.boolean(vv, join(where, rk))
+				default:
+					d.fail(kk, join(where, rk), "unknown key", "a redirect has to, status and keep_path")
+				}
+			})
+			if rd.To == "" {
+				d.fail(v, where, "no target", "add to: https://new.example.com/ or to: /path")
+			}
+			r.Redirect = rd
+		case "respond":
+			actions++
+			rs := &proxy.Respond{}
+			d.mapping(v, where, func(rk string, kk, vv *yaml.Node) {
+				switch rk {
+				case "status":
+					rs.Status, _ = d.integer(vv, join(where, rk), 200, 599)
+				case "body":
+					rs.Body, _ = d.scalar(vv, join(where, rk))
+				case "content_type":
+					rs.ContentType, _ = d.scalar(vv, join(where, rk))
+				default:
+					d.fail(kk, join(where, rk), "unknown key", "a response has status, body and content_type")
+				}
+			})
+			r.Respond = rs
+		default:
+			d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, and one of upstream, redirect, respond")
+		}
+	})
+	if len(d.errs) == before && actions != 1 {
+		d.fail(n, at, fmt.Sprintf("%d actions", actions), "give exactly one of upstream, redirect and respond")
+	}
+	return r, len(d.errs) == before
+}
+
+func join(at, key string) string {
+	if at == "" {
+		return key
+	}
+	return at + "." + key
+}
+
+func orRoot(at string) string {
+	if at == "" {
+		return "(file)"
+	}
+	return at
+}

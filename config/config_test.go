@@ -1,0 +1,139 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/rampart-proxy/rampart/proxy"
+)
+
+var flags = map[string]bool{"domain": true, "upstream": true, "https-addr": true, "hsts-max-age": true, "acme-email": true}
+
+func isSetting(name string) bool { return flags[name] }
+
+const example = `# one edge, two apps and a maintenance page
+acme-email: ops@example.com
+hsts-max-age: 63072000
+sites:
+  - hosts: [shop.example.com, www.shop.example.com]
+    routes:
+      - path: /api
+        upstream: http://127.0.0.1:9000
+      - path: /admin
+        methods: [GET, POST]
+        headers: {X-Team: ops}
+        upstream: http://127.0.0.1:9001
+      - exact_path: /robots.txt
+        respond: {body: "User-agent: *\nDisallow: /admin\n"}
+      - path: /old-shop
+        redirect: {to: "https://shop.example.com/", status: 301, keep_path: false}
+      - upstream: http://127.0.0.1:8080
+  - hosts: ["*.tenants.example.com"]
+    routes:
+      - respond: {status: 503, body: "<p>back soon</p>", content_type: text/html; charset=utf-8}
+`
+
+// TestParseExample: a whole file becomes settings and sites, and the sites
+// make a proxy table.
+func TestParseExample(t *testing.T) {
+	f, err := Parse("rampart.yaml", []byte(example), isSetting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Settings) != 2 || f.Settings[0].Name != "acme-email" || f.Settings[0].Values[0] != "ops@example.com" || f.Settings[0].Line != 2 ||
+		f.Settings[1].Values[0] != "63072000" {
+		t.Errorf("settings %+v", f.Settings)
+	}
+	if len(f.Sites) != 2 || len(f.Sites[0].Routes) != 5 || f.Sites[1].Hosts[0] != "*.tenants.example.com" {
+		t.Fatalf("sites %+v", f.Sites)
+	}
+	r := f.Sites[0].Routes
+	if r[0].Match.Path != "/api" || r[0].Upstream.Host != "127.0.0.1:9000" ||
+		r[1].Match.Headers[0] != (proxy.HeaderMatch{Name: "X-Team", Value: "ops"}) || len(r[1].Match.Methods) != 2 ||
+		r[2].Match.Kind != proxy.PathExact || r[2].Respond.Body != "User-agent: *\nDisallow: /admin\n" ||
+		r[3].Redirect.Status != 301 || r[3].Redirect.To != "https://shop.example.com/" ||
+		r[4].Match.Path != "" || r[4].Upstream == nil {
+		t.Errorf("routes %+v", r)
+	}
+	if _, err := proxy.New(proxy.Config{Sites: f.Sites}); err != nil {
+		t.Errorf("the example's sites do not make a table: %v", err)
+	}
+}
+
+// TestParseErrors: each mistake names the file, its line, the key and a fix;
+// several mistakes are all reported.
+func TestParseErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, file string
+		line       int
+		key, fix   string
+	}{
+		{"unknown global key", "domian: shop.example.com\n", 1, "domian", "flag's name"},
+		{"a key twice", "domain: a.example.com\nupstream: http://a:1\ndomain: b.example.com\n", 3, "domain", "keep one"},
+		{"another config", "config: other.yaml\n", 1, "config", "drop it"},
+		{"not YAML", "sites: [\n", 1, "(file)", "syntax"},
+		{"sites not a list", "sites: {hosts: [a]}\n", 1, "sites", "list"},
+		{"unknown site key", "sites:\n  - hosts: [a.example.com]\n    rootes: []\n", 3, "sites[0].rootes", "hosts and routes"},
+		{"no routes", "sites:\n  - hosts: [a.example.com]\n", 2, "sites[0]", "routes"},
+		{"a bad host", "sites:\n  - hosts: [a.*.example.com]\n    routes: [{upstream: http://a:1}]\n", 2, "sites[0].hosts", "*.example.com"},
+		{"a path without /", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - path: api\n        upstream: http://a:1\n", 4, "sites[0].routes[0].path", "/api"},
+		{"path and exact_path", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - path: /a\n        exact_path: /a\n        upstream: http://a:1\n", 5, "sites[0].routes[0].exact_path", "keep one"},
+		{"two actions", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        respond: {body: x}\n", 4, "sites[0].routes[0]", "exactly one"},
+		{"no action", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - path: /a\n", 4, "sites[0].routes[0]", "exactly one"},
+		{"an upstream not a URL", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: 127.0.0.1:8080\n", 4, "sites[0].routes[0].upstream", "http://host:port"},
+		{"a redirect status out of range", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: /b, status: 200}\n", 4, "sites[0].routes[0].redirect.status", "range"},
+		{"a redirect without a target", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {status: 301}\n", 4, "sites[0].routes[0].redirect", "to:"},
+		{"a boolean that is not", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: /b, keep_path: yes}\n", 4, "sites[0].routes[0].redirect.keep_path", "true or false"},
+		{"a method in lower case", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - methods: [get]\n        upstream: http://a:1\n", 4, "sites[0].routes[0].methods", "GET"},
+		{"a setting that is a mapping", "domain: {a: b}\n", 1, "domain", "key: value"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("rampart.yaml", []byte(tt.file), isSetting)
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v; want a config.Error", err)
+			}
+			if e.File != "rampart.yaml" || e.Line != tt.line || e.Key != tt.key || !strings.Contains(e.Fix, tt.fix) {
+				t.Errorf("got %q (line %d, key %q); want line %d, key %q, a fix saying %q", err, e.Line, e.Key, tt.line, tt.key, tt.fix)
+			}
+			if !strings.HasPrefix(err.Error(), "rampart.yaml:") || !strings.Contains(err.Error(), "; fix: ") {
+				t.Errorf("the message %q does not read file:line: key: problem; fix: …", err)
+			}
+		})
+	}
+	// Every mistake, not only the first.
+	_, err := Parse("r.yaml", []byte("domian: a\nsites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: ftp://x\n"), isSetting)
+	if n := strings.Count(err.Error(), "; fix: "); n != 2 {
+		t.Errorf("%d mistakes reported; want 2:\n%v", n, err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(example)
+	f.Add("sites:\n  - hosts: [a]\n    routes: [{path: /x, upstream: http://a:1}]\n")
+	f.Add("domain: [a, b]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		file, err := Parse("f.yaml", []byte(s), isSetting)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Fix == "" {
+				t.Errorf("an error that is not a config.Error with a fix: %v", err)
+			}
+			return
+		}
+		for _, st := range file.Sites {
+			for _, r := range st.Routes {
+				n := 0
+				for _, set := range []bool{r.Upstream != nil, r.Redirect != nil, r.Respond != nil} {
+					if set {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("a route with %d actions passed: %+v", n, r)
+				}
+			}
+		}
+	})
+}
