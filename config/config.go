@@ -26,6 +26,8 @@ type File struct {
 	Settings []Setting
 	// Sites are the sites of the route table, in file order.
 	Sites []proxy.Site
+	// HostLines are the lines of each site's hosts, for errors found later.
+	HostLines []int
 }
 
 // Setting is one global key of the file.
@@ -67,8 +69,9 @@ func Parse(path string, data []byte, isSetting func(name string) bool) (*File, e
 		switch {
 		case key == "sites":
 			d.sequence(v, "sites", func(i int, n *yaml.Node) {
-				if s, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
+				if s, line, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
 					f.Sites = append(f.Sites, s)
+					f.HostLines = append(f.HostLines, line)
 				}
 			})
 		case key == "config":
@@ -182,12 +185,13 @@ func (d *decoder) boolean(n *yaml.Node, at string) (bool, bool) {
 	return false, false
 }
 
-func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, bool) {
+func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, int, bool) {
 	var s proxy.Site
-	before := len(d.errs)
+	before, hostLine := len(d.errs), n.Line
 	d.mapping(n, at, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "hosts":
+			hostLine = k.Line
 			if hosts, ok := d.scalars(v, join(at, key)); ok {
 				for _, h := range hosts {
 					if h == "" || strings.ContainsAny(h, " /@") || strings.Contains(strings.TrimPrefix(h, "*."), "*") {
@@ -214,7 +218,7 @@ func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, bool) {
 			d.fail(n, at, "no routes", "add routes: with an upstream, a redirect or a respond each")
 		}
 	}
-	return s, len(d.errs) == before
+	return s, hostLine, len(d.errs) == before
 }
 
 func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {

@@ -20,14 +20,17 @@ import (
 	"time"
 
 	"github.com/rampart-proxy/rampart/certs"
+	conffile "github.com/rampart-proxy/rampart/config"
 	"github.com/rampart-proxy/rampart/proxy"
 	"github.com/rampart-proxy/rampart/tlsconfig"
 )
 
 // config is the validated configuration: every field is ready to use.
 type config struct {
-	domains           []string
-	upstream          *url.URL
+	domains           []string       // every name served: --domain's and the sites'
+	flagDomains       []string       // --domain's, served by --upstream
+	sites             []proxy.Site   // the --config file's, hosts canonical
+	upstream          *url.URL       // nil: sites only
 	upstreamRoots     *x509.CertPool // nil: system roots
 	upstreamTimeout   time.Duration
 	httpsAddr         string
@@ -132,7 +135,7 @@ func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
 	addLimitFlags(fs, &r.limits)
 	fs.BoolVar(&r.adminPprof, "admin-pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.StringVar(&r.readyGrace, "ready-grace", "60s", "how long after start /readyz stays 200 while a name waits for its first certificate")
-	fs.StringVar(&r.configFile, "config", "", "file of settings, one \"name = value\" a line (names as the flags); flags and RAMPART_* win over it; SIGHUP re-reads it")
+	fs.StringVar(&r.configFile, "config", "", "YAML file: settings named as the flags (domain: shop.example.com), and sites with routes; flags and RAMPART_* win over it; SIGHUP re-reads it")
 	return fs
 }
 
@@ -161,7 +164,10 @@ func envName(flagName string) string {
 // map has its default. The zero value holds nothing.
 type sources struct {
 	from     map[string]string
-	shadowed []string // "file:line (name) is overridden by RAMPART_NAME"
+	shadowed []string     // "file:line (name) is overridden by RAMPART_NAME"
+	sites    []proxy.Site // the --config file's sites, if any
+	sitesAt  string       // where they came from, for errors
+	hostAt   []int        // the line of each site's hosts
 }
 
 // of names where a setting came from, or its flag if it was not given.
@@ -179,6 +185,7 @@ func (s sources) given(name string) bool { _, ok := s.from[name]; return ok }
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "rampart: a hardened HTTPS reverse proxy.\n\n"+
 		"Usage:\n  rampart --domain NAME --upstream URL [flags]   serve NAME over HTTPS in front of the app at URL\n"+
+		"  rampart --config rampart.yaml [flags]          serve the sites of a file (README: Many sites, one file)\n"+
 		"  rampart COMMAND [flags]\n\nCommands:\n")
 	for _, c := range subcommands {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.usage)
@@ -354,46 +361,60 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// applyConfigFile sets, from a file of "name = value" lines, every flag that
-// neither the command line nor the environment gave. Blank lines and lines
-// starting with # are skipped; a name may repeat where its flag may.
+// oldFormLine is a line of the "name = value" form the YAML file replaced.
+var oldFormLine = regexp.MustCompile(`^\s*[a-z][a-z0-9-]*\s*=`)
+
+// applyConfigFile reads the --config file (YAML: see package config): it sets
+// every flag that neither the command line nor the environment gave, and
+// keeps the file's sites. A key may hold a list where its flag may repeat.
 func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return &settingError{source.of("config"), err.Error(), "point it at a readable file, or drop it"}
 	}
-	given := map[string]bool{}
-	for name := range source.from {
-		given[name] = true
-	}
 	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		where := fmt.Sprintf("%s:%d", file, i+1)
-		name, value, ok := strings.Cut(line, "=")
-		name, value = strings.TrimSpace(name), strings.Trim(strings.TrimSpace(value), `"`)
-		f := fs.Lookup(name)
-		switch {
-		case !ok:
-			return &settingError{where, fmt.Sprintf("%q is not name = value", line), "write it as name = value, e.g. upstream = http://127.0.0.1:8080"}
-		case f == nil || name == "config":
-			fix := "use a flag's name without the dashes, e.g. domain = shop.example.com"
-			if m := closestFlag(fs, name); m != "" && m != "config" {
+		if oldFormLine.MatchString(line) {
+			return &settingError{fmt.Sprintf("%s:%d", file, i+1), "written as name = value, the form the YAML file replaced",
+				"write name: value (YAML), e.g. upstream: http://127.0.0.1:8080; the README's Settings section shows a whole file"}
+		}
+		break
+	}
+	f, err := conffile.Parse(file, data, func(name string) bool { return name != "config" && fs.Lookup(name) != nil })
+	if err != nil {
+		var e *conffile.Error
+		if !errors.As(err, &e) {
+			return &settingError{file, err.Error(), "correct the file"}
+		}
+		fix := e.Fix
+		if strings.HasPrefix(e.Problem, "unknown key") {
+			if m := closestFlag(fs, e.Key); m != "" && m != "config" {
 				fix = "did you mean " + m + "?"
 			}
-			return &settingError{where, fmt.Sprintf("unknown setting %q", name), fix}
-		case given[name]:
+		}
+		if n := strings.Count(err.Error(), "\n"); n > 0 {
+			fix += fmt.Sprintf(" (and %d more: rampart validate %s lists every one)", n, file)
+		}
+		first := &settingError{fmt.Sprintf("%s:%d (%s)", e.File, e.Line, e.Key), e.Problem, fix}
+		return &fileErrors{first: first, all: err}
+	}
+	for _, st := range f.Settings {
+		where := fmt.Sprintf("%s:%d (%s)", file, st.Line, st.Name)
+		if prev, given := source.from[st.Name]; given {
 			// A flag or RAMPART_* variable wins; say so, as the line does nothing.
-			source.shadowed = append(source.shadowed, fmt.Sprintf("%s (%s) is overridden by %s", where, name, source.from[name]))
+			source.shadowed = append(source.shadowed, where+" is overridden by "+prev)
 			continue
 		}
-		source.from[name] = where + " (" + name + ")"
-		if err := f.Value.Set(value); err != nil {
-			return &settingError{source.from[name], fmt.Sprintf("%q: %v", value, err), "correct the value"}
+		source.from[st.Name] = where
+		for _, v := range st.Values {
+			if err := fs.Set(st.Name, v); err != nil {
+				return &settingError{where, fmt.Sprintf("%q: %v", v, err), "correct the value"}
+			}
 		}
 	}
+	source.sites, source.sitesAt, source.hostAt = f.Sites, file, f.HostLines
 	return nil
 }
 
@@ -413,8 +434,11 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	default:
 		return nil, bad("tls", fmt.Sprintf("unknown mode %q", r.tlsMode), "use acme, internal or files")
 	}
-	if len(r.domains) == 0 {
-		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com (or try rampart demo)")
+	if len(r.domains) == 0 && len(src.sites) == 0 {
+		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com, or describe sites in a --config file (or try rampart demo)")
+	}
+	if len(r.domains) == 0 && r.upstream != "" {
+		return nil, bad("upstream", "given without --domain", "give --domain for it, or route to it from a site of "+src.sitesAt)
 	}
 	seen := map[string]string{}
 	for _, given := range r.domains {
@@ -429,9 +453,15 @@ func validate(r *rawFlags, src sources) (*config, error) {
 		seen[d] = given
 		c.domains = append(c.domains, d)
 	}
+	c.flagDomains = c.domains
+	if err := validateSites(c, r, src, seen); err != nil {
+		return nil, err
+	}
 
 	u, err := url.Parse(r.upstream)
 	switch {
+	case r.upstream == "" && len(r.domains) == 0:
+		// Sites only: every app is named by its route.
 	case r.upstream == "":
 		return nil, bad("upstream", "no upstream given", "name the app, e.g. --upstream http://127.0.0.1:8080")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
@@ -440,9 +470,11 @@ func validate(r *rawFlags, src sources) (*config, error) {
 		// Named without the password: this line may end up in a journal.
 		return nil, bad("upstream", fmt.Sprintf("%q carries credentials", u.Redacted()), "use http://host:port or https://host:port, without credentials")
 	}
-	c.upstream = u
+	if r.upstream != "" {
+		c.upstream = u
+	}
 	if r.upstreamCA != "" {
-		if u.Scheme != "https" {
+		if c.upstream == nil || u.Scheme != "https" {
 			return nil, bad("upstream-ca", "set, but --upstream is not https", "use an https:// upstream or drop --upstream-ca")
 		}
 		// Only the private CA: an internal app is not vouched for by public CAs.
@@ -618,6 +650,43 @@ func collision(first, firstAddr, second, secondAddr string) error {
 		fmt.Sprintf("give %s and %s different ports", first, second)}
 }
 
+// validateSites checks the --config file's sites as a whole: names valid for
+// the --tls mode and served once (beside --domain too), and a table the proxy
+// can build. Their names join c.domains: certificates and metrics serve them.
+func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) error {
+	if len(src.sites) == 0 {
+		return nil
+	}
+	where := src.sitesAt + " (sites)"
+	sites := make([]proxy.Site, len(src.sites))
+	for i, st := range src.sites {
+		sites[i] = st
+		sites[i].Hosts = nil
+		for _, h := range st.Hosts {
+			d := strings.ToLower(strings.TrimSuffix(h, "."))
+			if strings.HasPrefix(d, "*.") {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q is a wildcard, which rampart cannot hold a certificate for yet", h),
+					"list each name (a public CA needs DNS-01 for wildcards, which rampart does not do)"}
+			}
+			if err := checkDomain(d, r.tlsMode == "acme"); err != "" {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q %s", d, err), domainFix(r.tlsMode)}
+			}
+			if first, dup := seen[d]; dup {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q is served twice (also as %q)", h, first), "serve each name from one site"}
+			}
+			seen[d] = h
+			sites[i].Hosts = append(sites[i].Hosts, d)
+			c.domains = append(c.domains, d)
+		}
+	}
+	// What only the table can judge (a redirect's target, say).
+	if _, err := proxy.New(proxy.Config{Sites: sites}); err != nil {
+		return &settingError{where, strings.TrimPrefix(err.Error(), "proxy: "), "correct that site's route"}
+	}
+	c.sites = sites
+	return nil
+}
+
 func validateFiles(c *config, r *rawFlags, src sources) error {
 	if r.certFile == "" {
 		return &settingError{src.of("cert-file"), "required with --tls files", "point it at the PEM certificate chain"}
@@ -744,3 +813,21 @@ func positiveDuration(s string) (time.Duration, error) {
 
 // upstreamTLS is the client config for an https upstream.
 func (c *config) upstreamTLS() *tls.Config { return tlsconfig.Upstream(c.upstreamRoots) }
+
+// fileErrors are the mistakes of a --config file: reported as the first (a
+// start says one line), listed whole by rampart validate.
+type fileErrors struct {
+	first *settingError
+	all   error // errors.Join of *conffile.Error
+}
+
+func (e *fileErrors) Error() string { return e.first.Error() }
+func (e *fileErrors) Unwrap() error { return e.first }
+
+// upstreamText is --upstream for the log, without credentials; "" with sites only.
+func (c *config) upstreamText() string {
+	if c.upstream == nil {
+		return ""
+	}
+	return c.upstream.Redacted()
+}

@@ -58,6 +58,7 @@ var subcommands = []struct{ name, usage string }{
 	{"demo", "a sample app behind rampart on https://localhost:8443, with a local CA; no set-up"},
 	{"audit", "grade any HTTPS endpoint's TLS and headers the SSL Labs way: rampart audit https://host/"},
 	{"check", "validate the settings (flags, RAMPART_*, --config) as a start would, and exit: 0 valid, 2 not"},
+	{"validate", "rampart validate FILE: check with --config FILE"},
 	{"healthcheck", "ask a running rampart's /readyz on its admin listener (the container's health check)"},
 	{"version", "print the version"},
 	{"help", "this text, or a subcommand's: rampart help audit"},
@@ -80,6 +81,12 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 			return runHelp(ctx, args[1:], env, stdout, stderr)
 		case "check":
 			return report(runCheck(args[1:], env, stdout), stderr)
+		case "validate":
+			// rampart validate FILE: check --config FILE.
+			if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+				return report(&settingError{"validate", "no file named", "rampart validate rampart.yaml"}, stderr)
+			}
+			return report(runCheck(append([]string{"--config", args[1]}, args[2:]...), env, stdout), stderr)
 		}
 	}
 	return report(runServe(ctx, args, env, stdout, stderr), stderr)
@@ -91,7 +98,7 @@ func runHelp(ctx context.Context, args []string, env environment, stdout, stderr
 		return report(runServe(ctx, []string{"--help"}, env, stdout, stderr), stderr)
 	}
 	switch args[0] {
-	case "demo", "audit", "healthcheck", "check":
+	case "demo", "audit", "healthcheck", "check", "validate":
 		return run(ctx, []string{args[0], "--help"}, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rampart version (also --version, -v): prints rampart's version and the Go it was built with")
@@ -145,13 +152,19 @@ func runCheck(args []string, env environment, stdout io.Writer) error {
 	var raw rawFlags
 	fs := newFlagSet("rampart check", &raw)
 	cfg, err := load(fs, &raw, args, env, stdout)
+	var fe *fileErrors
+	if errors.As(err, &fe) && strings.Contains(fe.all.Error(), "\n") {
+		for _, line := range strings.Split(fe.all.Error(), "\n") {
+			fmt.Fprintf(stdout, "rampart: %s\n", line)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	for _, n := range cfg.notes {
 		fmt.Fprintf(stdout, "rampart check: note: %s\n", n)
 	}
-	fmt.Fprintf(stdout, "rampart check: the settings are valid (%s for %s)\n", cfg.tlsMode, strings.Join(cfg.domains, ", "))
+	fmt.Fprintf(stdout, "rampart check: the settings are valid (%s for %s; %d sites from the file)\n", cfg.tlsMode, strings.Join(cfg.domains, ", "), len(cfg.sites))
 	return nil
 }
 

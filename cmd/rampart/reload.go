@@ -23,7 +23,10 @@ var fixedSettings = []fixedSetting{
 	{"admin-addr", func(a, b *config) bool { return a.adminAddr != b.adminAddr }, func(d, s *config) { d.adminAddr = s.adminAddr }},
 	{"data-dir", func(a, b *config) bool { return a.dataDir != b.dataDir }, func(d, s *config) { d.dataDir = s.dataDir }},
 	{"tls", func(a, b *config) bool { return a.tlsMode != b.tlsMode }, func(d, s *config) { d.tlsMode = s.tlsMode }},
-	{"domain", func(a, b *config) bool { return !slices.Equal(a.domains, b.domains) }, func(d, s *config) { d.domains = s.domains }},
+	// The names served (--domain's and the sites'): certificates are held for them.
+	{"domain", func(a, b *config) bool { return !slices.Equal(a.domains, b.domains) }, func(d, s *config) {
+		d.domains, d.flagDomains, d.sites = s.domains, s.flagDomains, s.sites
+	}},
 	{"tls-min-version", func(a, b *config) bool { return a.tlsMinVersion != b.tlsMinVersion }, func(d, s *config) { d.tlsMinVersion = s.tlsMinVersion }},
 	{"tls-ticket-lifetime", func(a, b *config) bool { return a.tlsTicketLifetime != b.tlsTicketLifetime }, func(d, s *config) { d.tlsTicketLifetime = s.tlsTicketLifetime }},
 	{"acme-*", func(a, b *config) bool {
@@ -76,6 +79,6 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	if f, ok := s.src.(*certs.Files); ok {
 		f.Reload()
 	}
-	log.Info("reloaded", zap.String("upstream", next.upstream.Redacted()))
+	log.Info("reloaded", zap.String("upstream", next.upstreamText()), zap.Int("sites", len(next.sites)))
 	return next
 }

@@ -91,13 +91,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	startApp(t, appA, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "A") }))
 	startApp(t, appB, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "B") }))
 	dir, dataDir := t.TempDir(), t.TempDir()
-	conf := filepath.Join(dir, "rampart.conf")
+	conf := filepath.Join(dir, "rampart.yaml")
 	write := func(body string) {
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("# rampart under test\ndomain = shop.test\nupstream = http://" + appA + "\n")
+	write("# rampart under test\ndomain: shop.test\nupstream: http://" + appA + "\n")
 	r := start(t, "rampart", nil, rampartBin, "--config", conf, "--tls", "internal",
 		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", dataDir)
 	waitListening(t, httpsAddr)
@@ -107,11 +107,11 @@ func TestReloadUnderLoad(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		switch i {
 		case 4:
-			write("domain = shop.test\nupstream = http://" + appB + "\n")
+			write("domain: shop.test\nupstream: http://" + appB + "\n")
 		case 7:
-			write("domain = shop.test\nupstream = ftp://" + appB + "\n") // refused: A or B stays
+			write("domain: shop.test\nupstream: ftp://" + appB + "\n") // refused: A or B stays
 		case 9:
-			write("domain = shop.test\nupstream = http://" + appB + "\n")
+			write("domain: shop.test\nupstream: http://" + appB + "\n")
 		}
 		if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)

@@ -80,7 +80,7 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		go func() { defer background.Done(); runner(runCtx) }()
 	}
 	memLimit := applyMemoryLimit(os.Getenv, os.ReadFile)
-	log.Info("rampart serving", zap.Strings("domains", cfg.domains), zap.String("upstream", cfg.upstream.Redacted()),
+	log.Info("rampart serving", zap.Strings("domains", cfg.domains), zap.String("upstream", cfg.upstreamText()), zap.Int("sites", len(cfg.sites)),
 		zap.String("tls", cfg.tlsMode), zap.String("https", cfg.httpsAddr), zap.String("http", cfg.httpAddr),
 		zap.String("admin", cfg.adminAddr), zap.String("data_dir", cfg.dataDir),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), zap.Int64("memory_limit_bytes", memLimit))
@@ -199,9 +199,9 @@ func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 // proxyConfig is the part of cfg that the proxy serves, with a new upstream
 // transport (returned too, so a reload can retire the old one).
 func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config, *proxy.Transport) {
-	routes := make([]proxy.Route, len(cfg.domains))
-	for i, d := range cfg.domains {
-		routes[i] = proxy.Route{Host: d, Upstream: cfg.upstream}
+	var routes []proxy.Route
+	for _, d := range cfg.flagDomains {
+		routes = append(routes, proxy.Route{Host: d, Upstream: cfg.upstream})
 	}
 	_, port, _ := net.SplitHostPort(cfg.httpsAddr)
 	httpsPort, _ := net.LookupPort("tcp", port)
@@ -212,6 +212,7 @@ func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config
 	})
 	return proxy.Config{
 		Routes:          routes,
+		Sites:           cfg.sites,
 		Transport:       m.RoundTripper(transport),
 		OnReject:        m.Rejected,
 		OnUpstreamError: m.UpstreamError,

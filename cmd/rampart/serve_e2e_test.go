@@ -365,8 +365,8 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 // TestCheck: rampart check judges the settings as a start would, listens on
 // nothing, and says which --config lines a flag or variable overrides.
 func TestCheck(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "rampart.conf")
-	if err := os.WriteFile(conf, []byte("domain = shop.test\nupstream = http://127.0.0.1:8080\nhttps-addr = 127.0.0.1:18733\n"), 0o644); err != nil {
+	conf := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(conf, []byte("domain: shop.test\nupstream: http://127.0.0.1:8080\nhttps-addr: 127.0.0.1:18733\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(rampartBin, "check", "--config", conf, "--https-addr", "127.0.0.1:18734")

@@ -79,7 +79,7 @@ func runInstall(t *testing.T, root string, args ...string) (string, error) {
 
 // TestSystemdInstall: deploy/systemd/install.sh, run into a scratch root,
 // makes the directories it writes into, installs the binary and the unit
-// with their modes and writes rampart.conf from the settings given, and a
+// with their modes and writes rampart.yaml from the settings given, and a
 // second run keeps that file; the unit it installed names the binary and the
 // file it installed and passes systemd-analyze verify.
 func TestSystemdInstall(t *testing.T) {
@@ -89,7 +89,7 @@ func TestSystemdInstall(t *testing.T) {
 		t.Fatalf("install.sh: %v\n%s", err, out)
 	}
 	unit, _ := os.ReadFile(filepath.Join("..", "..", "deploy", "systemd", "rampart.service"))
-	conf := filepath.Join(root, "etc", "rampart", "rampart.conf")
+	conf := filepath.Join(root, "etc", "rampart", "rampart.yaml")
 	for _, f := range []struct {
 		path string
 		mode os.FileMode
@@ -121,8 +121,8 @@ func TestSystemdInstall(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if want := []string{"domain = shop.example.com", "upstream = http://127.0.0.1:8080", "acme-email = ops@example.com"}; !slices.Equal(lines, want) {
-		t.Errorf("rampart.conf settings %q; want %q", lines, want)
+	if want := []string{`domain: "shop.example.com"`, `upstream: "http://127.0.0.1:8080"`, `acme-email: "ops@example.com"`}; !slices.Equal(lines, want) {
+		t.Errorf("rampart.yaml settings %q; want %q", lines, want)
 	}
 
 	// Again, with other settings: an upgrade, which keeps the operator's file.
@@ -131,9 +131,9 @@ func TestSystemdInstall(t *testing.T) {
 		t.Fatalf("install.sh, second run: %v\n%s", err, out)
 	}
 	if again, _ := os.ReadFile(conf); !bytes.Equal(again, written) || !strings.Contains(out, "kept") {
-		t.Errorf("the second run changed rampart.conf or did not say it kept it:\n%s\n%s", again, out)
+		t.Errorf("the second run changed rampart.yaml or did not say it kept it:\n%s\n%s", again, out)
 	}
-	t.Logf("install.sh into %s: binary 0755, unit 0644, rampart.conf 0644 with the settings given, kept on a second run", root)
+	t.Logf("install.sh into %s: binary 0755, unit 0644, rampart.yaml 0644 with the settings given, kept on a second run", root)
 
 	// The unit starts the binary installed with the file written.
 	m := regexp.MustCompile(`(?m)^ExecStart=(\S+) --config (\S+)$`).FindSubmatch(unit)

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs rampart as a systemd service: the binary, the unit beside this
-# script, and a first /etc/rampart/rampart.conf made of the settings given.
+# script, and a first /etc/rampart/rampart.yaml made of the settings given.
 #
 #   make build
 #   sudo deploy/systemd/install.sh bin/rampart --domain shop.example.com --upstream http://127.0.0.1:8080
 #
-# Each --name value (or --name=value) after the binary becomes a "name = value"
-# line of rampart.conf, with a flag's name (rampart --help lists them; a
-# boolean is written --name=true; --domain may repeat). An existing
-# rampart.conf is never overwritten: run it again with a new binary to
+# Each --name value (or --name=value) after the binary becomes a
+# `name: "value"` line of rampart.yaml, with a flag's name (rampart --help
+# lists them; a boolean alone is true; --domain may repeat, and becomes a
+# list). Sites with routes are added to the file by hand (README). An existing
+# rampart.yaml is never overwritten: run it again with a new binary to
 # upgrade, and edit the file, then `systemctl reload rampart`, to change a
 # setting.
 #
@@ -35,7 +36,8 @@ shift
 	die "no executable rampart at '$binary'; fix: run 'make build' first (it writes bin/rampart), or name the binary's path"
 
 # The settings, checked before anything is written.
-settings=()
+declare -A seen=()
+names=()
 given_domain=false given_upstream=false
 while [[ $# -gt 0 ]]; do
 	arg=$1
@@ -54,13 +56,28 @@ while [[ $# -gt 0 ]]; do
 	[[ $name =~ ^[a-z][a-z0-9-]*$ ]] || die "'--$name' is not a setting's name; fix: see rampart --help"
 	[[ -n $value && $value != *$'\n'* ]] || die "--$name: the value must be one non-empty line"
 	case $name in
-	config) die "--config: the unit reads /etc/rampart/rampart.conf; fix: drop --config" ;;
+	config) die "--config: the unit reads /etc/rampart/rampart.yaml; fix: drop --config" ;;
 	data-dir) die "--data-dir: the unit keeps rampart's data in /var/lib/rampart (StateDirectory=, the only place its sandbox may write); fix: drop --data-dir" ;;
-	acme-eab-hmac) die "--acme-eab-hmac: rampart.conf is world-readable (the service's dynamic user must read it), so a secret does not belong there; fix: drop it here, put RAMPART_ACME_EAB_HMAC=... in a file only root reads, e.g. /etc/rampart/secret.env (mode 0600), and add EnvironmentFile=/etc/rampart/secret.env with 'systemctl edit rampart'" ;;
+	acme-eab-hmac) die "--acme-eab-hmac: rampart.yaml is world-readable (the service's dynamic user must read it), so a secret does not belong there; fix: drop it here, put RAMPART_ACME_EAB_HMAC=... in a file only root reads, e.g. /etc/rampart/secret.env (mode 0600), and add EnvironmentFile=/etc/rampart/secret.env with 'systemctl edit rampart'" ;;
 	domain) given_domain=true ;;
 	upstream) given_upstream=true ;;
 	esac
-	settings+=("$name = $value")
+	# YAML, quoted: a value with ": " or "#" stays one value.
+	value=${value//\\/\\\\}
+	value=${value//\"/\\\"}
+	if [[ -v "seen[$name]" ]]; then
+		seen[$name]+=", \"$value\""
+	else
+		names+=("$name")
+		seen[$name]="\"$value\""
+	fi
+done
+settings=()
+for name in "${names[@]}"; do
+	case ${seen[$name]} in
+	*'", "'*) settings+=("$name: [${seen[$name]}]") ;; # given more than once (domain): a list
+	*) settings+=("$name: ${seen[$name]}") ;;
+	esac
 done
 
 root=${DESTDIR:-}
@@ -70,12 +87,12 @@ if [[ -z $root && $EUID -ne 0 ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-conf=$root/etc/rampart/rampart.conf
+conf=$root/etc/rampart/rampart.yaml
 if [[ ! -e $conf ]] && ! { $given_domain && $given_upstream; }; then
 	die "no $conf yet, so rampart needs --domain and --upstream; fix: $0 $binary --domain shop.example.com --upstream http://127.0.0.1:8080"
 fi
 
-# A first rampart.conf is written aside and judged by rampart itself, as a
+# A first rampart.yaml is written aside and judged by rampart itself, as a
 # start would judge it, before anything is installed: a misspelt name or a
 # bad value never reaches a unit that would restart on it every 5 seconds.
 new_conf=""
@@ -83,7 +100,7 @@ if [[ ! -e $conf ]]; then
 	new_conf=$(mktemp)
 	trap 'rm -f "$new_conf"' EXIT
 	{
-		echo "# rampart's settings: one \"name = value\" a line, a flag's name (rampart --help)."
+		echo "# rampart's settings (YAML): a flag's name and its value (rampart --help), and sites (README)."
 		echo "# Flags and RAMPART_* variables beat these. After a change: systemctl reload rampart"
 		printf '%s\n' "${settings[@]}"
 	} >"$new_conf"

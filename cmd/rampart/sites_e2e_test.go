@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestConfigFileSites: a YAML file with two sites, routes by path, a fixed
+// response and a redirect, served by the binary with the internal CA; a
+// SIGHUP with a changed route applies it, one with a broken file changes
+// nothing.
+func TestConfigFileSites(t *testing.T) {
+	const httpsAddr = "127.0.0.1:18740"
+	for addr, name := range map[string]string{"127.0.0.1:18741": "shop", "127.0.0.1:18742": "api", "127.0.0.1:18743": "api2"} {
+		startApp(t, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name+" "+r.URL.Path) }))
+	}
+	dir, dataDir := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "rampart.yaml")
+	write := func(api string) {
+		body := `tls: internal
+https-addr: ` + httpsAddr + `
+http-addr: ""
+admin-addr: ""
+data-dir: ` + dataDir + `
+sites:
+  - hosts: [shop.test, www.shop.test]
+    routes:
+      - path: /api
+        upstream: http://` + api + `
+      - exact_path: /robots.txt
+        respond: {body: "User-agent: *\n"}
+      - upstream: http://127.0.0.1:18741
+  - hosts: [blog.test]
+    routes:
+      - redirect: {to: "https://shop.test/blog", status: 301}
+`
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("127.0.0.1:18742")
+	r := start(t, "rampart", nil, rampartBin, "--config", conf)
+	waitListening(t, httpsAddr)
+	roots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
+	client := func(host string) *http.Client {
+		return &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host},
+				DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+				}}}
+	}
+	check := func(host, path string, status int, want string) {
+		t.Helper()
+		res, err := client(host).Get("https://" + host + path)
+		if err != nil {
+			t.Errorf("%s%s: %v", host, path, err)
+			return
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got := string(body)
+		if res.StatusCode/100 == 3 {
+			got = res.Header.Get("Location")
+		}
+		if res.StatusCode != status || got != want {
+			t.Errorf("%s%s: %d %q; want %d %q", host, path, res.StatusCode, got, status, want)
+		}
+	}
+	check("shop.test", "/", 200, "shop /")
+	check("www.shop.test", "/api/orders", 200, "api /api/orders")
+	check("shop.test", "/robots.txt", 200, "User-agent: *\n")
+	check("blog.test", "/post/1", 301, "https://shop.test/blog")
+
+	// A route changed by a reload.
+	write("127.0.0.1:18743")
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the new route", func() error {
+		res, err := client("shop.test").Get("https://shop.test/api/x")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != "api2 /api/x" {
+			return errors.New(string(body))
+		}
+		return nil
+	})
+	// A broken file is refused; the running table stays.
+	if err := os.WriteFile(conf, []byte("sites:\n  - hosts: [shop.test]\n    routes: [{upstream: ftp://x}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the refusal in the log", func() error {
+		if !strings.Contains(r.out.String(), "reload refused") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	check("shop.test", "/api/x", 200, "api2 /api/x")
+	if !strings.Contains(r.out.String(), "sites[0].routes[0].upstream") {
+		t.Errorf("the refused reload does not name the key:\n%s", r.out.String())
+	}
+}
+
+// TestConfigFileErrors: a file's mistakes stop the start with exit 2, naming
+// file:line and the key; the form the YAML replaced is named as such.
+func TestConfigFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, body, want string }{
+		{"the old form", "# old\ndomain = shop.test\n", `:2: written as name = value, the form the YAML file replaced; fix: write name: value`},
+		{"a misspelt key", "domain: shop.test\nupstrem: http://127.0.0.1:1\n", `:2 (upstrem): unknown key; fix: did you mean upstream?`},
+		{"a key twice", "domain: shop.test\ndomain: www.shop.test\n", `:2 (domain): given twice (first at line 1)`},
+		{"a route without an action", "sites:\n  - hosts: [shop.test]\n    routes:\n      - path: /a\n", `:4 (sites[0].routes[0]): 0 actions; fix: give exactly one of upstream, redirect and respond`},
+		{"a name in two sites", "sites:\n  - hosts: [shop.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n  - hosts: [SHOP.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n", `:4 (sites[1].hosts): "SHOP.test" is served twice`},
+		{"a redirect off-site", "sites:\n  - hosts: [shop.test]\n    routes: [{redirect: {to: //evil.test/}}]\n", `(sites): site "shop.test", route 0: redirect target "//evil.test/"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			if err := os.WriteFile(conf, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(rampartBin, "--config", conf, "--tls", "internal", "--https-addr", "127.0.0.1:18744",
+				"--http-addr", "", "--admin-addr", "", "--data-dir", dir).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), "rampart: "+conf) || !strings.Contains(string(out), tt.want) {
+				t.Errorf("exit %v:\n%s\nwant exit 2, %s and %q", err, out, conf, tt.want)
+			}
+		})
+	}
+}
+
+// TestExamplesValidate: every example file in deploy/ passes rampart validate.
+func TestExamplesValidate(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "deploy", "examples", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no example in deploy/examples")
+	}
+	for _, f := range files {
+		out, err := exec.Command(rampartBin, "validate", f).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "the settings are valid") {
+			t.Errorf("rampart validate %s: %v\n%s", f, err, out)
+		}
+	}
+}
