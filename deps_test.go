@@ -89,3 +89,28 @@ func TestEveryPackageHasDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigSourceImports: a configuration source (config) stands above the
+// leaves and imports only the configuration types it produces (proxy's) and
+// the base packages; it never imports cmd/rampart or another source.
+func TestConfigSourceImports(t *testing.T) {
+	allowed := map[string]bool{module + "/proxy": true}
+	for _, b := range base {
+		allowed[module+"/"+b] = true
+	}
+	found := false
+	for _, p := range listPackages(t) {
+		if p.ImportPath != module+"/config" {
+			continue
+		}
+		found = true
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module+"/") && !allowed[imp] {
+				t.Errorf("config imports %s; it may import only proxy and the base packages", imp)
+			}
+		}
+	}
+	if !found {
+		t.Error("no config package")
+	}
+}

@@ -7,8 +7,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,14 +52,27 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s: %s; fix: %s", e.File, e.Line, e.Key, e.Problem, e.Fix)
 }
 
-// Parse decodes a file. isSetting tells which global keys are settings (the
-// flags' names); every other key but "sites" is an error.
-func Parse(path string, data []byte, isSetting func(name string) bool) (*File, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+// Parse decodes a file. setting tells which global keys are settings (the
+// flags' names), and which of those may hold a list; every other key but
+// "sites" is an error.
+func Parse(path string, data []byte, setting func(name string) (known, list bool)) (*File, error) {
+	notYAML := func(err error) error {
 		line := 0
 		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
-		return nil, &Error{File: path, Line: line, Key: "(file)", Problem: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "correct the syntax at that line"}
+		return &Error{File: path, Line: line, Key: "(file)", Problem: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "correct the syntax at that line"}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, notYAML(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == io.EOF:
+	case err != nil:
+		return nil, notYAML(err)
+	default:
+		return nil, &Error{File: path, Line: next.Line, Key: "(file)", Problem: "a second document (after ---)", Fix: "keep one document: rampart reads one"}
 	}
 	d := &decoder{path: path}
 	f := &File{}
@@ -65,6 +80,10 @@ func Parse(path string, data []byte, isSetting func(name string) bool) (*File, e
 		return f, nil // an empty file sets nothing
 	}
 	root := doc.Content[0]
+	d.plain(root)
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
 	d.mapping(root, "", func(key string, k, v *yaml.Node) {
 		switch {
 		case key == "sites":
@@ -76,18 +95,53 @@ func Parse(path string, data []byte, isSetting func(name string) bool) (*File, e
 			})
 		case key == "config":
 			d.fail(k, key, "a file cannot name another", "drop it")
-		case isSetting(key):
-			if vals, ok := d.scalars(v, key); ok {
+		default:
+			known, list := setting(key)
+			if !known {
+				d.fail(k, key, "unknown key", "use a flag's name (rampart --help) or sites")
+				return
+			}
+			vals, ok := d.scalars(v, key)
+			if ok && len(vals) != 1 && !list {
+				d.fail(v, key, "a list, and this setting takes one value", "give one value")
+				return
+			}
+			if ok {
 				f.Settings = append(f.Settings, Setting{Name: key, Values: vals, Line: k.Line})
 			}
-		default:
-			d.fail(k, key, "unknown key", "use a flag's name (rampart --help) or sites")
 		}
 	})
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
 	return f, nil
+}
+
+// plain refuses what YAML can say that a settings file has no use for and
+// would read in surprising ways: aliases and anchors, merge keys, explicit
+// tags (!!binary, !!null, custom ones), and empty values (~, null).
+func (d *decoder) plain(n *yaml.Node) {
+	switch {
+	case n.Kind == yaml.AliasNode || n.Anchor != "":
+		d.fail(n, "(file)", "an anchor or alias (&name, *name)", "write each value out where it is used")
+		return
+	case n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "<<" && n.Content[i].Tag == "!!merge" {
+				d.fail(n.Content[i], "(file)", "a merge key (<<)", "write the keys out")
+				return
+			}
+		}
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Style == 0:
+		d.fail(n, "(file)", fmt.Sprintf("an empty value (%q)", n.Value), "give a value, or \"\" for an empty one, or drop the key")
+		return
+	case n.Kind == yaml.ScalarNode && n.Style&yaml.TaggedStyle != 0:
+		d.fail(n, "(file)", fmt.Sprintf("an explicit tag (%s)", n.Tag), "write the value plainly")
+		return
+	}
+	for _, c := range n.Content {
+		d.plain(c)
+	}
 }
 
 type decoder struct {
@@ -248,8 +302,11 @@ func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
 		case "methods":
 			if ms, ok := d.scalars(v, where); ok {
 				for _, m := range ms {
-					if m != strings.ToUpper(m) || m == "" {
-						d.fail(v, where, fmt.Sprintf("%q is not an upper-case method", m), "write methods as GET, POST, …")
+					switch m {
+					case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+					default:
+						d.fail(v, where, fmt.Sprintf("%q is not a method rampart passes on", m),
+							"use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (upper case; list HEAD beside GET to take it too)")
 					}
 				}
 				r.Match.Methods = ms
@@ -313,6 +370,13 @@ func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
 	})
 	if len(d.errs) == before && actions != 1 {
 		d.fail(n, at, fmt.Sprintf("%d actions", actions), "give exactly one of upstream, redirect and respond")
+	}
+	// What only the table judges (a redirect's target, a body with 204),
+	// named here with its line.
+	if len(d.errs) == before {
+		if err := proxy.CheckRoute(r); err != nil {
+			d.fail(n, at, strings.TrimPrefix(err.Error(), "proxy: "), "correct the route as that says")
+		}
 	}
 	return r, len(d.errs) == before
 }

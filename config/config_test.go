@@ -8,9 +8,10 @@ import (
 	"github.com/rampart-proxy/rampart/proxy"
 )
 
-var flags = map[string]bool{"domain": true, "upstream": true, "https-addr": true, "hsts-max-age": true, "acme-email": true}
+// flags: name → whether it may hold a list.
+var flags = map[string]bool{"domain": true, "trusted-proxies": true, "upstream": false, "https-addr": false, "hsts-max-age": false, "acme-email": false}
 
-func isSetting(name string) bool { return flags[name] }
+func isSetting(name string) (known, list bool) { list, known = flags[name]; return known, list }
 
 const example = `# one edge, two apps and a maintenance page
 acme-email: ops@example.com
@@ -85,8 +86,18 @@ func TestParseErrors(t *testing.T) {
 		{"a redirect status out of range", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: /b, status: 200}\n", 4, "sites[0].routes[0].redirect.status", "range"},
 		{"a redirect without a target", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {status: 301}\n", 4, "sites[0].routes[0].redirect", "to:"},
 		{"a boolean that is not", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: /b, keep_path: yes}\n", 4, "sites[0].routes[0].redirect.keep_path", "true or false"},
-		{"a method in lower case", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - methods: [get]\n        upstream: http://a:1\n", 4, "sites[0].routes[0].methods", "GET"},
+		{"a method in lower case", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - methods: [get]\n        upstream: http://a:1\n", 4, "sites[0].routes[0].methods", "upper case"},
 		{"a setting that is a mapping", "domain: {a: b}\n", 1, "domain", "key: value"},
+		{"a list for one value", "upstream: [http://a:1, http://b:1]\n", 1, "upstream", "one value"},
+		{"a second document", "domain: a.example.com\n---\nupstream: http://a:1\n", 2, "(file)", "one document"},
+		{"an empty value", "acme-email:\n", 1, "(file)", "give a value"},
+		{"a null", "acme-email: ~\n", 1, "(file)", "give a value"},
+		{"a tag", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - respond: {body: !!binary aGVsbG8=}\n", 4, "(file)", "plainly"},
+		{"an alias", "base: &b http://a:1\n", 1, "(file)", "write each value out"},
+		{"a merge key", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - <<: {upstream: http://a:1}\n", 4, "(file)", "write the keys out"},
+		{"a method rampart refuses", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - methods: [FOO]\n        upstream: http://a:1\n", 4, "sites[0].routes[0].methods", "HEAD"},
+		{"a redirect off-site", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: //evil.test/}\n", 4, "sites[0].routes[0]", "as that says"},
+		{"a body with 204", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - respond: {status: 204, body: x}\n", 4, "sites[0].routes[0]", "as that says"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("rampart.yaml", []byte(tt.file), isSetting)

@@ -4,7 +4,10 @@
 // of this module may import it, and it imports none.
 package hostname
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // Canonical returns host as a key: port removed, brackets of an IPv6
 // literal removed, a trailing dot removed, lower case. A bracket anywhere but
@@ -12,10 +15,12 @@ import "strings"
 // allocates only when the name has upper-case letters.
 func Canonical(host string) string {
 	if strings.HasPrefix(host, "[") {
-		// A bracketed IPv6 literal, with or without a port.
-		if i := strings.IndexByte(host, ']'); i > 0 && !strings.ContainsAny(host[1:i], "[") &&
-			(i == len(host)-1 || host[i+1] == ':') {
-			return lower(host[1:i])
+		// A bracketed IPv6 literal, with or without a port; brackets around
+		// anything else ("[shop.test]") give no name.
+		if i := strings.IndexByte(host, ']'); i > 0 && (i == len(host)-1 || host[i+1] == ':') {
+			if ip, err := netip.ParseAddr(host[1:i]); err == nil && ip.Is6() && ip.Zone() == "" {
+				return lower(host[1:i])
+			}
 		}
 		return ""
 	}

@@ -22,6 +22,10 @@ func TestCanonical(t *testing.T) {
 		{"2001:DB8::1", "2001:db8::1"},
 		{"192.0.2.1:443", "192.0.2.1"},
 		{"[::1]x", ""},
+		{"[shop.test]:443", ""},
+		{"[SHOP.test.]", ""},
+		{"[192.0.2.1]", ""},
+		{"[fe80::1%25eth0]", ""},
 		{"[::1", ""},
 		{"[[::1]]", ""},
 		{"", ""},
@@ -49,6 +53,10 @@ func FuzzCanonical(f *testing.F) {
 		// and matches no name, which is all that matters there).
 		if Canonical(h) != h && !strings.Contains(h, ":") && !strings.HasSuffix(h, ".") {
 			t.Errorf("Canonical not idempotent on %q: %q then %q", s, h, Canonical(h))
+		}
+		// Brackets give an IPv6 address or nothing.
+		if strings.HasPrefix(s, "[") && h != "" && !strings.Contains(h, ":") {
+			t.Errorf("Canonical(%q) = %q: brackets around a name that is not IPv6", s, h)
 		}
 		// A name with a port reads as the name without it.
 		if h != "" && !strings.Contains(h, ":") && !strings.HasSuffix(h, ".") && Canonical(h+":443") != h {

@@ -46,7 +46,12 @@ func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.t.headers.apply(w.Header())
 	target := h.to
 	if h.keepPath {
-		target = strings.TrimSuffix(h.to, "/") + r.URL.RequestURI()
+		// The path as written, one leading "/" (never "//host", which a
+		// browser would take for another site), and the query.
+		target = strings.TrimSuffix(h.to, "/") + "/" + strings.TrimLeft(r.URL.EscapedPath(), "/\\")
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
 	}
 	w.Header().Set("Location", target)
 	w.Header().Set("Cache-Control", "no-store")
@@ -68,6 +73,13 @@ func (h *respondHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd["Content-Length"] = h.contentLength
 	w.WriteHeader(h.status)
 	_, _ = w.Write(h.body)
+}
+
+// CheckRoute reports what is wrong with a route's action, as the table would
+// refuse it, or nil. A configuration source calls it to name the line.
+func CheckRoute(r SiteRoute) error {
+	_, err := (&table{}).newAction(r)
+	return err
 }
 
 // newAction builds a route's handler: exactly one of its upstream, redirect
@@ -95,12 +107,15 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 		}
 		u, err := url.Parse(r.Redirect.To)
 		switch {
-		case err != nil || strings.ContainsAny(r.Redirect.To, "\r\n\x00 "):
+		case err != nil || strings.ContainsAny(r.Redirect.To, "\r\n\x00 \\"):
 			return nil, fmt.Errorf("redirect target %q is not a URL", r.Redirect.To)
 		case u.Scheme == "" && u.Host == "" && strings.HasPrefix(r.Redirect.To, "/") && !strings.HasPrefix(r.Redirect.To, "//"):
 		case u.Scheme == "https" && u.Host != "" && u.User == nil:
 		default:
 			return nil, fmt.Errorf("redirect target %q: want an https URL or a path starting with one /", r.Redirect.To)
+		}
+		if r.Redirect.KeepPath && (u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(r.Redirect.To, "?#")) {
+			return nil, fmt.Errorf("redirect target %q has a query or fragment, and keep_path would append the request's path after it", r.Redirect.To)
 		}
 		return &redirectHandler{t: t, status: status, to: r.Redirect.To, keepPath: r.Redirect.KeepPath}, nil
 	case r.Respond != nil:
@@ -110,6 +125,9 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 		}
 		if status < 200 || status > 599 {
 			return nil, fmt.Errorf("response status %d: want 200 to 599", status)
+		}
+		if r.Respond.Body != "" && (status == http.StatusNoContent || status == http.StatusNotModified) {
+			return nil, fmt.Errorf("response status %d carries no body", status)
 		}
 		if len(r.Respond.Body) > maxRespondBody {
 			return nil, fmt.Errorf("response body of %d bytes: at most %d", len(r.Respond.Body), maxRespondBody)
@@ -127,6 +145,9 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 	u := r.Upstream
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("upstream must be an http or https URL")
+	}
+	if t.transport == nil {
+		return nil, nil // CheckRoute: nothing to build
 	}
 	return t.newReverseProxy(u), nil
 }

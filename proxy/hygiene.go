@@ -40,6 +40,12 @@ func checkRequest(t *table, r *http.Request) (*site, int, string) {
 	if r.ProtoMajor == 2 && r.URL.Host != "" {
 		return nil, http.StatusBadRequest, "malformed"
 	}
+	// A target with a scheme but no "//" ("https:@evil.test/x") is opaque to
+	// Go: it has no path for a route, and would reach an app as a request
+	// line no client means.
+	if r.URL.Opaque != "" {
+		return nil, http.StatusBadRequest, "malformed"
+	}
 	host := hostname.Canonical(r.Host)
 	// RFC 9110 §15.5.20: a name not served, a port rampart does not serve
 	// it on, or a connection set up for another name (SNI), is misdirected.

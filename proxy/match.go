@@ -19,8 +19,11 @@ const (
 // RouteMatch is what a request must be for a route to take it. The zero value
 // matches every request.
 type RouteMatch struct {
-	// Path is matched against the path as rampart forwards it. Empty means
-	// "/". A trailing slash of a prefix is not significant (/api/ is /api).
+	// Path is matched against the request's path as an app may read it, not
+	// only as it is written (see routeKey): percent-encoding undone, "\" as
+	// "/", ";" parameters cut, runs of "/" as one, and without case, so no
+	// spelling of /admin slips past an /admin route. Empty means "/". A
+	// trailing slash of a prefix is not significant (/api/ is /api).
 	Path string
 	// Kind is PathPrefix (the zero value) or PathExact.
 	Kind PathKind
@@ -51,6 +54,57 @@ type compiledMatch struct {
 	headers []HeaderMatch // names canonical
 }
 
+// routeKey is a path as routes compare it: the most an app behind rampart
+// might make of it, so that a route meant to catch /admin catches every
+// spelling that reaches an app as /admin (Caddy's path matcher is without
+// case too). Percent-encoding is undone up to three times over (%2561 is
+// a), "\" counts as "/", a ";" parameter is cut from its segment (/admin;x
+// is /admin to Tomcat), runs of "/" are one, and letters are lower case.
+// Dot segments never get here: hygiene refuses them in every spelling. A path
+// with none of these comes back as it is, without allocating.
+func routeKey(p string) string {
+	clean := true
+	for i := 0; i < len(p) && clean; i++ {
+		switch c := p[i]; {
+		case c == '%', c == ';', c == '\\', 'A' <= c && c <= 'Z':
+			clean = false
+		case c == '/' && i+1 < len(p) && p[i+1] == '/':
+			clean = false
+		}
+	}
+	if clean {
+		return p
+	}
+	if strings.IndexByte(p, '%') >= 0 {
+		d := []byte(p)
+		for round, changed := 0, true; round < 3 && changed; round++ {
+			d, changed = percentDecode(d) // paths.go's: %XX and %uXXXX, as hygiene reads them
+		}
+		p = string(d)
+	}
+	b := make([]byte, 0, len(p))
+	inParam := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/' || c == '\\':
+			inParam = false
+			if len(b) > 0 && b[len(b)-1] == '/' {
+				continue
+			}
+			b = append(b, '/')
+		case inParam:
+		case c == ';':
+			inParam = true
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
 func newMatcher(routes []RouteMatch) *matcher {
 	m := &matcher{exact: map[string][]compiledMatch{}, prefix: map[string][]compiledMatch{}}
 	for i, r := range routes {
@@ -58,7 +112,7 @@ func newMatcher(routes []RouteMatch) *matcher {
 		for _, h := range r.Headers {
 			c.headers = append(c.headers, HeaderMatch{http.CanonicalHeaderKey(h.Name), h.Value})
 		}
-		p := r.Path
+		p := routeKey(r.Path)
 		if p == "" {
 			p = "/"
 		}
@@ -72,8 +126,10 @@ func newMatcher(routes []RouteMatch) *matcher {
 	return m
 }
 
-// match returns the index of the route for a request, or -1.
+// match returns the index of the route for a request, or -1. path is as the
+// request wrote it (escaped).
 func (m *matcher) match(method, path string, h http.Header) int {
+	path = routeKey(path)
 	if i := pick(m.exact[path], method, h); i >= 0 {
 		return i
 	}

@@ -9,6 +9,7 @@ import (
 // referenceMatch is the rule written as plainly as possible: every route
 // scored, the best kept. The matcher must agree with it on every input.
 func referenceMatch(routes []RouteMatch, method, path string, h http.Header) int {
+	path = routeKey(path)
 	best, bestScore := -1, -1
 	for i, r := range routes {
 		if len(r.Methods) > 0 {
@@ -31,7 +32,7 @@ func referenceMatch(routes []RouteMatch, method, path string, h http.Header) int
 		if !ok {
 			continue
 		}
-		p := r.Path
+		p := routeKey(r.Path)
 		if p == "" {
 			p = "/"
 		}
@@ -89,8 +90,17 @@ func TestRoutePrecedence(t *testing.T) {
 		{"GET", "/checkout/pay", nil, 0},   // method not taken: the root
 		{"GET", "/robots.txt", nil, 7},     // exact
 		{"GET", "/robots.txt/x", nil, 0},   // an exact route takes nothing below it
-		{"GET", "/api//v2/x", nil, 1},      // an empty segment is a segment
-		{"OPTIONS", "*", nil, -1},          // not a path
+		{"GET", "/api//v2/x", nil, 2},      // runs of / are one, as an app may read them
+		// Every spelling an app may read as /api/admin is taken by its routes.
+		{"GET", "/API/Admin/x", nil, 5},
+		{"GET", "/api/%61dmin/x", nil, 5},
+		{"GET", "/api/%2561dmin/x", nil, 5},
+		{"GET", "/api/%u0061dmin", nil, 5},
+		{"GET", "/api%2Fadmin", nil, 5},
+		{"GET", "/api%5cadmin/x", nil, 5},
+		{"GET", "/api;jsessionid=1/admin;x", nil, 5},
+		{"GET", "//api///admin", nil, 5},
+		{"OPTIONS", "*", nil, -1}, // not a path
 	} {
 		got := newMatcher(routes).match(tt.method, tt.path, tt.h)
 		if got != tt.want {
@@ -103,6 +113,28 @@ func TestRoutePrecedence(t *testing.T) {
 	// No route at all for the root: nothing matches what no prefix covers.
 	if got := newMatcher([]RouteMatch{{Path: "/a"}}).match("GET", "/b", nil); got != -1 {
 		t.Errorf("/b with only /a: route %d; want -1", got)
+	}
+}
+
+// TestRouteKey: the reading of a path that routes compare.
+func TestRouteKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"/api/x":       "/api/x",
+		"/API/X":       "/api/x",
+		"/a%2Fb":       "/a/b",
+		"/a%252Fb":     "/a/b",
+		"/a%25252Fb":   "/a/b",
+		"/a%2525252Fb": "/a%2fb", // three rounds, as hygiene reads paths; the rest stays
+		"/a;p=1/b;q":   "/a/b",
+		"/a\\b":        "/a/b",
+		"///a//b/":     "/a/b/",
+		"/caf%C3%A9":   "/café",
+		"/%zz":         "/%zz",
+		"":             "",
+	} {
+		if got := routeKey(in); got != want {
+			t.Errorf("routeKey(%q) = %q; want %q", in, got, want)
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -244,7 +245,7 @@ func (p *Proxy) Update(cfg Config) error {
 		return fmt.Errorf("proxy: HTTPS port %d out of range", t.httpsPort)
 	}
 	t.httpsPortText = strconv.Itoa(t.httpsPort)
-	sites := cfg.Sites
+	sites := slices.Clip(cfg.Sites) // appended to: never into the caller's spare room
 	for _, r := range cfg.Routes {
 		sites = append(sites, Site{Hosts: []string{r.Host}, Routes: []SiteRoute{{Upstream: r.Upstream}}})
 	}
@@ -311,7 +312,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i := st.matcher.match(r.Method, r.URL.EscapedPath(), r.Header)
 	if i < 0 {
 		t.onReject("no_route")
-		t.refuse(w, r, http.StatusNotFound)
+		t.refuse(w, r, statusNoRoute)
 		return
 	}
 	action := st.routes[i]
@@ -440,7 +441,12 @@ var errorPages = map[int]string{
 	http.StatusBadGateway:                   "502 Bad Gateway: the application could not be reached.\n",
 	http.StatusGatewayTimeout:               "504 Gateway Timeout: the application did not answer in time.\n",
 	http.StatusNotFound:                     "404 Not Found: this server does not serve that name.\n",
+	statusNoRoute:                           "404 Not Found: no route of this site takes that path.\n",
 }
+
+// statusNoRoute is 404 for a served name whose routes do not take the path;
+// its page differs from the unknown name's. errorPage writes it as 404.
+const statusNoRoute = 1404
 
 // refuse answers a request rampart will not pass on. An HTTP/1 request whose
 // body was not read to the end also loses its connection, at once: net/http
@@ -459,6 +465,10 @@ func (t *table) errorPage(w http.ResponseWriter, status int) {
 	t.headers.apply(h)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	page := errorPages[status]
+	if status == statusNoRoute {
+		status = http.StatusNotFound
+	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(errorPages[status]))
+	_, _ = w.Write([]byte(page))
 }

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -38,6 +40,10 @@ func TestSites(t *testing.T) {
 				{Upstream: shop},
 			}},
 			{Hosts: []string{"*.tenants.test"}, Routes: []SiteRoute{{Upstream: tenants}}},
+			{Hosts: []string{"go.test"}, Routes: []SiteRoute{
+				{Match: RouteMatch{Path: "/admin"}, Respond: &Respond{Status: 403, Body: "no"}},
+				{Redirect: &Redirect{To: "/", KeepPath: true}},
+			}},
 			{Hosts: []string{"docs.tenants.test"}, Routes: []SiteRoute{{Match: RouteMatch{Path: "/v1", Methods: []string{"GET"}}, Upstream: docs}}},
 		},
 		Transport: NewTransport(TransportConfig{ResponseHeaderTimeout: time.Second}),
@@ -100,6 +106,30 @@ func TestSites(t *testing.T) {
 			t.Errorf("%s %s%s reached an app: %q", tt.method, tt.host, tt.path, body)
 		}
 	}
+	// Raw request lines: spellings of /admin, an opaque target, a path that
+	// would make "//host" of a kept path.
+	for _, tt := range []struct{ target, want string }{
+		{"/%61dmin", "HTTP/1.1 403"},
+		{"/ADMIN/x", "HTTP/1.1 403"},
+		{"/admin;x", "HTTP/1.1 403"},
+		{"//admin", "HTTP/1.1 403"},
+		{"https:@evil.test/x", "HTTP/1.1 400"},
+		{"//evil.test/x", "Location: /evil.test/x\r\n"},
+		{"/a?b=c", "Location: /a?b=c\r\n"},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: go.test\r\nConnection: close\r\n\r\n", tt.target)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		out, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.Contains(string(out), tt.want) {
+			t.Errorf("GET %s: %q; want %q in it", tt.target, out, tt.want)
+		}
+	}
+
 	if n := strings.Count(strings.Join(rejected, " "), "no_route"); n != 2 {
 		t.Errorf("%d requests counted as no_route (%v); want 2", n, rejected)
 	}
@@ -119,22 +149,30 @@ func TestSites(t *testing.T) {
 // TestSitesRefused: a table that cannot be built is refused whole.
 func TestSitesRefused(t *testing.T) {
 	u := &url.URL{Scheme: "http", Host: "127.0.0.1:1"}
-	for name, sites := range map[string][]Site{
-		"a name twice":          {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: u}}}, {Hosts: []string{"A.test."}, Routes: []SiteRoute{{Upstream: u}}}},
-		"a wildcard twice":      {{Hosts: []string{"*.a.test", "*.A.test"}, Routes: []SiteRoute{{Upstream: u}}}},
-		"a wildcard not first":  {{Hosts: []string{"a.*.test"}, Routes: []SiteRoute{{Upstream: u}}}},
-		"no routes":             {{Hosts: []string{"a.test"}}},
-		"an upstream not http":  {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: &url.URL{Scheme: "ftp", Host: "x"}}}}},
-		"no upstream for route": {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Match: RouteMatch{Path: "/x"}}}}},
-		"two actions":           {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: u, Respond: &Respond{}}}}},
-		"a redirect off-site":   {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "//evil.test/"}}}}},
-		"a redirect to http":    {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "http://a.test/"}}}}},
-		"a redirect with a CR":  {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "/a\rSet-Cookie: x"}}}}},
-		"a redirect status 200": {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{Status: 200, To: "/a"}}}}},
-		"a body over 64 KiB":    {{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Respond: &Respond{Body: strings.Repeat("x", 64<<10+1)}}}}},
+	for _, tt := range []struct {
+		name  string
+		sites []Site
+		want  string
+	}{
+		{"a name twice", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: u}}}, {Hosts: []string{"A.test."}, Routes: []SiteRoute{{Upstream: u}}}}, "routed twice"},
+		{"a wildcard twice", []Site{{Hosts: []string{"*.a.test", "*.A.test"}, Routes: []SiteRoute{{Upstream: u}}}}, "routed twice"},
+		{"a wildcard not first", []Site{{Hosts: []string{"a.*.test"}, Routes: []SiteRoute{{Upstream: u}}}}, "want a name"},
+		{"no routes", []Site{{Hosts: []string{"a.test"}}}, "needs hosts and routes"},
+		{"an upstream not http", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: &url.URL{Scheme: "ftp", Host: "x"}}}}}, "http or https"},
+		{"no action", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Match: RouteMatch{Path: "/x"}}}}}, "exactly one"},
+		{"two actions", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Upstream: u, Respond: &Respond{}}}}}, "exactly one"},
+		{"a redirect off-site", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "//evil.test/"}}}}}, "one /"},
+		{"a redirect by backslash", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "/\\evil.test/"}}}}}, "not a URL"},
+		{"a redirect to http", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "http://a.test/"}}}}}, "https URL"},
+		{"a redirect with a CR", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "/a\rSet-Cookie: x"}}}}}, "not a URL"},
+		{"a redirect status 200", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{Status: 200, To: "/a"}}}}}, "want 301"},
+		{"a kept path after a query", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Redirect: &Redirect{To: "/a?b=c", KeepPath: true}}}}}, "query or fragment"},
+		{"a body over 64 KiB", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Respond: &Respond{Body: strings.Repeat("x", 64<<10+1)}}}}}, "at most"},
+		{"a body with 204", []Site{{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Respond: &Respond{Status: 204, Body: "x"}}}}}, "no body"},
 	} {
-		if _, err := New(Config{Sites: sites}); err == nil {
-			t.Errorf("%s: accepted", name)
+		_, err := New(Config{Sites: tt.sites})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want an error saying %q", tt.name, err, tt.want)
 		}
 	}
 }

@@ -378,11 +378,18 @@ func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 		}
 		if oldFormLine.MatchString(line) {
 			return &settingError{fmt.Sprintf("%s:%d", file, i+1), "written as name = value, the form the YAML file replaced",
-				"write name: value (YAML), e.g. upstream: http://127.0.0.1:8080; the README's Settings section shows a whole file"}
+				"write name: value (YAML), e.g. upstream: http://127.0.0.1:8080; deploy/examples/rampart.yaml is a whole file"}
 		}
 		break
 	}
-	f, err := conffile.Parse(file, data, func(name string) bool { return name != "config" && fs.Lookup(name) != nil })
+	f, err := conffile.Parse(file, data, func(name string) (known, list bool) {
+		fl := fs.Lookup(name)
+		if fl == nil || name == "config" {
+			return false, false
+		}
+		_, list = fl.Value.(*listFlag)
+		return true, list
+	})
 	if err != nil {
 		var e *conffile.Error
 		if !errors.As(err, &e) {
@@ -474,8 +481,16 @@ func validate(r *rawFlags, src sources) (*config, error) {
 		c.upstream = u
 	}
 	if r.upstreamCA != "" {
-		if c.upstream == nil || u.Scheme != "https" {
-			return nil, bad("upstream-ca", "set, but --upstream is not https", "use an https:// upstream or drop --upstream-ca")
+		// It is the one root set for every https upstream, --upstream's and
+		// the sites' alike.
+		httpsUpstream := c.upstream != nil && c.upstream.Scheme == "https"
+		for _, st := range c.sites {
+			for _, rt := range st.Routes {
+				httpsUpstream = httpsUpstream || (rt.Upstream != nil && rt.Upstream.Scheme == "https")
+			}
+		}
+		if !httpsUpstream {
+			return nil, bad("upstream-ca", "set, but no upstream is https", "use an https:// upstream or drop --upstream-ca")
 		}
 		// Only the private CA: an internal app is not vouched for by public CAs.
 		c.upstreamRoots = x509.NewCertPool()

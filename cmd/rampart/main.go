@@ -83,6 +83,10 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 			return report(runCheck(args[1:], env, stdout), stderr)
 		case "validate":
 			// rampart validate FILE: check --config FILE.
+			if len(args) >= 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "-help") {
+				fmt.Fprintln(stdout, "rampart validate FILE [flags]: checks the --config FILE with the flags and RAMPART_* variables given, as a start would, and lists every mistake in the file; exit 0 valid, 2 not")
+				return exitOK
+			}
 			if len(args) < 2 || strings.HasPrefix(args[1], "-") {
 				return report(&settingError{"validate", "no file named", "rampart validate rampart.yaml"}, stderr)
 			}
@@ -164,7 +168,11 @@ func runCheck(args []string, env environment, stdout io.Writer) error {
 	for _, n := range cfg.notes {
 		fmt.Fprintf(stdout, "rampart check: note: %s\n", n)
 	}
-	fmt.Fprintf(stdout, "rampart check: the settings are valid (%s for %s; %d sites from the file)\n", cfg.tlsMode, strings.Join(cfg.domains, ", "), len(cfg.sites))
+	sites := ""
+	if len(cfg.sites) > 0 {
+		sites = fmt.Sprintf("; %d sites from the file", len(cfg.sites))
+	}
+	fmt.Fprintf(stdout, "rampart check: the settings are valid (%s for %s%s)\n", cfg.tlsMode, strings.Join(cfg.domains, ", "), sites)
 	return nil
 }
 

@@ -23,10 +23,6 @@ var fixedSettings = []fixedSetting{
 	{"admin-addr", func(a, b *config) bool { return a.adminAddr != b.adminAddr }, func(d, s *config) { d.adminAddr = s.adminAddr }},
 	{"data-dir", func(a, b *config) bool { return a.dataDir != b.dataDir }, func(d, s *config) { d.dataDir = s.dataDir }},
 	{"tls", func(a, b *config) bool { return a.tlsMode != b.tlsMode }, func(d, s *config) { d.tlsMode = s.tlsMode }},
-	// The names served (--domain's and the sites'): certificates are held for them.
-	{"domain", func(a, b *config) bool { return !slices.Equal(a.domains, b.domains) }, func(d, s *config) {
-		d.domains, d.flagDomains, d.sites = s.domains, s.flagDomains, s.sites
-	}},
 	{"tls-min-version", func(a, b *config) bool { return a.tlsMinVersion != b.tlsMinVersion }, func(d, s *config) { d.tlsMinVersion = s.tlsMinVersion }},
 	{"tls-ticket-lifetime", func(a, b *config) bool { return a.tlsTicketLifetime != b.tlsTicketLifetime }, func(d, s *config) { d.tlsTicketLifetime = s.tlsTicketLifetime }},
 	{"acme-*", func(a, b *config) bool {
@@ -62,6 +58,14 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 		log.Error("reload refused; the running configuration stays", zap.Error(err))
 		return cur
 	}
+	// The names served (--domain's and the sites') are those certificates
+	// are held for: a reload that changes them is refused whole, so that no
+	// route is applied for a name without its certificate.
+	if added, removed := nameChanges(cur.domains, next.domains); len(added)+len(removed) > 0 {
+		log.Error("reload refused; the running configuration stays: the names served changed, which needs a restart",
+			zap.Strings("added", added), zap.Strings("removed", removed))
+		return cur
+	}
 	for _, f := range fixedSettings {
 		if f.changed(cur, next) {
 			log.Warn("reload: this setting changes only with a restart; the running value stays", zap.String("setting", f.name))
@@ -81,4 +85,19 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	}
 	log.Info("reloaded", zap.String("upstream", next.upstreamText()), zap.Int("sites", len(next.sites)))
 	return next
+}
+
+// nameChanges lists the names in b and not a, and in a and not b.
+func nameChanges(a, b []string) (added, removed []string) {
+	for _, n := range b {
+		if !slices.Contains(a, n) {
+			added = append(added, n)
+		}
+	}
+	for _, n := range a {
+		if !slices.Contains(b, n) {
+			removed = append(removed, n)
+		}
+	}
+	return added, removed
 }

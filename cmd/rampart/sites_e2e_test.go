@@ -112,6 +112,21 @@ sites:
 	if !strings.Contains(r.out.String(), "sites[0].routes[0].upstream") {
 		t.Errorf("the refused reload does not name the key:\n%s", r.out.String())
 	}
+
+	// A reload that adds a name is refused whole: its certificate comes with a restart.
+	write("127.0.0.1:18742")
+	body, _ := os.ReadFile(conf)
+	if err := os.WriteFile(conf, []byte(strings.Replace(string(body), "[blog.test]", "[blog.test, news.test]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the refusal of a new name", func() error {
+		if !strings.Contains(r.out.String(), "the names served changed") || !strings.Contains(r.out.String(), "news.test") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	check("shop.test", "/api/x", 200, "api2 /api/x") // the route change in that file was not applied either
 }
 
 // TestConfigFileErrors: a file's mistakes stop the start with exit 2, naming
@@ -124,7 +139,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"a key twice", "domain: shop.test\ndomain: www.shop.test\n", `:2 (domain): given twice (first at line 1)`},
 		{"a route without an action", "sites:\n  - hosts: [shop.test]\n    routes:\n      - path: /a\n", `:4 (sites[0].routes[0]): 0 actions; fix: give exactly one of upstream, redirect and respond`},
 		{"a name in two sites", "sites:\n  - hosts: [shop.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n  - hosts: [SHOP.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n", `:4 (sites[1].hosts): "SHOP.test" is served twice`},
-		{"a redirect off-site", "sites:\n  - hosts: [shop.test]\n    routes: [{redirect: {to: //evil.test/}}]\n", `(sites): site "shop.test", route 0: redirect target "//evil.test/"`},
+		{"a redirect off-site", "sites:\n  - hosts: [shop.test]\n    routes: [{redirect: {to: //evil.test/}}]\n", `:3 (sites[0].routes[0]): redirect target "//evil.test/": want an https URL or a path starting with one /`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			conf := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")

@@ -233,3 +233,50 @@ func TestSystemdInstallAsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemdInstallYAML: the settings given reach rampart.yaml as given
+// (quotes, backslashes, '#', ': ' and a repeated --domain), rampart check
+// reads them back, and an earlier install's rampart.conf (name = value)
+// carries over, below what is given.
+func TestSystemdInstallYAML(t *testing.T) {
+	root := t.TempDir()
+	csp := `default-src 'self'; script-src "x" \y # z: w`
+	out, err := runInstall(t, root, rampartBin, "--domain", "shop.example.com", "--domain", "www.shop.example.com",
+		"--upstream", "http://127.0.0.1:8080", "--csp", csp, "--hsts-preload")
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	conf := filepath.Join(root, "etc", "rampart", "rampart.yaml")
+	data, _ := os.ReadFile(conf)
+	if !strings.Contains(string(data), `domain: ["shop.example.com", "www.shop.example.com"]`) {
+		t.Errorf("a repeated --domain is not a list:\n%s", data)
+	}
+	// rampart reads the file back to the same values: its check names them.
+	cfg, err := parse([]string{"--config", conf}, nil)
+	if err != nil {
+		t.Fatalf("rampart does not read what install.sh wrote: %v\n%s", err, data)
+	}
+	if cfg.headers.CSP != csp || len(cfg.domains) != 2 || !cfg.headers.HSTSPreload {
+		t.Errorf("read back CSP %q, domains %v, preload %v; want %q, two, true", cfg.headers.CSP, cfg.domains, cfg.headers.HSTSPreload, csp)
+	}
+
+	old := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(old, "etc", "rampart"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(old, "etc", "rampart", "rampart.conf"),
+		[]byte("# an earlier install\ndomain = shop.example.com\nupstream = http://127.0.0.1:8080\nacme-email = \"ops@example.com\"\n"), 0o644)
+	out, err = runInstall(t, old, rampartBin, "--upstream", "http://127.0.0.1:9000")
+	if err != nil {
+		t.Fatalf("install.sh over an earlier install: %v\n%s", err, out)
+	}
+	data, _ = os.ReadFile(filepath.Join(old, "etc", "rampart", "rampart.yaml"))
+	for _, want := range []string{`domain: "shop.example.com"`, `upstream: "http://127.0.0.1:9000"`, `acme-email: "ops@example.com"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the converted file lacks %s:\n%s", want, data)
+		}
+	}
+	if !strings.Contains(out, "rampart.conf") {
+		t.Errorf("install.sh did not say it carried rampart.conf over:\n%s", out)
+	}
+}

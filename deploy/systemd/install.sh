@@ -36,7 +36,7 @@ shift
 	die "no executable rampart at '$binary'; fix: run 'make build' first (it writes bin/rampart), or name the binary's path"
 
 # The settings, checked before anything is written.
-declare -A seen=()
+declare -A seen=() given=()
 names=()
 given_domain=false given_upstream=false
 while [[ $# -gt 0 ]]; do
@@ -65,6 +65,7 @@ while [[ $# -gt 0 ]]; do
 	# YAML, quoted: a value with ": " or "#" stays one value.
 	value=${value//\\/\\\\}
 	value=${value//\"/\\\"}
+	given[$name]=1
 	if [[ -v "seen[$name]" ]]; then
 		seen[$name]+=", \"$value\""
 	else
@@ -72,6 +73,39 @@ while [[ $# -gt 0 ]]; do
 		seen[$name]="\"$value\""
 	fi
 done
+root=${DESTDIR:-}
+root=${root%/}
+conf=$root/etc/rampart/rampart.yaml
+
+# An install of an earlier version keeps its settings in rampart.conf, one
+# "name = value" a line: they carry over into the new rampart.yaml, below
+# what is given here. The old file is left as it was.
+old_conf=$root/etc/rampart/rampart.conf
+converted=false
+if [[ ! -e $conf && -f $old_conf ]]; then
+	while IFS= read -r line || [[ -n $line ]]; do
+		line=${line#"${line%%[![:space:]]*}"}
+		[[ -z $line || $line == \#* ]] && continue
+		[[ $line == *=* ]] || die "$old_conf: '$line' is not name = value; fix: correct or remove that line, then run this again"
+		name=${line%%=*} value=${line#*=}
+		name=${name%"${name##*[![:space:]]}"} value=${value#"${value%%[![:space:]]*}"}
+		value=${value%"${value##*[![:space:]]}"} value=${value#\"} value=${value%\"}
+		[[ $name =~ ^[a-z][a-z0-9-]*$ ]] || die "$old_conf: '$name' is not a setting's name; fix: correct that line"
+		value=${value//\\/\\\\}
+		value=${value//\"/\\\"}
+		if [[ -v "given[$name]" ]]; then
+			continue # given here: that wins
+		elif [[ -v "seen[$name]" ]]; then
+			seen[$name]+=", \"$value\""
+		else
+			names+=("$name")
+			seen[$name]="\"$value\""
+		fi
+		case $name in domain) given_domain=true ;; upstream) given_upstream=true ;; esac
+	done <"$old_conf"
+	converted=true
+fi
+
 settings=()
 for name in "${names[@]}"; do
 	case ${seen[$name]} in
@@ -80,14 +114,11 @@ for name in "${names[@]}"; do
 	esac
 done
 
-root=${DESTDIR:-}
-root=${root%/}
 if [[ -z $root && $EUID -ne 0 ]]; then
 	die "installing into / needs root; fix: sudo $0 $binary ... (or set DESTDIR to stage the files under another root)"
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-conf=$root/etc/rampart/rampart.yaml
 if [[ ! -e $conf ]] && ! { $given_domain && $given_upstream; }; then
 	die "no $conf yet, so rampart needs --domain and --upstream; fix: $0 $binary --domain shop.example.com --upstream http://127.0.0.1:8080"
 fi
@@ -125,6 +156,9 @@ else
 	install -m 0644 "$new_conf" "$conf.new"
 	mv "$conf.new" "$conf"
 	echo "wrote $conf"
+	if $converted; then
+		echo "  with the settings of $old_conf, the form of earlier versions (left as it was; rampart no longer reads it)"
+	fi
 fi
 
 next=("systemctl daemon-reload" "systemctl enable --now rampart")
