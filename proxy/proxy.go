@@ -180,12 +180,17 @@ func dnsLabel(s string) bool {
 	return true
 }
 
-// redirectTo is the plain-HTTP redirect prefix for a served canonical host.
-func (t *table) redirectTo(host string) string {
+// redirectTo is the plain-HTTP redirect prefix for a canonical host, and
+// whether it is served at all: built once for an exact name, per request for
+// a wildcard's.
+func (t *table) redirectTo(host string) (string, bool) {
 	if e := t.hosts[host]; e != nil {
-		return e.redirectTo
+		return e.redirectTo, true
 	}
-	return redirectPrefix(host, t.httpsPort)
+	if t.lookup(host) != nil {
+		return redirectPrefix(host, t.httpsPort), true
+	}
+	return "", false
 }
 
 func redirectPrefix(host string, httpsPort int) string {
@@ -312,7 +317,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i := st.matcher.match(r.Method, r.URL.EscapedPath(), r.Header)
 	if i < 0 {
 		t.onReject("no_route")
-		t.refuse(w, r, statusNoRoute)
+		t.refusePage(w, r, http.StatusNotFound, noRoutePage)
 		return
 	}
 	action := st.routes[i]
@@ -404,7 +409,7 @@ func (t *table) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		zap.String("method", r.Method),
 		zap.String("path", r.URL.Path),
 		zap.Error(err))
-	t.errorPage(w, status)
+	t.errorPage(w, status, errorPages[status])
 }
 
 // upstreamErrorReason sorts a failed exchange with the app into a few kinds.
@@ -441,34 +446,33 @@ var errorPages = map[int]string{
 	http.StatusBadGateway:                   "502 Bad Gateway: the application could not be reached.\n",
 	http.StatusGatewayTimeout:               "504 Gateway Timeout: the application did not answer in time.\n",
 	http.StatusNotFound:                     "404 Not Found: this server does not serve that name.\n",
-	statusNoRoute:                           "404 Not Found: no route of this site takes that path.\n",
 }
 
-// statusNoRoute is 404 for a served name whose routes do not take the path;
-// its page differs from the unknown name's. errorPage writes it as 404.
-const statusNoRoute = 1404
+// noRoutePage is the 404 for a served name whose routes do not take the path.
+const noRoutePage = "404 Not Found: no route of this site takes that path.\n"
 
 // refuse answers a request rampart will not pass on. An HTTP/1 request whose
 // body was not read to the end also loses its connection, at once: net/http
 // would otherwise try to drain up to 256 KiB of a body nobody wants (or one
 // that never comes), holding the connection and its goroutine while it waits.
 func (t *table) refuse(w http.ResponseWriter, r *http.Request, status int) {
+	t.refusePage(w, r, status, errorPages[status])
+}
+
+// refusePage is refuse with a page other than the status's own.
+func (t *table) refusePage(w http.ResponseWriter, r *http.Request, status int, page string) {
 	if r.ProtoMajor == 1 && r.ContentLength != 0 {
 		w.Header().Set("Connection", "close")
 		defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }()
 	}
-	t.errorPage(w, status)
+	t.errorPage(w, status, page)
 }
 
-func (t *table) errorPage(w http.ResponseWriter, status int) {
+func (t *table) errorPage(w http.ResponseWriter, status int, page string) {
 	h := w.Header()
 	t.headers.apply(h)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	page := errorPages[status]
-	if status == statusNoRoute {
-		status = http.StatusNotFound
-	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(page))
+	_, _ = io.WriteString(w, page)
 }

@@ -13,8 +13,8 @@ import (
 func (p *Proxy) Redirect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := p.table.Load()
-		host := hostname.Canonical(r.Host)
-		if t.lookup(host) == nil {
+		prefix, served := t.redirectTo(hostname.Canonical(r.Host))
+		if !served {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(errorPages[http.StatusNotFound]))
@@ -24,7 +24,7 @@ func (p *Proxy) Redirect() http.Handler {
 		if target == "" || target[0] != '/' {
 			target = "/" // "OPTIONS *" and other odd forms go to the root
 		}
-		w.Header().Set("Location", t.redirectTo(host)+target)
+		w.Header().Set("Location", prefix+target)
 		w.WriteHeader(http.StatusPermanentRedirect)
 	})
 }

@@ -113,13 +113,7 @@ func runAuditJSON(t *testing.T, url, ca string, extra ...string) (auditJSON, int
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code := exitCode(t, err)
 	var rep auditJSON
 	if jerr := json.Unmarshal(out, &rep); jerr != nil {
 		t.Fatalf("rampart audit %s: %v (exit %d)\n%s%s", url, jerr, code, out, stderr.String())

@@ -666,13 +666,11 @@ func collision(first, firstAddr, second, secondAddr string) error {
 }
 
 // validateSites checks the --config file's sites as a whole: names valid for
-// the --tls mode and served once (beside --domain too), and a table the proxy
-// can build. Their names join c.domains: certificates and metrics serve them.
+// the --tls mode and served once (beside --domain too). Their names join c.domains: certificates and metrics serve them.
 func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) error {
 	if len(src.sites) == 0 {
 		return nil
 	}
-	where := src.sitesAt + " (sites)"
 	sites := make([]proxy.Site, len(src.sites))
 	for i, st := range src.sites {
 		sites[i] = st
@@ -694,10 +692,8 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 			c.domains = append(c.domains, d)
 		}
 	}
-	// What only the table can judge (a redirect's target, say).
-	if _, err := proxy.New(proxy.Config{Sites: sites}); err != nil {
-		return &settingError{where, strings.TrimPrefix(err.Error(), "proxy: "), "correct that site's route"}
-	}
+	// Each route's action was judged as the table judges it (proxy.CheckRoute)
+	// when the file was read, with its line.
 	c.sites = sites
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -88,13 +87,7 @@ func TestHelp(t *testing.T) {
 	run := func(args ...string) (string, int) {
 		cmd := exec.Command(rampartBin, args...)
 		out, err := cmd.CombinedOutput()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		code := exitCode(t, err)
 		return string(out), code
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {

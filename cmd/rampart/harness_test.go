@@ -259,6 +259,19 @@ func poolFromFile(t *testing.T, file string) *x509.CertPool {
 	return pool
 }
 
+// exitCode is the status of a command that ran; an error of another kind
+// (it did not start) fails the test.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
 func execOutput(bin string, args ...string) (string, error) {
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	return string(out), err

@@ -247,22 +247,20 @@ func (b *boundListeners) close() {
 
 func bindAll(cfg *config) (*boundListeners, error) {
 	b := &boundListeners{}
-	var err error
-	for _, l := range []struct {
+	all := []struct {
 		flagName, addr string
 		ln             *net.Listener
-	}{{"https-addr", cfg.httpsAddr, &b.https}, {"http-addr", cfg.httpAddr, &b.http}, {"admin-addr", cfg.adminAddr, &b.admin}} {
+	}{{"https-addr", cfg.httpsAddr, &b.https}, {"http-addr", cfg.httpAddr, &b.http}, {"admin-addr", cfg.adminAddr, &b.admin}}
+	var err error
+	for i, l := range all {
 		if l.addr == "" {
 			continue
 		}
 		if *l.ln, err = bind(cfg, l.flagName, l.addr); err != nil {
-			// In use by one of rampart's own listeners (localhost and
+			// A port one of rampart's own listeners holds (localhost and
 			// 127.0.0.1 are told apart only here): the settings collide.
-			for _, o := range []struct {
-				flagName, addr string
-				ln             net.Listener
-			}{{"https-addr", cfg.httpsAddr, b.https}, {"http-addr", cfg.httpAddr, b.http}} {
-				if o.ln != nil && errors.Is(err, errInUse) && samePort(o.ln.Addr(), l.addr) {
+			for _, o := range all[:i] {
+				if *o.ln != nil && samePort((*o.ln).Addr(), l.addr) {
 					err = collision(cfg.sources.of(o.flagName), o.addr, cfg.sources.of(l.flagName), l.addr)
 				}
 			}
@@ -454,21 +452,6 @@ func sessionTickets(tlsCfg *tls.Config, lifetime time.Duration, log *zap.Logger)
 	}, nil
 }
 
-// errInUse marks bind's error for an address already in use.
-var errInUse = errors.New("address in use")
-
-// inUseError is a setting error that errors.Is errInUse.
-type inUseError struct{ settingError }
-
-func (e *inUseError) Is(target error) bool { return target == errInUse }
-func (e *inUseError) As(target any) bool {
-	if se, ok := target.(**settingError); ok {
-		*se = &e.settingError
-		return true
-	}
-	return false
-}
-
 // samePort tells whether addr names the port a is bound to.
 func samePort(a net.Addr, addr string) bool {
 	tcp, ok := a.(*net.TCPAddr)
@@ -487,7 +470,7 @@ func bind(cfg *config, flagName, addr string) (net.Listener, error) {
 	case err == nil:
 		return ln, nil
 	case errors.Is(err, syscall.EADDRINUSE):
-		return nil, &inUseError{settingError{cfg.sources.of(flagName), fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}}
+		return nil, &settingError{cfg.sources.of(flagName), fmt.Sprintf("%s is already in use", addr), "stop the other server on that port, or choose another address"}
 	case errors.Is(err, syscall.EACCES):
 		return nil, &settingError{cfg.sources.of(flagName), fmt.Sprintf("no permission to bind %s", addr),
 			"grant the binary CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep rampart, or the systemd unit), or use a port above 1023"}

@@ -35,9 +35,24 @@ shift
 [[ -f $binary && -x $binary ]] ||
 	die "no executable rampart at '$binary'; fix: run 'make build' first (it writes bin/rampart), or name the binary's path"
 
-# The settings, checked before anything is written.
+# The settings, checked before anything is written: names in the order
+# first given, seen[name] the quoted YAML value (or list items) so far.
 declare -A seen=() given=()
 names=()
+
+# add NAME VALUE: one more value of a setting, quoted for YAML (a value with
+# ": " or "#" stays one value); a second value of a name makes a list.
+add() {
+	local v=${2//\\/\\\\}
+	v=${v//\"/\\\"}
+	if [[ -v "seen[$1]" ]]; then
+		seen[$1]+=", \"$v\""
+	else
+		names+=("$1")
+		seen[$1]="\"$v\""
+	fi
+	case $1 in domain) given_domain=true ;; upstream) given_upstream=true ;; esac
+}
 given_domain=false given_upstream=false
 while [[ $# -gt 0 ]]; do
 	arg=$1
@@ -59,19 +74,9 @@ while [[ $# -gt 0 ]]; do
 	config) die "--config: the unit reads /etc/rampart/rampart.yaml; fix: drop --config" ;;
 	data-dir) die "--data-dir: the unit keeps rampart's data in /var/lib/rampart (StateDirectory=, the only place its sandbox may write); fix: drop --data-dir" ;;
 	acme-eab-hmac) die "--acme-eab-hmac: rampart.yaml is world-readable (the service's dynamic user must read it), so a secret does not belong there; fix: drop it here, put RAMPART_ACME_EAB_HMAC=... in a file only root reads, e.g. /etc/rampart/secret.env (mode 0600), and add EnvironmentFile=/etc/rampart/secret.env with 'systemctl edit rampart'" ;;
-	domain) given_domain=true ;;
-	upstream) given_upstream=true ;;
 	esac
-	# YAML, quoted: a value with ": " or "#" stays one value.
-	value=${value//\\/\\\\}
-	value=${value//\"/\\\"}
 	given[$name]=1
-	if [[ -v "seen[$name]" ]]; then
-		seen[$name]+=", \"$value\""
-	else
-		names+=("$name")
-		seen[$name]="\"$value\""
-	fi
+	add "$name" "$value"
 done
 root=${DESTDIR:-}
 root=${root%/}
@@ -91,17 +96,7 @@ if [[ ! -e $conf && -f $old_conf ]]; then
 		name=${name%"${name##*[![:space:]]}"} value=${value#"${value%%[![:space:]]*}"}
 		value=${value%"${value##*[![:space:]]}"} value=${value#\"} value=${value%\"}
 		[[ $name =~ ^[a-z][a-z0-9-]*$ ]] || die "$old_conf: '$name' is not a setting's name; fix: correct that line"
-		value=${value//\\/\\\\}
-		value=${value//\"/\\\"}
-		if [[ -v "given[$name]" ]]; then
-			continue # given here: that wins
-		elif [[ -v "seen[$name]" ]]; then
-			seen[$name]+=", \"$value\""
-		else
-			names+=("$name")
-			seen[$name]="\"$value\""
-		fi
-		case $name in domain) given_domain=true ;; upstream) given_upstream=true ;; esac
+		[[ -v "given[$name]" ]] || add "$name" "$value" # what is given here wins
 	done <"$old_conf"
 	converted=true
 fi
