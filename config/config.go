@@ -324,8 +324,16 @@ func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
 				return
 			}
 			u, err := url.Parse(s)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-				d.fail(v, where, fmt.Sprintf("%q is not an http(s) URL", s), "use http://host:port or https://host:port, without credentials")
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+				d.fail(v, where, fmt.Sprintf("%q is not an http(s) URL", s), "use http://host:port or https://host:port")
+				return
+			case u.User != nil:
+				// Named without the password: the line may end up in a journal.
+				d.fail(v, where, fmt.Sprintf("%q carries credentials", u.Redacted()), "use http://host:port or https://host:port, without credentials")
+				return
+			case !validPort(u.Port()):
+				d.fail(v, where, fmt.Sprintf("%q has port %q", s, u.Port()), "give a port from 1 to 65535, or none")
 				return
 			}
 			r.Upstream = u
@@ -393,4 +401,13 @@ func orRoot(at string) string {
 		return "(file)"
 	}
 	return at
+}
+
+// validPort tells whether a URL's port is empty or 1 to 65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }

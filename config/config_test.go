@@ -88,6 +88,8 @@ func TestParseErrors(t *testing.T) {
 		{"a boolean that is not", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: /b, keep_path: yes}\n", 4, "sites[0].routes[0].redirect.keep_path", "true or false"},
 		{"a method in lower case", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - methods: [get]\n        upstream: http://a:1\n", 4, "sites[0].routes[0].methods", "upper case"},
 		{"a setting that is a mapping", "domain: {a: b}\n", 1, "domain", "key: value"},
+		{"an upstream port out of range", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://127.0.0.1:99999\n", 4, "sites[0].routes[0].upstream", "1 to 65535"},
+		{"an upstream with a password", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://u:hunter2@a:1\n", 4, "sites[0].routes[0].upstream", "without credentials"},
 		{"a list for one value", "upstream: [http://a:1, http://b:1]\n", 1, "upstream", "one value"},
 		{"a second document", "domain: a.example.com\n---\nupstream: http://a:1\n", 2, "(file)", "one document"},
 		{"an empty value", "acme-email:\n", 1, "(file)", "give a value"},
@@ -107,6 +109,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if e.File != "rampart.yaml" || e.Line != tt.line || e.Key != tt.key || !strings.Contains(e.Fix, tt.fix) {
 				t.Errorf("got %q (line %d, key %q); want line %d, key %q, a fix saying %q", err, e.Line, e.Key, tt.line, tt.key, tt.fix)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the message repeats a password: %q", err)
 			}
 			if !strings.HasPrefix(err.Error(), "rampart.yaml:") || !strings.Contains(err.Error(), "; fix: ") {
 				t.Errorf("the message %q does not read file:line: key: problem; fix: …", err)

@@ -476,6 +476,8 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	case u.User != nil:
 		// Named without the password: this line may end up in a journal.
 		return nil, bad("upstream", fmt.Sprintf("%q carries credentials", u.Redacted()), "use http://host:port or https://host:port, without credentials")
+	case u.Port() != "" && !validPort(u.Port()):
+		return nil, bad("upstream", fmt.Sprintf("%q has port %q", r.upstream, u.Port()), "give a port from 1 to 65535, or none")
 	}
 	if r.upstream != "" {
 		c.upstream = u
@@ -841,4 +843,10 @@ func (c *config) upstreamText() string {
 		return ""
 	}
 	return c.upstream.Redacted()
+}
+
+// validPort tells whether a port is 1 to 65535.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }

@@ -37,6 +37,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"no upstream", []string{"--domain", "shop.example.com"}, nil, "--upstream"},
 		{"upstream without scheme", []string{"--domain", "shop.example.com", "--upstream", "127.0.0.1:8080"}, nil, "--upstream"},
 		{"upstream with credentials", []string{"--domain", "shop.example.com", "--upstream", "http://u:p@app:1"}, nil, "--upstream"},
+		{"upstream port out of range", []string{"--domain", "shop.example.com", "--upstream", "http://127.0.0.1:99999"}, nil, "--upstream"},
+		{"upstream port zero", []string{"--domain", "shop.example.com", "--upstream", "http://127.0.0.1:0"}, nil, "--upstream"},
 		{"upstream-ca with http upstream", append(ok, "--upstream-ca", "/etc/hostname"), nil, "--upstream-ca"},
 		{"TLS 1.1", append(ok, "--tls-min-version", "1.1"), nil, "--tls-min-version"},
 		{"TLS 1.3 floor", append(ok, "--tls-min-version", "1.3"), nil, ""},
