@@ -86,13 +86,13 @@ func CheckRoute(r SiteRoute) error {
 // or fixed response.
 func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 	n := 0
-	for _, set := range []bool{r.Upstream != nil, r.Redirect != nil, r.Respond != nil} {
+	for _, set := range []bool{r.Upstream != nil, r.Pool != nil, r.Redirect != nil, r.Respond != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, errors.New("a route needs exactly one of an upstream, a redirect or a response")
+		return nil, errors.New("a route needs exactly one of an upstream, a pool, a redirect or a response")
 	}
 	switch {
 	case r.Redirect != nil:
@@ -142,12 +142,17 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 		return &respondHandler{t: t, status: status, body: []byte(r.Respond.Body),
 			contentType: []string{ct}, contentLength: []string{strconv.Itoa(len(r.Respond.Body))}}, nil
 	}
-	u := r.Upstream
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("upstream must be an http or https URL")
+	pc := r.Pool
+	if r.Upstream != nil {
+		pc = &Pool{Members: []*url.URL{r.Upstream}}
 	}
-	if t.transport == nil {
+	if err := checkPool(pc); err != nil {
+		return nil, err
+	}
+	if t.registry == nil {
 		return nil, nil // CheckRoute: nothing to build
 	}
-	return t.newReverseProxy(u), nil
+	pl := t.registry.acquire(pc, &t.held)
+	t.pools = append(t.pools, pl)
+	return t.newReverseProxy(pl), nil
 }

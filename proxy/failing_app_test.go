@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -242,40 +243,60 @@ func TestNoReplayOfGET(t *testing.T) {
 
 // dialFails is a RoundTripper whose first round trips fail to dial. It
 // stands in for http.Transport because no real app can be made to refuse one
-// dial and accept the next on cue.
+// dial and accept the next on cue. It records the hosts it was asked for.
 type dialFails struct {
 	failures int
 	calls    int
+	hosts    []string
 }
 
 func (d *dialFails) RoundTrip(req *http.Request) (*http.Response, error) {
 	d.calls++
+	d.hosts = append(d.hosts, req.URL.Host)
 	if d.calls <= d.failures {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	}
 	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
 }
 
+// TestRetryOnDialOnly: a GET or HEAD whose connection could not be made goes
+// once more, to another member when the pool has one; nothing else is retried.
 func TestRetryOnDialOnly(t *testing.T) {
 	tests := []struct {
 		method    string
+		members   int
 		failures  int
 		wantCalls int
 		wantErr   bool
 	}{
-		{"GET", 1, 2, false},  // one retry after a dial error
-		{"GET", 2, 2, true},   // and only one
-		{"HEAD", 1, 2, false}, //
-		{"POST", 1, 1, true},  // never for other methods
-		{"DELETE", 1, 1, true},
+		{"GET", 1, 1, 2, false}, // one retry after a dial error
+		{"GET", 1, 2, 2, true},  // and only one
+		{"HEAD", 1, 1, 2, false},
+		{"POST", 1, 1, 1, true}, // never for other methods
+		{"DELETE", 1, 1, 1, true},
+		{"GET", 3, 1, 2, false}, // to another member
+		{"GET", 3, 2, 2, true},
+		{"POST", 3, 1, 1, true},
 	}
 	for _, tt := range tests {
+		var r registry
+		r.log = zaptest.NewLogger(t)
+		pc := &Pool{}
+		for i := range tt.members {
+			pc.Members = append(pc.Members, &url.URL{Scheme: "http", Host: fmt.Sprintf("app%d.test:80", i)})
+		}
+		var held []*member
 		d := &dialFails{failures: tt.failures}
+		pt := &poolTransport{pool: r.acquire(pc, &held), next: d}
 		req, _ := http.NewRequest(tt.method, "http://app.test/", nil)
-		_, err := retryOnDial{d}.RoundTrip(req)
+		_, err := pt.RoundTrip(req)
 		if d.calls != tt.wantCalls || (err != nil) != tt.wantErr {
 			t.Errorf("%s after %d dial failures: %d calls, err %v; want %d calls, error %v", tt.method, tt.failures, d.calls, err, tt.wantCalls, tt.wantErr)
 		}
+		if tt.members > 1 && len(d.hosts) == 2 && d.hosts[0] == d.hosts[1] {
+			t.Errorf("%s retried on the member that failed (%s)", tt.method, d.hosts[0])
+		}
+		r.release(held)
 	}
 }
 

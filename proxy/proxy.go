@@ -50,12 +50,15 @@ type Site struct {
 }
 
 // SiteRoute is what happens to the requests it matches: exactly one of
-// Upstream, Redirect and Respond is set.
+// Upstream, Pool, Redirect and Respond is set.
 type SiteRoute struct {
 	// Match is what the request must be; its zero value takes every request.
 	Match RouteMatch
-	// Upstream is the app's base URL, http or https. Nil: another action.
+	// Upstream is the app's base URL: a pool of one member with the
+	// defaults (see Pool.Members). Nil: another action.
 	Upstream *url.URL
+	// Pool is the app's instances. Nil: another action.
+	Pool *Pool
 	// Redirect answers with a redirect. Nil: another action.
 	Redirect *Redirect
 	// Respond answers with a fixed response. Nil: another action.
@@ -120,6 +123,7 @@ type Proxy struct {
 	log      *zap.Logger
 	upgraded upgraded    // WebSocket connections handed to the app
 	buffers  *bufferPool // copy buffers, shared by every route and generation
+	registry registry    // pool members, whose state outlives a generation
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -142,6 +146,10 @@ type table struct {
 
 	onReject        func(reason string)
 	onUpstreamError func(reason string)
+
+	registry *registry
+	pools    []*pool   // every route's, for health reports
+	held     []*member // the registry's members this table refers to
 }
 
 // site is a Site, built: its routes' matcher and their ReverseProxies.
@@ -209,6 +217,13 @@ func New(cfg Config) (*Proxy, error) {
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
+	p.registry.log = p.log
+	p.registry.transport = func() http.RoundTripper {
+		if t := p.table.Load(); t != nil {
+			return t.transport
+		}
+		return nil
+	}
 	if err := p.Update(cfg); err != nil {
 		return nil, err
 	}
@@ -217,9 +232,26 @@ func New(cfg Config) (*Proxy, error) {
 
 // Update replaces the whole configuration atomically (cfg.Logger is not
 // changed). Requests in flight finish on the generation they started with.
-// On error the running configuration stays.
+// On error the running configuration stays. Pool members that the new
+// configuration keeps (the same URL and health settings) keep their health
+// state and load counts.
 func (p *Proxy) Update(cfg Config) error {
+	t, err := p.build(cfg)
+	if err != nil {
+		if t != nil {
+			p.registry.release(t.held)
+		}
+		return err
+	}
+	if old := p.table.Swap(t); old != nil {
+		p.registry.release(old.held)
+	}
+	return nil
+}
+
+func (p *Proxy) build(cfg Config) (*table, error) {
 	t := &table{
+		registry:  &p.registry,
 		transport: cfg.Transport,
 		trusted:   cfg.TrustedProxies,
 		headers:   newHeaderPolicy(cfg.Headers),
@@ -242,12 +274,11 @@ func (p *Proxy) Update(cfg Config) error {
 	if t.transport == nil {
 		t.transport = NewTransport(TransportConfig{})
 	}
-	t.transport = retryOnDial{t.transport}
 	if t.httpsPort == 0 {
 		t.httpsPort = 443
 	}
 	if t.httpsPort < 0 || t.httpsPort > 65535 {
-		return fmt.Errorf("proxy: HTTPS port %d out of range", t.httpsPort)
+		return nil, fmt.Errorf("proxy: HTTPS port %d out of range", t.httpsPort)
 	}
 	t.httpsPortText = strconv.Itoa(t.httpsPort)
 	sites := slices.Clip(cfg.Sites) // appended to: never into the caller's spare room
@@ -255,19 +286,19 @@ func (p *Proxy) Update(cfg Config) error {
 		sites = append(sites, Site{Hosts: []string{r.Host}, Routes: []SiteRoute{{Upstream: r.Upstream}}})
 	}
 	if len(sites) == 0 {
-		return errors.New("proxy: no routes")
+		return nil, errors.New("proxy: no routes")
 	}
 	t.hosts, t.wildcards = map[string]*hostEntry{}, map[string]*site{}
 	for _, sc := range sites {
 		if len(sc.Hosts) == 0 || len(sc.Routes) == 0 {
-			return errors.New("proxy: a site needs hosts and routes")
+			return t, errors.New("proxy: a site needs hosts and routes")
 		}
 		st := &site{}
 		matches := make([]RouteMatch, len(sc.Routes))
 		for i, r := range sc.Routes {
 			h, err := t.newAction(r)
 			if err != nil {
-				return fmt.Errorf("proxy: site %q, route %d: %w", sc.Hosts[0], i, err)
+				return t, fmt.Errorf("proxy: site %q, route %d: %w", sc.Hosts[0], i, err)
 			}
 			matches[i] = r.Match
 			st.routes = append(st.routes, h)
@@ -278,9 +309,9 @@ func (p *Proxy) Update(cfg Config) error {
 			host := hostname.Canonical(strings.TrimPrefix(h, "*."))
 			switch {
 			case host == "" || strings.Contains(host, "*"):
-				return fmt.Errorf("proxy: host %q: want a name, or *. and a name", h)
+				return t, fmt.Errorf("proxy: host %q: want a name, or *. and a name", h)
 			case wild && t.wildcards[host] != nil, !wild && t.hosts[host] != nil:
-				return fmt.Errorf("proxy: host %q routed twice", h)
+				return t, fmt.Errorf("proxy: host %q routed twice", h)
 			case wild:
 				t.wildcards[host] = st
 			default:
@@ -288,14 +319,13 @@ func (p *Proxy) Update(cfg Config) error {
 			}
 		}
 	}
-	p.table.Store(t)
-	return nil
+	return t, nil
 }
 
-func (t *table) newReverseProxy(upstream *url.URL) *httputil.ReverseProxy {
+func (t *table) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:        func(pr *httputil.ProxyRequest) { t.rewrite(pr, upstream) },
-		Transport:      t.transport,
+		Rewrite:        func(pr *httputil.ProxyRequest) { t.rewrite(pr, pl.base) },
+		Transport:      &poolTransport{pool: pl, next: t.transport},
 		ModifyResponse: t.modifyResponse,
 		ErrorHandler:   t.upstreamError,
 		ErrorLog:       zap.NewStdLog(t.log.Named("reverseproxy")),

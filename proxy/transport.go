@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -37,6 +38,7 @@ type TransportConfig struct {
 type Transport struct {
 	lean     *upstreamPools
 	fallback *http.Transport
+	h2c      *http.Transport // HTTP/2 without TLS, for h2c:// members
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -52,16 +54,33 @@ func NewTransport(cfg TransportConfig) *Transport {
 	const idleTimeout = 90 * time.Second
 	const maxIdlePerHost = 512 // enough for every stream in flight: fewer means dialling afresh under load
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	// A Unix socket member's address is its path in disguise (unixHostSuffix).
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if path, ok := unixSocket(addr); ok {
+			return dialer.DialContext(ctx, "unix", path)
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}
+	h2c := &http.Transport{
+		DialContext:            dial,
+		Protocols:              new(http.Protocols),
+		MaxIdleConns:           64,
+		IdleConnTimeout:        idleTimeout,
+		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+	}
+	h2c.Protocols.SetUnencryptedHTTP2(true) // and nothing else: prior knowledge, as gRPC servers expect
 	return &Transport{
+		h2c: h2c,
 		lean: &upstreamPools{
-			dialer:          dialer,
+			dial:            dial,
 			responseTimeout: cfg.ResponseHeaderTimeout,
 			idleTimeout:     idleTimeout,
 			maxIdle:         maxIdlePerHost,
 		},
 		fallback: &http.Transport{
 			// No Proxy: an edge proxy must not route through HTTP_PROXY by accident.
-			DialContext:            dialer.DialContext,
+			DialContext:            dial,
 			TLSClientConfig:        cfg.TLS,
 			ForceAttemptHTTP2:      true,
 			MaxIdleConns:           1024,
@@ -76,9 +95,14 @@ func NewTransport(cfg TransportConfig) *Transport {
 }
 
 // RoundTrip sends req the lean way when it can, through http.Transport otherwise.
+// A request to an h2c:// member goes over HTTP/2 without TLS.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if leanEligible(req) {
 		return t.lean.roundTrip(req)
+	}
+	if req.URL.Scheme == "h2c" {
+		req.URL.Scheme = "http" // the pool's own outbound request: its scheme is set again for each member
+		return t.h2c.RoundTrip(unreplayable(req))
 	}
 	return t.fallback.RoundTrip(unreplayable(req))
 }
@@ -88,6 +112,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) CloseIdleConnections() {
 	t.lean.closeIdle()
 	t.fallback.CloseIdleConnections()
+	t.h2c.CloseIdleConnections()
 }
 
 // unreplayable returns req, or a copy of it that http.Transport will not send
@@ -135,22 +160,6 @@ type emptyBody struct{}
 
 func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (emptyBody) Close() error             { return nil }
-
-// retryOnDial retries a GET or HEAD once when the connection to the app could
-// not be made: the app cannot have seen it. Nothing else is ever retried.
-type retryOnDial struct{ next http.RoundTripper }
-
-func (r retryOnDial) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := time.Now()
-	defer func() { recordUpstream(req.Context(), time.Since(start)) }()
-	res, err := r.next.RoundTrip(req)
-	if err == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) || !isDialError(err) || req.Context().Err() != nil {
-		return res, err
-	}
-	// Nothing of req left rampart, its body included (a GET's is absent or
-	// in memory): it goes again as it is.
-	return r.next.RoundTrip(req)
-}
 
 func isDialError(err error) bool {
 	var oe *net.OpError

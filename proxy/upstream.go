@@ -68,7 +68,7 @@ func leanEligible(req *http.Request) bool {
 // upstreamPools holds one pool per upstream, found by the request URL's host
 // as the route gives it: a lookup with no lock and no string work per request.
 type upstreamPools struct {
-	dialer          *net.Dialer
+	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
 	responseTimeout time.Duration
 	idleTimeout     time.Duration
 	maxIdle         int
@@ -156,7 +156,7 @@ func (p *connPool) get(ctx context.Context) (*upstreamConn, error) {
 		}
 		_ = c.nc.Close()
 	}
-	nc, err := p.up.dialer.DialContext(ctx, "tcp", p.addr)
+	nc, err := p.up.dial(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}
