@@ -6,8 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,7 +24,7 @@ type countingApp struct {
 	srv    *httptest.Server
 	addr   string
 	served atomic.Int64
-	health atomic.Int32 // the status its /healthz answers; 0 means 200
+	health atomic.Int32  // the status its /healthz answers; 0 means 200
 	hold   chan struct{} // when set, /slow waits on it
 }
 
