@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -30,6 +31,8 @@ type File struct {
 	Sites []proxy.Site
 	// HostLines are the lines of each site's hosts, for errors found later.
 	HostLines []int
+	// Pools are the named pools, which the sites' routes refer to by name.
+	Pools map[string]*proxy.Pool
 }
 
 // Setting is one global key of the file.
@@ -74,8 +77,8 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	default:
 		return nil, &Error{File: path, Line: next.Line, Key: "(file)", Problem: "a second document (after ---)", Fix: "keep one document: rampart reads one"}
 	}
-	d := &decoder{path: path}
-	f := &File{}
+	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}}
+	f := &File{Pools: d.pools}
 	if len(doc.Content) == 0 {
 		return f, nil // an empty file sets nothing
 	}
@@ -84,21 +87,43 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
+	type pendingSite struct {
+		site   *proxy.Site
+		routes []*proxy.SiteRoute // complete when every pool is read
+	}
+	var sites []pendingSite
 	d.mapping(root, "", func(key string, k, v *yaml.Node) {
 		switch {
 		case key == "sites":
 			d.sequence(v, "sites", func(i int, n *yaml.Node) {
-				if s, line, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
-					f.Sites = append(f.Sites, s)
+				if s, routes, line, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
+					sites = append(sites, pendingSite{s, routes})
 					f.HostLines = append(f.HostLines, line)
 				}
+			})
+		case key == "pools":
+			d.mapping(v, key, func(name string, pk, pv *yaml.Node) {
+				at := "pools." + name
+				if !poolName(name) {
+					d.used[name] = true // named already: no second error for the routes using it
+					d.fail(pk, at, fmt.Sprintf("%q is not a pool name", name), "use letters, digits, - and _ (at most 64), such as shop-api")
+					return
+				}
+				pc, ok := d.pool(pv, at)
+				if !ok {
+					d.used[name] = true // named already: no second error for the routes using it
+					return
+				}
+				pc.Name = name
+				d.pools[name] = pc
+				d.poolLines = append(d.poolLines, poolLine{name, pk})
 			})
 		case key == "config":
 			d.fail(k, key, "a file cannot name another", "drop it")
 		default:
 			known, list := setting(key)
 			if !known {
-				d.fail(k, key, "unknown key", "use a flag's name (rampart --help) or sites")
+				d.fail(k, key, "unknown key", "use a flag's name (rampart --help), sites or pools")
 				return
 			}
 			vals, ok := d.scalars(v, key)
@@ -111,10 +136,47 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 			}
 		}
 	})
+	// Routes name pools anywhere in the file: judged once all are read.
+	for _, ref := range d.refs {
+		pc := d.pools[ref.name]
+		if pc == nil && d.used[ref.name] {
+			continue // a pool with its own mistakes
+		}
+		if pc == nil {
+			d.fail(ref.node, ref.at, fmt.Sprintf("no pool %q", ref.name), "define it under pools:, or use upstream: URL")
+			continue
+		}
+		ref.route.Pool = pc
+		d.used[ref.name] = true
+	}
+	for _, pl := range d.poolLines {
+		if !d.used[pl.name] {
+			d.fail(pl.node, "pools."+pl.name, "no route uses it", "refer to it from a route (pool: "+pl.name+") or drop it")
+		}
+	}
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
+	for _, ps := range sites {
+		for _, r := range ps.routes {
+			ps.site.Routes = append(ps.site.Routes, *r)
+		}
+		f.Sites = append(f.Sites, *ps.site)
+	}
 	return f, nil
+}
+
+// poolName tells whether s may name a pool: it becomes a metrics label.
+func poolName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // plain refuses what YAML can say that a settings file has no use for and
@@ -147,6 +209,24 @@ func (d *decoder) plain(n *yaml.Node) {
 type decoder struct {
 	path string
 	errs []error
+
+	pools     map[string]*proxy.Pool
+	poolLines []poolLine
+	used      map[string]bool
+	refs      []poolRef
+}
+
+type poolLine struct {
+	name string
+	node *yaml.Node
+}
+
+// poolRef is a route's pool: key, resolved when the whole file is read.
+type poolRef struct {
+	name  string
+	at    string
+	node  *yaml.Node
+	route *proxy.SiteRoute
 }
 
 func (d *decoder) fail(n *yaml.Node, key, problem, fix string) {
@@ -239,8 +319,9 @@ func (d *decoder) boolean(n *yaml.Node, at string) (bool, bool) {
 	return false, false
 }
 
-func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, int, bool) {
-	var s proxy.Site
+func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute, int, bool) {
+	s := &proxy.Site{}
+	var routes []*proxy.SiteRoute
 	before, hostLine := len(d.errs), n.Line
 	d.mapping(n, at, func(key string, k, v *yaml.Node) {
 		switch key {
@@ -257,7 +338,7 @@ func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, int, bool) {
 		case "routes":
 			d.sequence(v, join(at, key), func(i int, rn *yaml.Node) {
 				if r, ok := d.route(rn, fmt.Sprintf("%s.routes[%d]", at, i)); ok {
-					s.Routes = append(s.Routes, r)
+					routes = append(routes, r)
 				}
 			})
 		default:
@@ -268,17 +349,18 @@ func (d *decoder) site(n *yaml.Node, at string) (proxy.Site, int, bool) {
 		if len(s.Hosts) == 0 {
 			d.fail(n, at, "no hosts", "add hosts: [shop.example.com]")
 		}
-		if len(s.Routes) == 0 {
-			d.fail(n, at, "no routes", "add routes: with an upstream, a redirect or a respond each")
+		if len(routes) == 0 {
+			d.fail(n, at, "no routes", "add routes: with an upstream, a pool, a redirect or a respond each")
 		}
 	}
-	return s, hostLine, len(d.errs) == before
+	return s, routes, hostLine, len(d.errs) == before
 }
 
-func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
-	var r proxy.SiteRoute
+func (d *decoder) route(n *yaml.Node, at string) (*proxy.SiteRoute, bool) {
+	r := &proxy.SiteRoute{}
 	before := len(d.errs)
 	actions := 0
+	var poolRefs []poolRef
 	d.mapping(n, at, func(key string, k, v *yaml.Node) {
 		where := join(at, key)
 		switch key {
@@ -323,20 +405,14 @@ func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
 			if !ok {
 				return
 			}
-			u, err := url.Parse(s)
-			switch {
-			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-				d.fail(v, where, fmt.Sprintf("%q is not an http(s) URL", s), "use http://host:port or https://host:port")
-				return
-			case u.User != nil:
-				// Named without the password: the line may end up in a journal.
-				d.fail(v, where, fmt.Sprintf("%q carries credentials", u.Redacted()), "use http://host:port or https://host:port, without credentials")
-				return
-			case !validPort(u.Port()):
-				d.fail(v, where, fmt.Sprintf("%q has port %q", s, u.Port()), "give a port from 1 to 65535, or none")
-				return
+			if u, ok := d.upstream(v, where, s); ok {
+				r.Upstream = u
 			}
-			r.Upstream = u
+		case "pool":
+			actions++
+			if name, ok := d.scalar(v, where); ok {
+				poolRefs = append(poolRefs, poolRef{name: name, at: where, node: v})
+			}
 		case "redirect":
 			actions++
 			rd := &proxy.Redirect{}
@@ -373,16 +449,20 @@ func (d *decoder) route(n *yaml.Node, at string) (proxy.SiteRoute, bool) {
 			})
 			r.Respond = rs
 		default:
-			d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, and one of upstream, redirect, respond")
+			d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, and one of upstream, pool, redirect, respond")
 		}
 	})
 	if len(d.errs) == before && actions != 1 {
-		d.fail(n, at, fmt.Sprintf("%d actions", actions), "give exactly one of upstream, redirect and respond")
+		d.fail(n, at, fmt.Sprintf("%d actions", actions), "give exactly one of upstream, pool, redirect and respond")
+	}
+	for _, ref := range poolRefs {
+		ref.route = r
+		d.refs = append(d.refs, ref)
 	}
 	// What only the table judges (a redirect's target, a body with 204),
-	// named here with its line.
-	if len(d.errs) == before {
-		if err := proxy.CheckRoute(r); err != nil {
+	// named here with its line. A pool is judged where it is defined.
+	if len(d.errs) == before && len(poolRefs) == 0 {
+		if err := proxy.CheckRoute(*r); err != nil {
 			d.fail(n, at, strings.TrimPrefix(err.Error(), "proxy: "), "correct the route as that says")
 		}
 	}
@@ -403,11 +483,103 @@ func orRoot(at string) string {
 	return at
 }
 
-// validPort tells whether a URL's port is empty or 1 to 65535.
-func validPort(p string) bool {
-	if p == "" {
-		return true
+
+// upstream reads a member's URL: http, https, h2c or unix.
+func (d *decoder) upstream(n *yaml.Node, at, s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Scheme == "":
+		d.fail(n, at, fmt.Sprintf("%q is not a URL", s), "use http://host:port, https://host:port, h2c://host:port or unix:/path/to/app.sock")
+		return nil, false
+	case u.User != nil:
+		// Named without the password: the line may end up in a journal.
+		d.fail(n, at, fmt.Sprintf("%q carries credentials", u.Redacted()), "use http://host:port or https://host:port, without credentials")
+		return nil, false
 	}
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 1 && n <= 65535
+	if err := proxy.CheckRoute(proxy.SiteRoute{Upstream: u}); err != nil {
+		d.fail(n, at, strings.TrimPrefix(err.Error(), "upstream "), "use http://host:port, https://host:port, h2c://host:port or unix:/path/to/app.sock, with a port from 1 to 65535")
+		return nil, false
+	}
+	return u, true
+}
+
+// pool reads a pool's definition.
+func (d *decoder) pool(n *yaml.Node, at string) (*proxy.Pool, bool) {
+	pc := &proxy.Pool{}
+	before := len(d.errs)
+	d.mapping(n, at, func(key string, k, v *yaml.Node) {
+		where := join(at, key)
+		switch key {
+		case "members":
+			d.sequence(v, where, func(i int, mn *yaml.Node) {
+				w := fmt.Sprintf("%s[%d]", where, i)
+				if s, ok := d.scalar(mn, w); ok {
+					if u, ok := d.upstream(mn, w, s); ok {
+						pc.Members = append(pc.Members, u)
+					}
+				}
+			})
+		case "balance":
+			if s, ok := d.scalar(v, where); ok {
+				b, known := proxy.ParseBalance(s)
+				if !known {
+					d.fail(v, where, fmt.Sprintf("%q is not a balance", s), "use round_robin, least_requests or client_hash")
+				}
+				pc.Balance = b
+			}
+		case "eject_after":
+			pc.EjectAfter, _ = d.integer(v, where, 1, 100)
+		case "eject_for":
+			pc.EjectFor, _ = d.duration(v, where, 100*time.Millisecond, time.Hour)
+		case "health":
+			h := &proxy.HealthCheck{}
+			d.mapping(v, where, func(hk string, kk, vv *yaml.Node) {
+				w := join(where, hk)
+				switch hk {
+				case "path":
+					h.Path, _ = d.scalar(vv, w)
+				case "interval":
+					h.Interval, _ = d.duration(vv, w, 100*time.Millisecond, time.Hour)
+				case "timeout":
+					h.Timeout, _ = d.duration(vv, w, 10*time.Millisecond, time.Hour)
+				case "status":
+					h.Status, _ = d.integer(vv, w, 200, 599)
+				case "healthy":
+					h.Healthy, _ = d.integer(vv, w, 1, 100)
+				case "unhealthy":
+					h.Unhealthy, _ = d.integer(vv, w, 1, 100)
+				default:
+					d.fail(kk, w, "unknown key", "a health check has path, interval, timeout, status, healthy and unhealthy")
+				}
+			})
+			if h.Path == "" {
+				d.fail(v, where, "no path", "add path: /healthz (the path the app answers when it is well)")
+			}
+			pc.Health = h
+		default:
+			d.fail(k, where, "unknown key", "a pool has members, balance, eject_after, eject_for and health")
+		}
+	})
+	if len(d.errs) == before && len(pc.Members) == 0 {
+		d.fail(n, at, "no members", "add members: [http://10.0.0.1:8080, http://10.0.0.2:8080]")
+	}
+	if len(d.errs) == before {
+		if err := proxy.CheckRoute(proxy.SiteRoute{Pool: pc}); err != nil {
+			d.fail(n, at, err.Error(), "correct the pool as that says")
+		}
+	}
+	return pc, len(d.errs) == before
+}
+
+func (d *decoder) duration(n *yaml.Node, at string, lo, hi time.Duration) (time.Duration, bool) {
+	s, ok := d.scalar(n, at)
+	if !ok {
+		return 0, false
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < lo || v > hi {
+		d.fail(n, at, fmt.Sprintf("%q is not a duration from %s to %s", s, lo, hi), "give one such as 5s or 500ms")
+		return 0, false
+	}
+	return v, true
 }

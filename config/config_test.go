@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-proxy/rampart/proxy"
 )
@@ -100,6 +101,18 @@ func TestParseErrors(t *testing.T) {
 		{"a method rampart refuses", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - methods: [FOO]\n        upstream: http://a:1\n", 4, "sites[0].routes[0].methods", "HEAD"},
 		{"a redirect off-site", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - redirect: {to: //evil.test/}\n", 4, "sites[0].routes[0]", "as that says"},
 		{"a body with 204", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - respond: {status: 204, body: x}\n", 4, "sites[0].routes[0]", "as that says"},
+		{"an unknown pool", poolSite("nope"), 4, "sites[0].routes[0].pool", "define it under pools:"},
+		{"a pool nobody uses", poolSite("api") + "pools:\n  api: {members: [http://a:1]}\n  spare: {members: [http://b:1]}\n", 7, "pools.spare", "drop it"},
+		{"a pool without members", poolSite("api") + "pools:\n  api: {balance: round_robin}\n", 6, "pools.api", "members:"},
+		{"a pool member not a URL", poolSite("api") + "pools:\n  api:\n    members:\n      - http://a:1\n      - 10.0.0.2:8080\n", 9, "pools.api.members[1]", "h2c://host:port"},
+		{"an unknown balance", poolSite("api") + "pools:\n  api:\n    members: [http://a:1]\n    balance: random\n", 8, "pools.api.balance", "least_requests"},
+		{"an unknown pool key", poolSite("api") + "pools:\n  api:\n    members: [http://a:1]\n    sticky: true\n", 8, "pools.api.sticky", "eject_after"},
+		{"a duration without unit", poolSite("api") + "pools:\n  api:\n    members: [http://a:1]\n    eject_for: 30\n", 8, "pools.api.eject_for", "5s"},
+		{"a health check without path", poolSite("api") + "pools:\n  api:\n    members: [http://a:1]\n    health: {interval: 5s}\n", 8, "pools.api.health", "path: /healthz"},
+		{"a health timeout over its interval", poolSite("api") + "pools:\n  api:\n    members: [http://a:1]\n    health: {path: /h, interval: 1s, timeout: 2s}\n", 7, "pools.api", "as that says"},
+		{"a member twice", poolSite("api") + "pools:\n  api: {members: [http://a:1, http://a:1]}\n", 6, "pools.api", "as that says"},
+		{"a pool name with a space", poolSite("a b") + "pools:\n  a b: {members: [http://a:1]}\n", 6, "pools.a b", "letters"},
+		{"a unix socket not absolute", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: unix:app.sock\n", 4, "sites[0].routes[0].upstream", "unix:/path"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("rampart.yaml", []byte(tt.file), isSetting)
@@ -109,6 +122,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if e.File != "rampart.yaml" || e.Line != tt.line || e.Key != tt.key || !strings.Contains(e.Fix, tt.fix) {
 				t.Errorf("got %q (line %d, key %q); want line %d, key %q, a fix saying %q", err, e.Line, e.Key, tt.line, tt.key, tt.fix)
+			}
+			if n := strings.Count(err.Error(), "; fix: "); n != 1 {
+				t.Errorf("%d mistakes reported for one:\n%v", n, err)
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("the message repeats a password: %q", err)
@@ -125,10 +141,61 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// poolSite is a file's start: one site whose route uses the named pool.
+func poolSite(name string) string {
+	return "sites:\n  - hosts: [a.example.com]\n    routes:\n      - pool: " + name + "\n"
+}
+
+// TestParsePools: named pools, defined before or after the routes that use
+// them, shared by several routes, with their balance and health settings.
+func TestParsePools(t *testing.T) {
+	const file = `sites:
+  - hosts: [shop.example.com]
+    routes:
+      - path: /api
+        pool: api
+      - path: /v2
+        pool: api
+      - path: /grpc
+        upstream: h2c://127.0.0.1:50051
+      - upstream: unix:/run/shop/app.sock
+pools:
+  api:
+    members: [http://10.0.0.1:9000, http://10.0.0.2:9000, https://10.0.0.3:9443]
+    balance: least_requests
+    eject_after: 5
+    eject_for: 30s
+    health: {path: /healthz, interval: 2s, timeout: 500ms, status: 204, healthy: 3, unhealthy: 2}
+`
+	f, err := Parse("rampart.yaml", []byte(file), isSetting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Sites[0].Routes
+	api := f.Pools["api"]
+	if r[0].Pool != api || r[1].Pool != api || api.Name != "api" || len(api.Members) != 3 || api.Balance != proxy.LeastRequests ||
+		api.EjectAfter != 5 || api.EjectFor != 30*time.Second ||
+		*api.Health != (proxy.HealthCheck{Path: "/healthz", Interval: 2 * time.Second, Timeout: 500 * time.Millisecond, Status: 204, Healthy: 3, Unhealthy: 2}) {
+		t.Errorf("pool %+v (health %+v), routes %+v", api, api.Health, r)
+	}
+	if r[2].Upstream.Scheme != "h2c" || r[3].Upstream.Scheme != "unix" {
+		t.Errorf("routes %+v", r)
+	}
+	p, err := proxy.New(proxy.Config{Sites: f.Sites})
+	if err != nil {
+		t.Fatalf("the pools do not make a table: %v", err)
+	}
+	p.StopHealthChecks()
+	if n := len(p.Upstreams()); n != 5 {
+		t.Errorf("%d upstreams reported; want 5 (three of api, the h2c one, the socket)", n)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add(example)
 	f.Add("sites:\n  - hosts: [a]\n    routes: [{path: /x, upstream: http://a:1}]\n")
 	f.Add("domain: [a, b]\n")
+	f.Add(poolSite("api") + "pools:\n  api: {members: [http://a:1, unix:/s], balance: client_hash, health: {path: /h}}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		file, err := Parse("f.yaml", []byte(s), isSetting)
 		if err != nil {
@@ -141,7 +208,7 @@ func FuzzParse(f *testing.F) {
 		for _, st := range file.Sites {
 			for _, r := range st.Routes {
 				n := 0
-				for _, set := range []bool{r.Upstream != nil, r.Redirect != nil, r.Respond != nil} {
+				for _, set := range []bool{r.Upstream != nil, r.Pool != nil, r.Redirect != nil, r.Respond != nil} {
 					if set {
 						n++
 					}

@@ -46,6 +46,17 @@ type Config struct {
 	// Certificates lists the certificates in service, read at each scrape.
 	// Nil means no certificate series.
 	Certificates func() []Certificate
+
+	// Upstreams lists the pool members of the running configuration, read
+	// at each scrape: as many series as the configuration has members. Nil
+	// means no upstream health series.
+	Upstreams func() []Upstream
+}
+
+// Upstream is one member of a pool, and whether it takes requests.
+type Upstream struct {
+	Pool, Upstream string
+	Healthy        bool
 }
 
 // Reasons a request is refused by rampart itself.
@@ -80,6 +91,9 @@ type Metrics struct {
 	acmeLastSuccess *prometheus.GaugeVec
 
 	rejected *prometheus.CounterVec
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
 
 	suites map[uint16]string // every suite Go knows, named once; read-only afterwards
 }
@@ -136,6 +150,12 @@ func New(cfg Config) (*Metrics, error) {
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rampart_rejected_requests_total", Help: "Requests and connections rampart refused itself, by reason.",
 	}, []string{"reason"})
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rampart_config_last_reload_successful", Help: "1 if the last configuration load (start or reload) was applied, 0 if it was refused and the one before stays.",
+	})
+	m.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rampart_config_last_reload_success_timestamp_seconds", Help: "Unix time of the last configuration applied (start or reload).",
+	})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rampart_build_info", Help: "A constant 1, labelled with rampart's version and the Go version it was built with.",
 	}, []string{"version", "goversion"})
@@ -158,12 +178,15 @@ func New(cfg Config) (*Metrics, error) {
 
 	cs := []prometheus.Collector{
 		m.requests, m.duration, m.inFlight, m.responseSize, m.upstreamDuration, m.upstreamErrors,
-		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.rejected, build,
+		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.rejected, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	if cfg.Certificates != nil {
 		cs = append(cs, &certCollector{list: cfg.Certificates, hosts: m.hosts})
+	}
+	if cfg.Upstreams != nil {
+		cs = append(cs, upstreamCollector(cfg.Upstreams))
 	}
 	for _, c := range cs {
 		if err := cfg.Registerer.Register(c); err != nil {
@@ -171,6 +194,35 @@ func New(cfg Config) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// ConfigLoaded records a configuration load: applied (at start, or by a
+// reload) or refused (the running one stays).
+func (m *Metrics) ConfigLoaded(applied bool, at time.Time) {
+	if applied {
+		m.reloadOK.Set(1)
+		m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+		return
+	}
+	m.reloadOK.Set(0)
+}
+
+// upstreamCollector reports each pool member's health at each scrape.
+type upstreamCollector func() []Upstream
+
+var upstreamDesc = prometheus.NewDesc("rampart_upstream_healthy",
+	"1 if the pool member takes requests (not ejected after failures, not failing its health check), else 0.", []string{"pool", "upstream"}, nil)
+
+func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) { ch <- upstreamDesc }
+
+func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c() {
+		v := 0.0
+		if u.Healthy {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(upstreamDesc, prometheus.GaugeValue, v, u.Pool, u.Upstream)
+	}
 }
 
 // Rejected counts a refusal; an unknown reason counts as "malformed".

@@ -91,3 +91,40 @@ func TestNewNeedsARegistry(t *testing.T) {
 		t.Error("New without a Registerer succeeded")
 	}
 }
+
+// TestUpstreamAndReloadSeries: one health series per pool member, read at
+// each scrape; the reload gauges follow what was applied.
+func TestUpstreamAndReloadSeries(t *testing.T) {
+	healthy := true
+	reg := prometheus.NewRegistry()
+	m, err := New(Config{Registerer: reg, Upstreams: func() []Upstream {
+		return []Upstream{{Pool: "api", Upstream: "http://10.0.0.1:9000", Healthy: true}, {Pool: "api", Upstream: "http://10.0.0.2:9000", Healthy: healthy}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(second string) string {
+		return `
+# HELP rampart_upstream_healthy 1 if the pool member takes requests (not ejected after failures, not failing its health check), else 0.
+# TYPE rampart_upstream_healthy gauge
+rampart_upstream_healthy{pool="api",upstream="http://10.0.0.1:9000"} 1
+rampart_upstream_healthy{pool="api",upstream="http://10.0.0.2:9000"} ` + second + "\n"
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want("1")), "rampart_upstream_healthy"); err != nil {
+		t.Error(err)
+	}
+	healthy = false
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want("0")), "rampart_upstream_healthy"); err != nil {
+		t.Error(err)
+	}
+	at := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
+	m.ConfigLoaded(true, at)
+	m.ConfigLoaded(false, at.Add(time.Minute))
+	if testutil.ToFloat64(m.reloadOK) != 0 || testutil.ToFloat64(m.reloadTime) != float64(at.Unix()) {
+		t.Errorf("after a refused reload: successful %v, timestamp %v; want 0 and the last applied one's", testutil.ToFloat64(m.reloadOK), testutil.ToFloat64(m.reloadTime))
+	}
+	m.ConfigLoaded(true, at.Add(2*time.Minute))
+	if testutil.ToFloat64(m.reloadOK) != 1 || testutil.ToFloat64(m.reloadTime) != float64(at.Add(2*time.Minute).Unix()) {
+		t.Error("an applied reload did not set both gauges")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -484,22 +485,24 @@ func (p *Proxy) Upstreams() []UpstreamState {
 	return out
 }
 
-// PoolsReady tells whether every pool of the running table has a member
-// that takes requests: what a sidecar's /readyz may require.
-func (p *Proxy) PoolsReady() bool {
+// PoolsDown names the running table's pools of which no member takes
+// requests (each once): what a sidecar's /readyz may refuse on. Empty when
+// every pool has one.
+func (p *Proxy) PoolsDown() []string {
 	t := p.table.Load()
 	if t == nil {
-		return false
+		return nil
 	}
 	now := time.Now().UnixNano()
+	var down []string
 	for _, pl := range t.pools {
 		ok := false
 		for _, m := range pl.members {
 			ok = ok || m.available(now)
 		}
-		if !ok {
-			return false
+		if !ok && !slices.Contains(down, pl.name) {
+			down = append(down, pl.name)
 		}
 	}
-	return true
+	return down
 }

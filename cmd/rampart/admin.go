@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"os"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/rampart-proxy/rampart/certs"
 	"github.com/rampart-proxy/rampart/metrics"
+	"github.com/rampart-proxy/rampart/proxy"
 )
 
 // adminConfig is what the operator's listener serves from.
@@ -24,6 +28,8 @@ type adminConfig struct {
 	inventory func() []certs.Info
 	grace     time.Duration // how long a name may wait for its first certificate and still count as ready
 	started   time.Time
+
+	poolsReady func() string // with --ready-requires-upstream: why a pool cannot take requests, or ""; nil without
 }
 
 // adminMux serves /healthz (the process is alive), /readyz (send traffic
@@ -58,6 +64,11 @@ func adminMux(c adminConfig) http.Handler {
 func (c adminConfig) notReady(now time.Time) string {
 	if !c.ready.Load() {
 		return "not ready: listeners not up, or stopping"
+	}
+	if c.poolsReady != nil {
+		if why := c.poolsReady(); why != "" {
+			return why
+		}
 	}
 	var missing []string
 	inv := c.inventory()
@@ -98,4 +109,50 @@ func certificateSeries(inv []certs.Info) []metrics.Certificate {
 		}
 	}
 	return out
+}
+
+// poolsReady is /readyz's check of the pools with --ready-requires-upstream,
+// or nil without it.
+func poolsReady(cfg *config, p *proxy.Proxy) func() string {
+	if !cfg.readyUpstream {
+		return nil
+	}
+	return func() string {
+		down := p.PoolsDown()
+		if len(down) == 0 {
+			return ""
+		}
+		return "not ready: no member of pool " + strings.Join(down, ", ") + " takes requests (--ready-requires-upstream)"
+	}
+}
+
+// configWatchInterval is how often the --config file is read for changes.
+// Reading it whole, not its time stamp, sees every way it can change: an
+// editor's rename, a Kubernetes ConfigMap's swapped symbolic link.
+const configWatchInterval = 2 * time.Second
+
+// watchFile signals changed whenever the file's content differs from the
+// last read, until ctx ends. A file that cannot be read counts as changed
+// once (the reload then says why); its return counts again.
+func watchFile(ctx context.Context, path string, every time.Duration, changed chan<- struct{}) {
+	last, err := os.ReadFile(path)
+	lastErr := err != nil
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b, err := os.ReadFile(path)
+		if (err != nil) == lastErr && (err != nil || bytes.Equal(b, last)) {
+			continue
+		}
+		last, lastErr = b, err != nil
+		select {
+		case changed <- struct{}{}:
+		default: // one is waiting already
+		}
+	}
 }

@@ -59,6 +59,8 @@ type config struct {
 	limits            limits
 	adminPprof        bool
 	readyGrace        time.Duration
+	readyUpstream     bool   // /readyz also needs every pool to have a member taking requests
+	configFile        string // --config, watched for changes; "" without one
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -95,6 +97,7 @@ type rawFlags struct {
 	tlsMinVersion, hstsMaxAge, csp, shutdownTimeout          string
 	tlsTicketLifetime                                        string
 	hstsPreload, adminPprof, allowUnderscore, acmeRSA        bool
+	readyUpstream                                            bool
 	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
 	limits                                                   rawLimits
@@ -135,7 +138,8 @@ func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
 	addLimitFlags(fs, &r.limits)
 	fs.BoolVar(&r.adminPprof, "admin-pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.StringVar(&r.readyGrace, "ready-grace", "60s", "how long after start /readyz stays 200 while a name waits for its first certificate")
-	fs.StringVar(&r.configFile, "config", "", "YAML file: settings named as the flags (domain: shop.example.com), and sites with routes; flags and RAMPART_* win over it; SIGHUP re-reads it")
+	fs.BoolVar(&r.readyUpstream, "ready-requires-upstream", false, "/readyz also fails while a pool has no member taking requests (for a sidecar: Kubernetes then stops sending to a pod whose app is down); off, /readyz means rampart is up with its configuration, what a load balancer in front of the edge needs")
+	fs.StringVar(&r.configFile, "config", "", "YAML file: settings named as the flags (domain: shop.example.com), sites with routes, and pools; flags and RAMPART_* win over it; SIGHUP or a change of the file re-reads it")
 	return fs
 }
 
@@ -576,7 +580,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	if c.limits, err = validateLimits(&r.limits, bad); err != nil {
 		return nil, err
 	}
-	c.adminPprof = r.adminPprof
+	c.adminPprof, c.readyUpstream, c.configFile = r.adminPprof, r.readyUpstream, r.configFile
 	if c.readyGrace, err = time.ParseDuration(r.readyGrace); err != nil || c.readyGrace < 0 {
 		return nil, bad("ready-grace", fmt.Sprintf("%q is not a duration", r.readyGrace), "use a duration such as 60s, or 0s")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -55,6 +56,7 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	}
 	next, err := read()
 	if err != nil {
+		s.metrics.ConfigLoaded(false, time.Now())
 		log.Error("reload refused; the running configuration stays", zap.Error(err))
 		return cur
 	}
@@ -62,6 +64,7 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	// are held for: a reload that changes them is refused whole, so that no
 	// route is applied for a name without its certificate.
 	if added, removed := nameChanges(cur.domains, next.domains); len(added)+len(removed) > 0 {
+		s.metrics.ConfigLoaded(false, time.Now())
 		log.Error("reload refused; the running configuration stays: the names served changed, which needs a restart",
 			zap.Strings("added", added), zap.Strings("removed", removed))
 		return cur
@@ -72,14 +75,23 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 			f.keep(next, cur)
 		}
 	}
-	pcfg, transport := proxyConfig(next, log, s.metrics)
-	if err := s.proxy.Update(pcfg); err != nil {
+	// The transport, and with it the idle connections to the apps, stays
+	// unless its own settings changed.
+	transport := s.transport
+	if transportChanged(cur, next) {
+		transport = newTransport(next)
+	}
+	if err := s.proxy.Update(proxyConfig(next, log, s.metrics, transport)); err != nil {
+		s.metrics.ConfigLoaded(false, time.Now())
 		log.Error("reload refused; the running configuration stays", zap.Error(fmt.Errorf("proxy: %w", err)))
 		return cur
 	}
-	old := s.transport
-	s.transport = transport
-	old.CloseIdleConnections() // requests in flight on it finish; its idle connections go
+	s.metrics.ConfigLoaded(true, time.Now())
+	if transport != s.transport {
+		old := s.transport
+		s.transport = transport
+		old.CloseIdleConnections() // requests in flight on it finish; its idle connections go
+	}
 	if f, ok := s.src.(*certs.Files); ok {
 		f.Reload()
 	}

@@ -129,9 +129,11 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("answers went %q; want A then B, and no return to A after the broken file", got)
 	}
 	out := r.out.String()
-	// SIGHUPs 7 and 8 both met the broken file.
-	if applied, refused := strings.Count(out, `"reloaded"`), strings.Count(out, "reload refused"); applied != 8 || refused != 2 {
-		t.Errorf("%d reloads applied, %d refused; want 8 and 2", applied, refused)
+	// SIGHUPs 7 and 8 both met the broken file. The file's changes may
+	// each have been seen by the watcher too, before the signal came.
+	watched := strings.Count(out, "the --config file changed")
+	if applied, refused := strings.Count(out, `"reloaded"`), strings.Count(out, "reload refused"); applied+refused != 10+watched || refused < 2 || refused > 3 {
+		t.Errorf("%d reloads applied, %d refused, %d on a change of the file; want 10 and those, 2 or 3 refused", applied, refused, watched)
 	}
 	if !strings.Contains(out, "reload refused") || !strings.Contains(out, "ftp://") {
 		t.Errorf("the broken file's refusal is not logged with its cause:\n%s", out)

@@ -99,9 +99,17 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		go func() { errc <- s.serve() }()
 	}
 	ready.Store(true)
+	changed := make(chan struct{}, 1)
+	if reload != nil && cfg.configFile != "" {
+		background.Add(1)
+		go func() { defer background.Done(); watchFile(runCtx, cfg.configFile, configWatchInterval, changed) }()
+	}
 	for reloading := true; reloading; {
 		select {
 		case <-hup:
+			cfg = servers.reload(cfg, reload, log)
+		case <-changed:
+			log.Info("the --config file changed: reloading", zap.String("file", cfg.configFile))
 			cfg = servers.reload(cfg, reload, log)
 		case <-ctx.Done():
 			reloading = false
@@ -118,6 +126,7 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	time.Sleep(cfg.limits.shutdownDelay)
 	log.Info("stopping: draining requests in flight", zap.Duration("timeout", cfg.shutdownTimeout))
 	shutdown(servers.list, cfg.shutdownTimeout, log, servers.proxy.GoAway) // WebSockets get a clean close beside the drain
+	servers.proxy.StopHealthChecks()
 	log.Info("stopped", zap.Int64("connections_rejected_over_limits", servers.connsRejected.Load()),
 		zap.Int64("connections_displaced", servers.connsDisplaced.Load()),
 		zap.Int64("idle_connections_closed_for_room", servers.connsIdleClosed.Load()))
@@ -196,20 +205,30 @@ func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 	return a, a.Run, "", nil
 }
 
-// proxyConfig is the part of cfg that the proxy serves, with a new upstream
-// transport (returned too, so a reload can retire the old one).
-func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config, *proxy.Transport) {
+// newTransport is the way to the apps that cfg asks for. A reload keeps the
+// running one (and its idle connections) unless transportChanged.
+func newTransport(cfg *config) *proxy.Transport {
+	return proxy.NewTransport(proxy.TransportConfig{
+		TLS:                   cfg.upstreamTLS(),
+		ResponseHeaderTimeout: cfg.upstreamTimeout,
+		DialTimeout:           cfg.limits.upstreamDialTimeout,
+	})
+}
+
+// transportChanged tells whether b needs another transport than a.
+func transportChanged(a, b *config) bool {
+	return a.upstreamTimeout != b.upstreamTimeout || a.limits.upstreamDialTimeout != b.limits.upstreamDialTimeout ||
+		(a.upstreamRoots == nil) != (b.upstreamRoots == nil) || (a.upstreamRoots != nil && !a.upstreamRoots.Equal(b.upstreamRoots))
+}
+
+// proxyConfig is the part of cfg that the proxy serves, over transport.
+func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics, transport *proxy.Transport) proxy.Config {
 	var routes []proxy.Route
 	for _, d := range cfg.flagDomains {
 		routes = append(routes, proxy.Route{Host: d, Upstream: cfg.upstream})
 	}
 	_, port, _ := net.SplitHostPort(cfg.httpsAddr)
 	httpsPort, _ := net.LookupPort("tcp", port)
-	transport := proxy.NewTransport(proxy.TransportConfig{
-		TLS:                   cfg.upstreamTLS(),
-		ResponseHeaderTimeout: cfg.upstreamTimeout,
-		DialTimeout:           cfg.limits.upstreamDialTimeout,
-	})
 	return proxy.Config{
 		Routes:          routes,
 		Sites:           cfg.sites,
@@ -223,7 +242,7 @@ func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics) (proxy.Config
 		AllowUnderscoreHeaders: cfg.allowUnderscore,
 		HTTPSPort:              httpsPort,
 		Logger:                 log.Named("proxy"),
-	}, transport
+	}
 }
 
 // listener is a bound server, ready to serve.
@@ -296,11 +315,21 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	// they read its inventory at each scrape.
 	reg := prometheus.NewRegistry()
 	var src certSource
+	var px atomic.Pointer[proxy.Proxy] // made after the metrics, which report its pools
 	m, err := metrics.New(metrics.Config{
 		Registerer:   reg,
 		Hosts:        cfg.domains,
 		Version:      buildVersion(),
 		Certificates: func() []metrics.Certificate { return certificateSeries(src.Inventory()) },
+		Upstreams: func() []metrics.Upstream {
+			var out []metrics.Upstream
+			if p := px.Load(); p != nil {
+				for _, u := range p.Upstreams() {
+					out = append(out, metrics.Upstream(u))
+				}
+			}
+			return out
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -329,11 +358,13 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if rotate != nil {
 		runners = append(runners, rotate)
 	}
-	pcfg, transport := proxyConfig(cfg, log, m)
-	p, err := proxy.New(pcfg)
+	transport := newTransport(cfg)
+	p, err := proxy.New(proxyConfig(cfg, log, m, transport))
 	if err != nil {
 		return nil, err
 	}
+	px.Store(p)
+	m.ConfigLoaded(true, time.Now())
 
 	// net/http's own error lines (TLS handshake failures above all) are
 	// counted by reason and sampled, so a flood writes a bounded few.
@@ -404,6 +435,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		admin := newServer(adminMux(adminConfig{
 			ready: ready, registry: reg, pprof: cfg.adminPprof, domains: cfg.domains,
 			inventory: src.Inventory, grace: cfg.readyGrace, started: time.Now(),
+			poolsReady: poolsReady(cfg, p),
 		}))
 		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})
 	}

@@ -137,7 +137,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"the old form", "# old\ndomain = shop.test\n", `:2: written as name = value, the form the YAML file replaced; fix: write name: value`},
 		{"a misspelt key", "domain: shop.test\nupstrem: http://127.0.0.1:1\n", `:2 (upstrem): unknown key; fix: did you mean upstream?`},
 		{"a key twice", "domain: shop.test\ndomain: www.shop.test\n", `:2 (domain): given twice (first at line 1)`},
-		{"a route without an action", "sites:\n  - hosts: [shop.test]\n    routes:\n      - path: /a\n", `:4 (sites[0].routes[0]): 0 actions; fix: give exactly one of upstream, redirect and respond`},
+		{"a route without an action", "sites:\n  - hosts: [shop.test]\n    routes:\n      - path: /a\n", `:4 (sites[0].routes[0]): 0 actions; fix: give exactly one of upstream, pool, redirect and respond`},
 		{"a name in two sites", "sites:\n  - hosts: [shop.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n  - hosts: [SHOP.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n", `:4 (sites[1].hosts): "SHOP.test" is served twice`},
 		{"a redirect off-site", "sites:\n  - hosts: [shop.test]\n    routes: [{redirect: {to: //evil.test/}}]\n", `:3 (sites[0].routes[0]): redirect target "//evil.test/": want an https URL or a path starting with one /`},
 	} {
