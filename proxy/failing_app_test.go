@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -259,24 +260,27 @@ func (d *dialFails) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
 }
 
-// TestRetryOnDialOnly: a GET or HEAD whose connection could not be made goes
-// once more, to another member when the pool has one; nothing else is retried.
+// TestRetryOnDialOnly: a request whose connection could not be made (so
+// nothing of it was sent) goes once more, to another member when the pool
+// has one; a body still streaming in cannot go again; nothing else is retried.
 func TestRetryOnDialOnly(t *testing.T) {
 	tests := []struct {
 		method    string
+		streamed  bool // a body still arriving from the client
 		members   int
 		failures  int
 		wantCalls int
 		wantErr   bool
 	}{
-		{"GET", 1, 1, 2, false}, // one retry after a dial error
-		{"GET", 1, 2, 2, true},  // and only one
-		{"HEAD", 1, 1, 2, false},
-		{"POST", 1, 1, 1, true}, // never for other methods
-		{"DELETE", 1, 1, 1, true},
-		{"GET", 3, 1, 2, false}, // to another member
-		{"GET", 3, 2, 2, true},
-		{"POST", 3, 1, 1, true},
+		{"GET", false, 1, 1, 2, false}, // one retry after a dial error
+		{"GET", false, 1, 2, 2, true},  // and only one
+		{"HEAD", false, 1, 1, 2, false},
+		{"POST", false, 1, 1, 2, false}, // its body in memory, never sent
+		{"DELETE", false, 1, 1, 2, false},
+		{"POST", true, 1, 1, 1, true},  // the failed attempt closed a streamed body
+		{"GET", false, 3, 1, 2, false}, // to another member
+		{"GET", false, 3, 2, 2, true},
+		{"POST", false, 3, 1, 2, false},
 	}
 	for _, tt := range tests {
 		var r registry
@@ -289,6 +293,12 @@ func TestRetryOnDialOnly(t *testing.T) {
 		d := &dialFails{failures: tt.failures}
 		pt := &poolTransport{pool: r.acquire(pc, &held), next: d}
 		req, _ := http.NewRequest(tt.method, "http://app.test/", nil)
+		if tt.method == "POST" {
+			req.Body = io.NopCloser(bytes.NewBufferString("order")) // in memory, as prepareBody leaves it
+			if tt.streamed {
+				req.Body = io.NopCloser(struct{ io.Reader }{strings.NewReader("order")}) // not a buffer: as net/http hands a body still arriving
+			}
+		}
 		_, err := pt.RoundTrip(req)
 		if d.calls != tt.wantCalls || (err != nil) != tt.wantErr {
 			t.Errorf("%s after %d dial failures: %d calls, err %v; want %d calls, error %v", tt.method, tt.failures, d.calls, err, tt.wantCalls, tt.wantErr)

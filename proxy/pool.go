@@ -225,9 +225,12 @@ func mix64(x uint64) uint64 {
 }
 
 // poolTransport is a route's way to its pool: it picks a member for each
-// request, counts its load and its failures, and retries a GET or HEAD whose
-// connection could not be made once, on another member. Nothing else is
-// retried: a request that left rampart is never sent twice.
+// request, counts its load and its failures, and when a connection to the
+// member could not be made, sends the request once more, to another member.
+// Nothing had left rampart then, so this holds for a POST too (as nginx's
+// proxy_next_upstream does it): a request that reached an app is never sent
+// again. A body still streaming in from the client is the exception: the
+// failed attempt has closed it.
 type poolTransport struct {
 	pool *pool
 	next http.RoundTripper
@@ -238,11 +241,9 @@ func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer func() { recordUpstream(req.Context(), time.Since(start)) }()
 	m := pt.pool.pick(req, nil)
 	res, err := pt.send(m, req)
-	if err == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) || !isDialError(err) || req.Context().Err() != nil {
+	if err == nil || !isDialError(err) || req.Context().Err() != nil || !(req.Body == nil || req.Body == http.NoBody || inMemory(req.Body)) {
 		return res, err
 	}
-	// Nothing of req left rampart, its body included (a GET's is absent or
-	// in memory): it goes again as it is, to another member if there is one.
 	return pt.send(pt.pool.pick(req, m), req)
 }
 

@@ -31,8 +31,8 @@ type TransportConfig struct {
 // body up to Limits.BufferBodyBytes) goes the lean way, over rampart's own
 // connection pool (upstream.go). Upgrades, https upstreams and bodies still
 // streaming in from the client go through an http.Transport, kept from
-// replaying anything. Either way, nothing but a failed dial is ever retried,
-// and that only for GET and HEAD.
+// replaying anything. Either way, nothing is sent twice: only a request whose
+// connection could not be made goes again (poolTransport), to another member.
 //
 // The zero Transport is not usable; NewTransport makes one.
 type Transport struct {

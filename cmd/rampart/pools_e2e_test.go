@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// poolApp is one instance of a test app: it counts what it serves, holds
+// each request a little (so some are in flight when it dies), and records
+// every POST's id, so a POST sent twice is seen.
+type poolApp struct {
+	name, addr string
+	srv        *http.Server
+	gets       atomic.Int64
+	inflight   atomic.Int64
+	mu         *sync.Mutex
+	posts      map[string]int // id → times seen, shared by all instances
+}
+
+func (a *poolApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	if r.Method == http.MethodPost {
+		a.mu.Lock()
+		a.posts[r.Header.Get("X-Test-Id")]++
+		a.mu.Unlock()
+	} else {
+		a.gets.Add(1)
+	}
+	time.Sleep(5 * time.Millisecond)
+	io.WriteString(w, a.name)
+}
+
+func (a *poolApp) start(t *testing.T) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 100; i++ { // a restart may find the old socket lingering a moment
+		if ln, err = net.Listen("tcp", a.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.srv = &http.Server{Handler: a}
+	go func() { _ = a.srv.Serve(ln) }()
+	srv := a.srv
+	t.Cleanup(func() { srv.Close() })
+}
+
+// kill stops the instance as a crash would: listener and connections
+// closed at once, requests in flight cut off. It returns how many were.
+func (a *poolApp) kill() int64 {
+	n := a.inflight.Load()
+	a.srv.Close()
+	return n
+}
+
+// TestPoolMemberKilledUnderLoad: three instances behind one pool under a
+// constant load of GETs and POSTs; one is killed, then restarted. Only what
+// was in flight on it may fail; every later GET succeeds (a dial failure
+// goes once more, to another member); no POST reaches an app twice; the
+// member is ejected and readmitted, and rampart_upstream_healthy follows.
+func TestPoolMemberKilledUnderLoad(t *testing.T) {
+	const httpsAddr, adminAddr = "127.0.0.1:18850", "127.0.0.1:18851"
+	var mu sync.Mutex
+	posts := map[string]int{}
+	apps := []*poolApp{
+		{name: "a", addr: "127.0.0.1:18852", mu: &mu, posts: posts},
+		{name: "b", addr: "127.0.0.1:18853", mu: &mu, posts: posts},
+		{name: "c", addr: "127.0.0.1:18854", mu: &mu, posts: posts},
+	}
+	for _, a := range apps {
+		a.start(t)
+	}
+	dir, dataDir := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "rampart.yaml")
+	if err := os.WriteFile(conf, []byte(`tls: internal
+https-addr: `+httpsAddr+`
+http-addr: ""
+admin-addr: `+adminAddr+`
+sites:
+  - hosts: [shop.test]
+    routes:
+      - pool: shop
+pools:
+  shop:
+    members: [http://`+apps[0].addr+`, http://`+apps[1].addr+`, http://`+apps[2].addr+`]
+    eject_after: 2
+    eject_for: 1s
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "rampart", nil, rampartBin, "--config", conf, "--data-dir", dataDir)
+	waitListening(t, httpsAddr)
+	client := internalClient(t, dataDir, httpsAddr)
+	healthy := func(app string) string {
+		for _, l := range strings.Split(scrape(t, adminAddr), "\n") {
+			if strings.HasPrefix(l, `rampart_upstream_healthy{pool="shop",upstream="http://`+app+`"}`) {
+				return l[strings.LastIndexByte(l, ' ')+1:]
+			}
+		}
+		return "missing"
+	}
+	if h := healthy(apps[1].addr); h != "1" {
+		t.Fatalf("b's health series at start: %s; want 1", h)
+	}
+
+	// The load: four clients, each a request every 2 ms, one in four a POST
+	// with an id of its own; bounded by count and time.
+	var (
+		getOK, getFailed, postOK, postFailed atomic.Int64
+		seq                                  atomic.Int64
+		killedAt                             atomic.Int64 // unix nanoseconds; 0 before the kill
+		failedAfter                          atomic.Int64 // GETs failed more than a second after the kill
+	)
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20000 && ctx.Err() == nil; i++ {
+				n := seq.Add(1)
+				method := "GET"
+				if n%4 == 0 {
+					method = "POST"
+				}
+				req, _ := http.NewRequestWithContext(ctx, method, "https://shop.test/", strings.NewReader("order"))
+				req.Header.Set("X-Test-Id", fmt.Sprint(n))
+				res, err := client.Do(req)
+				ok := err == nil && res.StatusCode == 200
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				switch {
+				case ctx.Err() != nil:
+				case method == "GET" && ok:
+					getOK.Add(1)
+				case method == "GET":
+					getFailed.Add(1)
+					if k := killedAt.Load(); k != 0 && time.Now().UnixNano()-k > int64(time.Second) {
+						failedAfter.Add(1)
+					}
+				case ok:
+					postOK.Add(1)
+				default:
+					postFailed.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+
+	time.Sleep(time.Second)
+	bBefore := apps[1].gets.Load()
+	killedAt.Store(time.Now().UnixNano())
+	inFlightOnB := apps[1].kill()
+	t.Logf("killed b with %d requests in flight on it (it had served %d GETs)", inFlightOnB, bBefore)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for healthy(apps[1].addr) != "0" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h := healthy(apps[1].addr); h != "0" {
+		t.Errorf("b killed: health series %s; want 0 (ejected)", h)
+	}
+	time.Sleep(1500 * time.Millisecond) // b stays down past one ejection: it is tried again, fails, and rests again
+	getsWhileDown := apps[1].gets.Load()
+	apps[1].start(t)
+	t.Log("restarted b")
+	deadline = time.Now().Add(10 * time.Second)
+	for (healthy(apps[1].addr) != "1" || apps[1].gets.Load() == getsWhileDown) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h := healthy(apps[1].addr); h != "1" || apps[1].gets.Load() == getsWhileDown {
+		t.Errorf("b restarted: health series %s, %d GETs since; want 1 and some (readmitted)", h, apps[1].gets.Load()-getsWhileDown)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	wg.Wait()
+
+	mu.Lock()
+	twice := 0
+	for id, n := range posts {
+		if n > 1 {
+			twice++
+			t.Errorf("POST %s reached the apps %d times", id, n)
+		}
+	}
+	mu.Unlock()
+	t.Logf("GET: %d ok, %d failed (%d more than 1s after the kill); POST: %d ok, %d failed, %d sent twice; GETs served: a %d, b %d, c %d",
+		getOK.Load(), getFailed.Load(), failedAfter.Load(), postOK.Load(), postFailed.Load(), twice,
+		apps[0].gets.Load(), apps[1].gets.Load(), apps[2].gets.Load())
+	if f := getFailed.Load() + postFailed.Load(); f > inFlightOnB {
+		t.Errorf("%d requests failed; only the %d in flight on b when it died may", f, inFlightOnB)
+	}
+	if failedAfter.Load() != 0 {
+		t.Errorf("%d GETs failed well after the kill; every one should have gone to a live member", failedAfter.Load())
+	}
+	if getOK.Load() < 500 || postOK.Load() < 100 {
+		t.Errorf("only %d GETs and %d POSTs succeeded: not a real load", getOK.Load(), postOK.Load())
+	}
+	out := r.out.String()
+	if !strings.Contains(out, "upstream ejected") {
+		t.Error("the ejection is not logged")
+	}
+}
