@@ -220,3 +220,64 @@ pools:
 		t.Error("the ejection is not logged")
 	}
 }
+
+// TestReadyRequiresUpstream: with --ready-requires-upstream, /readyz fails
+// while the sidecar's app fails its health check, and passes again when it
+// recovers.
+func TestReadyRequiresUpstream(t *testing.T) {
+	const httpsAddr, adminAddr, appAddr = "127.0.0.1:18855", "127.0.0.1:18856", "127.0.0.1:18857"
+	var sick atomic.Bool
+	startApp(t, appAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	conf := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(conf, []byte(`tls: internal
+https-addr: `+httpsAddr+`
+http-addr: ""
+admin-addr: `+adminAddr+`
+ready-requires-upstream: true
+sites:
+  - hosts: [shop.test]
+    routes: [{pool: app}]
+pools:
+  app:
+    members: [http://`+appAddr+`]
+    health: {path: /healthz, interval: 200ms, timeout: 100ms, healthy: 1, unhealthy: 2}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "rampart", nil, rampartBin, "--config", conf, "--data-dir", t.TempDir())
+	waitListening(t, httpsAddr)
+	readyz := func() (int, string) {
+		res, err := http.Get("http://" + adminAddr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	wait := func(want int) (int, string) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			code, body := readyz()
+			if code == want || time.Now().After(deadline) {
+				return code, body
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if code, body := wait(200); code != 200 {
+		t.Fatalf("/readyz with a healthy app: %d %q", code, body)
+	}
+	sick.Store(true)
+	if code, body := wait(503); code != 503 || !strings.Contains(body, "pool app") {
+		t.Errorf("/readyz with the app failing its checks: %d %q; want 503 naming the pool", code, body)
+	}
+	sick.Store(false)
+	if code, body := wait(200); code != 200 {
+		t.Errorf("/readyz after the app recovered: %d %q; want 200", code, body)
+	}
+}
