@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -342,7 +345,9 @@ func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute
 				}
 			})
 		default:
-			d.fail(k, join(at, key), "unknown key", "a site has hosts and routes")
+			if !d.policyKey(&s.Policy, key, k, v, join(at, key)) {
+				d.fail(k, join(at, key), "unknown key", "a site has hosts, routes, and the policy keys "+policyKeys)
+			}
 		}
 	})
 	if len(d.errs) == before {
@@ -449,7 +454,9 @@ func (d *decoder) route(n *yaml.Node, at string) (*proxy.SiteRoute, bool) {
 			})
 			r.Respond = rs
 		default:
-			d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, and one of upstream, pool, redirect, respond")
+			if !d.policyKey(&r.Policy, key, k, v, where) {
+				d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, one of upstream, pool, redirect, respond, and the policy keys "+policyKeys)
+			}
 		}
 	})
 	if len(d.errs) == before && actions != 1 {
@@ -482,7 +489,6 @@ func orRoot(at string) string {
 	}
 	return at
 }
-
 
 // upstream reads a member's URL: http, https, h2c or unix.
 func (d *decoder) upstream(n *yaml.Node, at, s string) (*url.URL, bool) {
@@ -582,4 +588,113 @@ func (d *decoder) duration(n *yaml.Node, at string, lo, hi time.Duration) (time.
 		return 0, false
 	}
 	return v, true
+}
+
+const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers"
+
+// policyKey reads one policy key of a site or route into p, and tells
+// whether key was one.
+func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at string) bool {
+	before := len(d.errs)
+	switch key {
+	case "allow", "deny":
+		vals, ok := d.scalars(v, at)
+		if !ok {
+			return true
+		}
+		list := []netip.Prefix{}
+		for _, s := range vals {
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					d.fail(v, at, fmt.Sprintf("%q is not an address or network", s), "give addresses or CIDRs, such as 10.0.0.0/8 or 2001:db8::/32")
+					continue
+				}
+				pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+			list = append(list, pfx.Masked())
+		}
+		if key == "allow" {
+			p.Allow = list
+		} else {
+			p.Deny = list
+		}
+	case "rate_limit":
+		rl := &proxy.RateLimit{}
+		d.mapping(v, at, func(rk string, kk, vv *yaml.Node) {
+			w := join(at, rk)
+			switch rk {
+			case "rate":
+				s, ok := d.scalar(vv, w)
+				if !ok {
+					return
+				}
+				n, per, _ := strings.Cut(s, "/")
+				count, err := strconv.ParseFloat(n, 64)
+				unit := map[string]float64{"s": 1, "m": 60, "h": 3600}[per]
+				if err != nil || unit == 0 || !(count > 0) || count > 1e6 {
+					d.fail(vv, w, fmt.Sprintf("%q is not a rate", s), "write requests per second, minute or hour: 10/s, 30/m, 100/h")
+					return
+				}
+				rl.Rate = count / unit
+			case "burst":
+				rl.Burst, _ = d.integer(vv, w, 1, 1000000)
+			case "clients":
+				rl.Clients, _ = d.integer(vv, w, 1024, 1<<24)
+			default:
+				d.fail(kk, w, "unknown key", "a rate limit has rate, burst and clients")
+			}
+		})
+		if rl.Rate == 0 && len(d.errs) == before {
+			d.fail(v, at, "no rate", "add rate: 10/s (or /m, /h)")
+		}
+		p.RateLimit = rl
+	case "basic_auth":
+		ba := &proxy.BasicAuth{}
+		d.mapping(v, at, func(bk string, kk, vv *yaml.Node) {
+			w := join(at, bk)
+			switch bk {
+			case "realm":
+				ba.Realm, _ = d.scalar(vv, w)
+			case "users_file":
+				file, ok := d.scalar(vv, w)
+				if !ok {
+					return
+				}
+				if !filepath.IsAbs(file) {
+					file = filepath.Join(filepath.Dir(d.path), file)
+				}
+				data, err := os.ReadFile(file)
+				if err != nil {
+					d.fail(vv, w, fmt.Sprintf("cannot read %s: %v", file, errors.Unwrap(err)), "give the path of an htpasswd file (htpasswd -B -c FILE USER), relative to this file or absolute")
+					return
+				}
+				if ba.Users, err = proxy.ParseHtpasswd(data); err != nil {
+					d.fail(vv, w, fmt.Sprintf("%s: %v", file, err), "write user:hash lines with bcrypt hashes (htpasswd -B FILE USER)")
+				}
+			default:
+				d.fail(kk, w, "unknown key", "basic auth has realm and users_file")
+			}
+		})
+		if ba.Users == nil && len(d.errs) == before {
+			d.fail(v, at, "no users_file", "add users_file: /etc/rampart/htpasswd (htpasswd -B makes one)")
+		}
+		p.BasicAuth = ba
+	case "response_headers":
+		p.ResponseHeaders = map[string]string{}
+		d.mapping(v, at, func(name string, hk, hv *yaml.Node) {
+			if val, ok := d.scalar(hv, join(at, name)); ok {
+				p.ResponseHeaders[name] = val
+			}
+		})
+	default:
+		return false
+	}
+	if len(d.errs) == before {
+		if err := proxy.CheckPolicy(*p); err != nil {
+			d.fail(k, at, err.Error(), "correct it as that says")
+		}
+	}
+	return true
 }

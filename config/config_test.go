@@ -2,9 +2,13 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rampart-proxy/rampart/proxy"
 )
@@ -76,7 +80,12 @@ func TestParseErrors(t *testing.T) {
 		{"another config", "config: other.yaml\n", 1, "config", "drop it"},
 		{"not YAML", "sites: [\n", 1, "(file)", "syntax"},
 		{"sites not a list", "sites: {hosts: [a]}\n", 1, "sites", "list"},
-		{"unknown site key", "sites:\n  - hosts: [a.example.com]\n    rootes: []\n", 3, "sites[0].rootes", "hosts and routes"},
+		{"unknown site key", "sites:\n  - hosts: [a.example.com]\n    rootes: []\n", 3, "sites[0].rootes", "hosts, routes"},
+		{"a network that is not", "sites:\n  - hosts: [a.example.com]\n    allow: [10.0.0.0/33]\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].allow", "CIDRs"},
+		{"a rate without unit", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        rate_limit: {rate: 10}\n", 5, "sites[0].routes[0].rate_limit.rate", "10/s"},
+		{"a rate limit without rate", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        rate_limit: {burst: 10}\n", 5, "sites[0].routes[0].rate_limit", "rate: 10/s"},
+		{"a users file missing", "sites:\n  - hosts: [a.example.com]\n    basic_auth: {users_file: /nonexistent/htpasswd}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].basic_auth.users_file", "htpasswd -B"},
+		{"a security header", "sites:\n  - hosts: [a.example.com]\n    response_headers: {Strict-Transport-Security: max-age=0}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].response_headers", "as that says"},
 		{"no routes", "sites:\n  - hosts: [a.example.com]\n", 2, "sites[0]", "routes"},
 		{"a bad host", "sites:\n  - hosts: [a.*.example.com]\n    routes: [{upstream: http://a:1}]\n", 2, "sites[0].hosts", "*.example.com"},
 		{"a path without /", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - path: api\n        upstream: http://a:1\n", 4, "sites[0].routes[0].path", "/api"},
@@ -138,6 +147,47 @@ func TestParseErrors(t *testing.T) {
 	_, err := Parse("r.yaml", []byte("domian: a\nsites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: ftp://x\n"), isSetting)
 	if n := strings.Count(err.Error(), "; fix: "); n != 2 {
 		t.Errorf("%d mistakes reported; want 2:\n%v", n, err)
+	}
+}
+
+// TestParsePolicy: a site's policy and a route's own, the users file read
+// beside the configuration file.
+func TestParsePolicy(t *testing.T) {
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("ops:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const file = `sites:
+  - hosts: [shop.example.com]
+    deny: [192.0.2.0/24, 2001:db8::1]
+    response_headers: {X-Robots-Tag: noindex}
+    routes:
+      - path: /checkout
+        rate_limit: {rate: 30/m, burst: 5, clients: 100000}
+        upstream: http://127.0.0.1:9000
+      - path: /admin
+        allow: [10.0.0.0/8]
+        basic_auth: {realm: Shop admin, users_file: htpasswd}
+        upstream: http://127.0.0.1:9001
+      - upstream: http://127.0.0.1:8080
+`
+	f, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(file), isSetting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.Sites[0]
+	if len(s.Policy.Deny) != 2 || s.Policy.Deny[1].String() != "2001:db8::1/128" || s.Policy.ResponseHeaders["X-Robots-Tag"] != "noindex" {
+		t.Errorf("site policy %+v", s.Policy)
+	}
+	if rl := s.Routes[0].Policy.RateLimit; rl == nil || rl.Rate != 0.5 || rl.Burst != 5 || rl.Clients != 100000 {
+		t.Errorf("rate limit %+v", rl)
+	}
+	if ba := s.Routes[1].Policy.BasicAuth; ba == nil || ba.Realm != "Shop admin" || len(ba.Users["ops"]) == 0 || s.Routes[1].Policy.Allow[0].String() != "10.0.0.0/8" {
+		t.Errorf("admin policy %+v", s.Routes[1].Policy)
+	}
+	if _, err := proxy.New(proxy.Config{Sites: f.Sites}); err != nil {
+		t.Errorf("the policies do not make a table: %v", err)
 	}
 }
 

@@ -61,7 +61,7 @@ type Upstream struct {
 
 // Reasons a request is refused by rampart itself.
 var RejectReasons = []string{
-	"method", "upgrade", "misdirected", "no_route", "path", "malformed", "range",
+	"method", "upgrade", "misdirected", "no_route", "denied", "unauthorized", "rate_limited", "path", "malformed", "range",
 	"body_too_large", "body_timeout", "body_malformed", "response_too_slow",
 	"connection_limit", "connection_displaced", "connection_idle_closed",
 }

@@ -94,6 +94,9 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 	if n != 1 {
 		return nil, errors.New("a route needs exactly one of an upstream, a pool, a redirect or a response")
 	}
+	if err := checkPolicy(r.Policy); err != nil {
+		return nil, err
+	}
 	switch {
 	case r.Redirect != nil:
 		status := r.Redirect.Status

@@ -47,6 +47,9 @@ type Site struct {
 	// Routes take its requests: for each, the route whose Match fits best
 	// (see RouteMatch). A request that no route takes gets 404. Required.
 	Routes []SiteRoute
+	// Policy applies to every route, except where a route's own replaces a
+	// key. The zero value asks nothing.
+	Policy Policy
 }
 
 // SiteRoute is what happens to the requests it matches: exactly one of
@@ -63,6 +66,8 @@ type SiteRoute struct {
 	Redirect *Redirect
 	// Respond answers with a fixed response. Nil: another action.
 	Respond *Respond
+	// Policy replaces its site's, key by key. The zero value keeps the site's.
+	Policy Policy
 }
 
 // Config configures a Proxy.
@@ -92,7 +97,7 @@ type Config struct {
 	Limits Limits
 
 	// OnReject is called with a short reason ("method", "upgrade",
-	// "misdirected", "no_route", "path", "malformed", "range", "body_too_large",
+	// "misdirected", "no_route", "denied", "unauthorized", "rate_limited", "path", "malformed", "range", "body_too_large",
 	// "body_timeout", "body_malformed", "response_too_slow") for each
 	// request rampart refuses or cuts off itself. Nil means no calls.
 	OnReject func(reason string)
@@ -150,6 +155,8 @@ type table struct {
 	registry *registry
 	pools    []*pool   // every route's, for health reports
 	held     []*member // the registry's members this table refers to
+
+	limiters map[*RateLimit]*limiter // one per rate limit given, however many routes share it
 }
 
 // site is a Site, built: its routes' matcher and their ReverseProxies.
@@ -295,13 +302,16 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 		}
 		st := &site{}
 		matches := make([]RouteMatch, len(sc.Routes))
+		if err := checkPolicy(sc.Policy); err != nil {
+			return t, fmt.Errorf("proxy: site %q: %w", sc.Hosts[0], err)
+		}
 		for i, r := range sc.Routes {
 			h, err := t.newAction(r)
 			if err != nil {
 				return t, fmt.Errorf("proxy: site %q, route %d: %w", sc.Hosts[0], i, err)
 			}
 			matches[i] = r.Match
-			st.routes = append(st.routes, h)
+			st.routes = append(st.routes, t.withPolicy(h, sc.Policy.merge(r.Policy)))
 		}
 		st.matcher = newMatcher(matches)
 		for _, h := range sc.Hosts {
@@ -468,6 +478,9 @@ func isTimeout(err error) bool {
 // errorPages are the bodies rampart itself sends: no internal detail.
 var errorPages = map[int]string{
 	http.StatusBadRequest:                   "400 Bad Request: rampart refused this request.\n",
+	http.StatusUnauthorized:                 "401 Unauthorized: this site asks for a user name and password.\n",
+	http.StatusForbidden:                    "403 Forbidden: this site does not take requests from your address.\n",
+	http.StatusTooManyRequests:              "429 Too Many Requests: slow down, and try again after the time in Retry-After.\n",
 	http.StatusMethodNotAllowed:             "405 Method Not Allowed.\n",
 	http.StatusRequestTimeout:               "408 Request Timeout: the request body arrived too slowly.\n",
 	http.StatusRequestEntityTooLarge:        "413 Content Too Large.\n",

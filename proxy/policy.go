@@ -1,0 +1,337 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Policy is what a site or route asks of a request before its action runs,
+// and adds to its response. A route's Policy, where set, replaces its site's
+// key by key; the zero value asks nothing.
+type Policy struct {
+	// Allow, if not empty, are the only client networks let through; Deny
+	// are refused (Deny wins). The client is its address after
+	// TrustedProxies. Refused clients get 403.
+	Allow, Deny []netip.Prefix
+	// RateLimit bounds each client's request rate. Nil means no limit.
+	RateLimit *RateLimit
+	// BasicAuth asks for a user name and password. Nil means none.
+	BasicAuth *BasicAuth
+	// ResponseHeaders are set on every response, beside rampart's security
+	// headers (which they may not name). Nil means none.
+	ResponseHeaders map[string]string
+}
+
+// RateLimit is a token bucket per client address (an IPv6 client by its /64):
+// Burst requests at once, then Rate per second. A client over it gets 429
+// with Retry-After.
+type RateLimit struct {
+	// Rate is the sustained requests per second. Required, above 0.
+	Rate float64
+	// Burst is how many requests may come at once. Zero means max(1, Rate).
+	Burst int
+	// Clients bounds the addresses remembered at once, and with it the
+	// limiter's memory: about 48 bytes each. Zero means 65536 (3 MiB). Past
+	// it the address idle longest is forgotten: random source addresses
+	// cannot grow the table, only push out those who have been quiet.
+	Clients int
+}
+
+// BasicAuth is HTTP basic authentication against bcrypt hashes.
+type BasicAuth struct {
+	// Realm is shown by the browser. Empty means "rampart".
+	Realm string
+	// Users maps a user name to its bcrypt hash ($2a$, $2b$ or $2y$), as
+	// htpasswd -B writes them. Required.
+	Users map[string][]byte
+}
+
+// ParseHtpasswd reads "user:bcrypt-hash" lines (htpasswd -B); blank lines
+// and # comments are skipped. Another kind of hash is an error: rampart
+// checks bcrypt only.
+func ParseHtpasswd(data []byte) (map[string][]byte, error) {
+	users := map[string][]byte{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		user, hash, ok := strings.Cut(line, ":")
+		if !ok || user == "" {
+			return nil, fmt.Errorf("line %d: want user:hash", n)
+		}
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return nil, fmt.Errorf("line %d: user %q: not a bcrypt hash (make one with htpasswd -B)", n, user)
+		}
+		if _, dup := users[user]; dup {
+			return nil, fmt.Errorf("line %d: user %q listed twice", n, user)
+		}
+		users[user] = []byte(hash)
+	}
+	if len(users) == 0 {
+		return nil, errors.New("no users")
+	}
+	return users, sc.Err()
+}
+
+// merge returns p with route's keys put over it.
+func (p Policy) merge(route Policy) Policy {
+	if route.Allow != nil {
+		p.Allow = route.Allow
+	}
+	if route.Deny != nil {
+		p.Deny = route.Deny
+	}
+	if route.RateLimit != nil {
+		p.RateLimit = route.RateLimit
+	}
+	if route.BasicAuth != nil {
+		p.BasicAuth = route.BasicAuth
+	}
+	if route.ResponseHeaders != nil {
+		p.ResponseHeaders = route.ResponseHeaders
+	}
+	return p
+}
+
+func (p Policy) empty() bool {
+	return len(p.Allow) == 0 && len(p.Deny) == 0 && p.RateLimit == nil && p.BasicAuth == nil && len(p.ResponseHeaders) == 0
+}
+
+// CheckPolicy reports what is wrong with a policy, or nil. A configuration
+// source calls it to name the line.
+func CheckPolicy(p Policy) error { return checkPolicy(p) }
+
+func checkPolicy(p Policy) error {
+	if rl := p.RateLimit; rl != nil {
+		if !(rl.Rate > 0) || math.IsInf(rl.Rate, 0) || rl.Burst < 0 || rl.Burst > 1e6 || rl.Clients < 0 || rl.Clients > 1<<24 {
+			return errors.New("rate limit: want a rate above 0, a burst of 0 to 1000000, clients 0 to 16777216")
+		}
+	}
+	if ba := p.BasicAuth; ba != nil {
+		if len(ba.Users) == 0 {
+			return errors.New("basic auth: no users")
+		}
+		if strings.ContainsAny(ba.Realm, "\"\\\r\n\x00") {
+			return fmt.Errorf("basic auth realm %q: no quotes, backslashes or line breaks", ba.Realm)
+		}
+	}
+	for name, v := range p.ResponseHeaders {
+		if !validHeaderName(name) || strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("response header %q: not a valid header", name)
+		}
+		if securityHeader(name) {
+			return fmt.Errorf("response header %q is one of rampart's security headers: set it with its own setting (--hsts-max-age, --csp)", name)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func securityHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+		"Set-Cookie", "Content-Length", "Transfer-Encoding", "Connection", "Location":
+		return true
+	}
+	return false
+}
+
+// policyHandler runs a policy in front of a route's action. It is built once
+// per table: the limiter, the header values, the realm's challenge.
+type policyHandler struct {
+	t         *table
+	next      http.Handler
+	allow     []netip.Prefix
+	deny      []netip.Prefix
+	limiter   *limiter
+	auth      *authChecker
+	challenge []string
+	headers   map[string][]string
+}
+
+func (t *table) withPolicy(h http.Handler, p Policy) http.Handler {
+	if p.empty() {
+		return h
+	}
+	ph := &policyHandler{t: t, next: h, allow: p.Allow, deny: p.Deny}
+	if p.RateLimit != nil {
+		if t.limiters == nil {
+			t.limiters = map[*RateLimit]*limiter{}
+		}
+		if ph.limiter = t.limiters[p.RateLimit]; ph.limiter == nil {
+			ph.limiter = newLimiter(*p.RateLimit)
+			t.limiters[p.RateLimit] = ph.limiter
+		}
+	}
+	if p.BasicAuth != nil {
+		realm := p.BasicAuth.Realm
+		if realm == "" {
+			realm = "rampart"
+		}
+		ph.auth = newAuthChecker(p.BasicAuth.Users)
+		ph.challenge = []string{`Basic realm="` + realm + `", charset="UTF-8"`}
+	}
+	if len(p.ResponseHeaders) > 0 {
+		ph.headers = map[string][]string{}
+		for k, v := range p.ResponseHeaders {
+			ph.headers[http.CanonicalHeaderKey(k)] = []string{v}
+		}
+	}
+	return ph
+}
+
+func (ph *policyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := ph.t
+	if len(ph.allow) > 0 || len(ph.deny) > 0 || ph.limiter != nil {
+		client := t.clientAddr(r)
+		if !ph.admits(client) {
+			t.onReject("denied")
+			t.refuse(w, r, http.StatusForbidden)
+			return
+		}
+		if ph.limiter != nil {
+			if wait, ok := ph.limiter.take(client); !ok {
+				t.onReject("rate_limited")
+				w.Header().Set("Retry-After", strconv.Itoa(wait))
+				t.refuse(w, r, http.StatusTooManyRequests)
+				return
+			}
+		}
+	}
+	if ph.auth != nil {
+		user, pass, ok := r.BasicAuth()
+		if !ok || !ph.auth.check(user, pass) {
+			t.onReject("unauthorized")
+			w.Header()["Www-Authenticate"] = ph.challenge
+			t.refuse(w, r, http.StatusUnauthorized)
+			return
+		}
+		// The password was for rampart: it does not travel on to the app.
+		r.Header.Del("Authorization")
+	}
+	for k, v := range ph.headers {
+		w.Header()[k] = v
+	}
+	ph.next.ServeHTTP(w, r)
+}
+
+// admits judges a client address by the deny and allow lists. An address
+// that cannot be read is refused when there is an allow list.
+func (ph *policyHandler) admits(a netip.Addr) bool {
+	if !a.IsValid() {
+		return len(ph.allow) == 0
+	}
+	for _, p := range ph.deny {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	if len(ph.allow) == 0 {
+		return true
+	}
+	for _, p := range ph.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the client's address as policies judge it: the peer, or,
+// behind a trusted proxy, the address that proxy reports (as X-Real-IP).
+func (t *table) clientAddr(r *http.Request) netip.Addr {
+	peer := clientIP(r.RemoteAddr)
+	if len(t.trusted) > 0 && t.trustedAddr(peer) {
+		peer = t.realIP(r.Header["X-Forwarded-For"], peer)
+	}
+	a, _ := netip.ParseAddr(peer)
+	return a.Unmap()
+}
+
+// authChecker checks passwords against bcrypt hashes. bcrypt is slow by
+// design (tens of milliseconds), so a success is remembered, under an HMAC of
+// user and password with a key made at start: the password itself is never
+// kept, nor logged. The memory is bounded; a failure is never remembered.
+type authChecker struct {
+	users map[string][]byte
+	key   [32]byte
+
+	mu sync.Mutex
+	ok map[[32]byte]struct{}
+}
+
+const authCacheSize = 4096
+
+func newAuthChecker(users map[string][]byte) *authChecker {
+	a := &authChecker{users: users, ok: map[[32]byte]struct{}{}}
+	_, _ = rand.Read(a.key[:])
+	return a
+}
+
+func (a *authChecker) check(user, pass string) bool {
+	hash, known := a.users[user]
+	if !known {
+		// As slow as a known user's check, so timing does not tell names.
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
+		return false
+	}
+	mac := hmac.New(sha256.New, a.key[:])
+	mac.Write([]byte(user))
+	mac.Write([]byte{0})
+	mac.Write([]byte(pass))
+	var sum [32]byte
+	mac.Sum(sum[:0])
+	a.mu.Lock()
+	_, seen := a.ok[sum]
+	a.mu.Unlock()
+	if seen {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
+		return false
+	}
+	a.mu.Lock()
+	if len(a.ok) >= authCacheSize {
+		clear(a.ok)
+	}
+	a.ok[sum] = struct{}{}
+	a.mu.Unlock()
+	return true
+}
+
+// dummyHash is a bcrypt hash of a random password, at the usual cost, made
+// when first needed (it takes as long as a check).
+var dummyHash = sync.OnceValue(func() []byte {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h, _ := bcrypt.GenerateFromPassword([]byte(base64.StdEncoding.EncodeToString(b[:])), bcrypt.DefaultCost)
+	return h
+})

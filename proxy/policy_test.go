@@ -1,0 +1,262 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func policyProxy(t *testing.T, site Site) (*httptest.Server, *[]string) {
+	t.Helper()
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "app auth=%q", r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(app.Close)
+	for i := range site.Routes {
+		if site.Routes[i].Respond == nil {
+			site.Routes[i].Upstream = mustURL(app.URL)
+		}
+	}
+	site.Hosts = []string{"shop.test"}
+	var rejected []string
+	p, err := New(Config{Sites: []Site{site}, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Logger: zaptest.NewLogger(t), OnReject: func(r string) { rejected = append(rejected, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	t.Cleanup(front.Close)
+	return front, &rejected
+}
+
+func policyGet(t *testing.T, front *httptest.Server, path, client string, hdr ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", front.URL+path, nil)
+	req.Host = "shop.test"
+	req.Header.Set("X-Forwarded-For", client)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	res.Body = io.NopCloser(strings.NewReader(string(b)))
+	res.Header.Set("X-Test-Body", string(b))
+	return res
+}
+
+// TestPolicyAllowDeny: a site's lists judge the client behind the trusted
+// proxy; a route's own replace them.
+func TestPolicyAllowDeny(t *testing.T) {
+	front, rejected := policyProxy(t, Site{
+		Policy: Policy{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Deny: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}},
+		Routes: []SiteRoute{
+			{Match: RouteMatch{Path: "/public"}, Policy: Policy{Allow: []netip.Prefix{}}, Respond: &Respond{Body: "public"}},
+			{},
+		},
+	})
+	for _, tt := range []struct {
+		path, client string
+		want         int
+	}{
+		{"/", "10.1.2.3", 200},
+		{"/", "10.9.1.1", 403},        // denied: deny wins
+		{"/", "192.0.2.7", 403},       // not allowed
+		{"/", "not-an-ip", 403},       // unreadable: refused where there is an allow list
+		{"/public", "192.0.2.7", 200}, // the route's empty allow list lets all in
+		{"/public", "10.9.1.1", 403},  // and keeps the site's deny list
+	} {
+		if res := policyGet(t, front, tt.path, tt.client); res.StatusCode != tt.want {
+			t.Errorf("%s from %s: %d; want %d", tt.path, tt.client, res.StatusCode, tt.want)
+		}
+	}
+	if got := strings.Join(*rejected, ","); got != "denied,denied,denied,denied" {
+		t.Errorf("reasons %q", got)
+	}
+}
+
+// TestPolicyBasicAuth: no credentials or wrong ones get 401 with the
+// challenge; the right ones pass, and the app never sees the password.
+func TestPolicyBasicAuth(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
+	users, err := ParseHtpasswd([]byte("# ops\nops:" + string(hash) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front, _ := policyProxy(t, Site{Policy: Policy{BasicAuth: &BasicAuth{Realm: "shop admin", Users: users}}, Routes: []SiteRoute{{}}})
+	for _, tt := range []struct {
+		name       string
+		user, pass string
+		want       int
+	}{{"none", "", "", 401}, {"wrong password", "ops", "guess", 401}, {"unknown user", "root", "s3cret pass", 401},
+		{"right", "ops", "s3cret pass", 200}, {"right again (remembered)", "ops", "s3cret pass", 200}} {
+		var hdr []string
+		if tt.user != "" {
+			r, _ := http.NewRequest("GET", "/", nil)
+			r.SetBasicAuth(tt.user, tt.pass)
+			hdr = []string{"Authorization", r.Header.Get("Authorization")}
+		}
+		res := policyGet(t, front, "/", "10.0.0.1", hdr...)
+		if res.StatusCode != tt.want {
+			t.Errorf("%s: %d; want %d", tt.name, res.StatusCode, tt.want)
+		}
+		if tt.want == 401 && res.Header.Get("WWW-Authenticate") != `Basic realm="shop admin", charset="UTF-8"` {
+			t.Errorf("%s: WWW-Authenticate %q", tt.name, res.Header.Get("WWW-Authenticate"))
+		}
+		if tt.want == 200 && res.Header.Get("X-Test-Body") != `app auth=""` {
+			t.Errorf("%s: the app saw %q; want no Authorization", tt.name, res.Header.Get("X-Test-Body"))
+		}
+	}
+	for _, bad := range []string{"ops:plain\n", "ops:{SHA}abc=\n", "\n", "ops:" + string(hash) + "\nops:" + string(hash) + "\n"} {
+		if _, err := ParseHtpasswd([]byte(bad)); err == nil {
+			t.Errorf("htpasswd %q accepted", bad)
+		}
+	}
+}
+
+// TestPolicyRateLimit: past its burst a client gets 429 with Retry-After;
+// another client is not held back by it.
+func TestPolicyRateLimit(t *testing.T) {
+	front, rejected := policyProxy(t, Site{Routes: []SiteRoute{
+		{Match: RouteMatch{Path: "/checkout"}, Policy: Policy{RateLimit: &RateLimit{Rate: 0.5, Burst: 3}}},
+		{},
+	}})
+	for i := 0; i < 3; i++ {
+		if res := policyGet(t, front, "/checkout/pay", "203.0.113.9"); res.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: %d", i, res.StatusCode)
+		}
+	}
+	res := policyGet(t, front, "/checkout/pay", "203.0.113.9")
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") != "2" {
+		t.Errorf("past the burst: %d, Retry-After %q; want 429 and 2 (one request per 2 s)", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if res := policyGet(t, front, "/checkout/pay", "203.0.113.10"); res.StatusCode != 200 {
+		t.Errorf("another client: %d; want 200", res.StatusCode)
+	}
+	if res := policyGet(t, front, "/", "203.0.113.9"); res.StatusCode != 200 {
+		t.Errorf("another route: %d; want 200 (no limit there)", res.StatusCode)
+	}
+	if got := strings.Join(*rejected, ","); got != "rate_limited" {
+		t.Errorf("reasons %q", got)
+	}
+}
+
+// TestLimiterMemoryBounded: 100,000 distinct client addresses, sent through
+// a trusted proxy's X-Forwarded-For, leave the heap where it was: the table
+// is made whole when the route is built (Clients × about 48 bytes).
+func TestLimiterMemoryBounded(t *testing.T) {
+	rl := &RateLimit{Rate: 10, Burst: 20} // Clients: the default 65536
+	p, err := New(Config{
+		Sites:          []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{{Policy: Policy{RateLimit: rl}, Respond: &Respond{Body: "ok"}}}}},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := p.table.Load().limiters[rl]
+	if size := len(l.sets) * int(unsafeSizeofSet()); size > 65536*48 {
+		t.Errorf("the table takes %d bytes; the documented bound is %d", size, 65536*48)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	req := httptest.NewRequest("GET", "https://shop.test/", nil)
+	req.RemoteAddr = "127.0.0.1:5000"
+	w := &discardWriter{h: http.Header{}}
+	for i := 0; i < 100000; i++ {
+		req.Header["X-Forwarded-For"] = []string{fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)}
+		clear(w.h)
+		w.code = 0
+		p.ServeHTTP(w, req)
+		if w.code != 200 {
+			t.Fatalf("client %d: status %d", i, w.code)
+		}
+	}
+	after := heap()
+	if grew := int64(after) - int64(before); grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes over 100,000 clients; want the table's fixed size, made before", grew)
+	}
+	t.Logf("heap before %d, after %d bytes; table %d clients", before, after, len(l.sets)*limiterWays)
+	// The newest clients are remembered: one at its burst is refused.
+	req.Header["X-Forwarded-For"] = []string{"10.1.134.159"} // client 99999
+	for i := 0; i < 20; i++ {
+		w.code = 0
+		p.ServeHTTP(w, req)
+	}
+	if w.code != 429 {
+		t.Errorf("a recent client past its burst: %d; want 429", w.code)
+	}
+}
+
+// unsafeSizeofSet is a limiter set's size in bytes.
+func unsafeSizeofSet() uintptr { return unsafe.Sizeof(limiterSet{}) }
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) {
+	if d.code == 0 {
+		d.code = 200
+	}
+	return len(b), nil
+}
+func (d *discardWriter) WriteHeader(c int) {
+	if d.code == 0 {
+		d.code = c
+	}
+}
+
+// TestPolicyRefused: a policy that cannot work is refused with the table.
+func TestPolicyRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    Policy
+		want string
+	}{
+		{"a rate of 0", Policy{RateLimit: &RateLimit{}}, "rate above 0"},
+		{"basic auth without users", Policy{BasicAuth: &BasicAuth{}}, "no users"},
+		{"a realm with a quote", Policy{BasicAuth: &BasicAuth{Realm: `a"b`, Users: map[string][]byte{"u": nil}}}, "no quotes"},
+		{"a security header", Policy{ResponseHeaders: map[string]string{"content-security-policy": "default-src *"}}, "--csp"},
+		{"a header with a line break", Policy{ResponseHeaders: map[string]string{"X-A": "b\r\nSet-Cookie: x"}}, "not a valid header"},
+	} {
+		for _, where := range []string{"site", "route"} {
+			s := Site{Hosts: []string{"a.test"}, Routes: []SiteRoute{{Respond: &Respond{}}}}
+			if where == "site" {
+				s.Policy = tt.p
+			} else {
+				s.Routes[0].Policy = tt.p
+			}
+			if _, err := New(Config{Sites: []Site{s}}); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s on a %s: %v; want an error saying %q", tt.name, where, err, tt.want)
+			}
+		}
+	}
+}
