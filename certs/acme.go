@@ -68,14 +68,15 @@ type ACMEConfig struct {
 
 // ACME serves certificates obtained and renewed through autocert.
 type ACME struct {
-	m       *autocert.Manager
-	domains []string
-	cfg     ACMEConfig
-	log     *zap.Logger
-	inv     inventory
+	m      *autocert.Manager
+	served servedNames
+	cfg    ACMEConfig
+	log    *zap.Logger
+	inv    inventory
 
 	mu      sync.Mutex
 	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
+	runCtx  context.Context      // Run's, for the orders of names added later; nil before Run
 }
 
 // NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
@@ -96,17 +97,17 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	served := newDomainSet(cfg.Domains)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
-	a := &ACME{domains: cfg.Domains, cfg: cfg, log: log}
+	a := &ACME{cfg: cfg, log: log}
+	a.served.store(cfg.Domains)
 	a.m = &autocert.Manager{
 		Prompt: autocert.AcceptTOS,
 		Cache:  loggingCache{autocert.DirCache(cfg.CacheDir), log},
 		// The policy compares names without port: autocert's HTTP-01 handler
 		// passes the Host header as received, port included.
 		HostPolicy: func(_ context.Context, host string) error {
-			if !served.has(host) {
+			if !a.served.has(host) {
 				return fmt.Errorf("%w: %q", ErrNotServed, host)
 			}
 			return nil
@@ -217,8 +218,11 @@ func (a *ACME) Inventory() []Info { return a.inv.list() }
 // (autocert gives it five minutes of its own), so a stop abandons it rather
 // than wait: the next start loads what the cache holds and orders the rest.
 func (a *ACME) Run(ctx context.Context) {
+	a.mu.Lock()
+	a.runCtx = ctx
+	a.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, d := range a.domains {
+	for _, d := range a.served.list() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -231,6 +235,27 @@ func (a *ACME) Run(ctx context.Context) {
 	case <-all:
 	case <-ctx.Done():
 	}
+}
+
+// SetDomains replaces the served names (a reload). A name added is ordered
+// at once, beside whatever Run is doing; a name removed is refused from now
+// on, so nothing orders or renews its certificate again (autocert asks the
+// host policy before each renewal).
+func (a *ACME) SetDomains(domains []string) error {
+	if len(domains) == 0 {
+		return errors.New("certs: ACME needs at least one domain")
+	}
+	added := a.served.added(domains)
+	a.served.store(domains)
+	a.mu.Lock()
+	ctx := a.runCtx
+	a.mu.Unlock()
+	if ctx != nil {
+		for _, d := range added {
+			go a.obtain(ctx, d)
+		}
+	}
+	return nil
 }
 
 func (a *ACME) obtain(ctx context.Context, domain string) {

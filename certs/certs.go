@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-proxy/rampart/hostname"
@@ -37,6 +38,42 @@ var (
 	ErrNotCovered  = errors.New("certs: certificate does not cover a served name")
 	ErrNotServed   = errors.New("certs: name is not served")
 )
+
+// servedNames is the set of served names, replaced whole when a reload
+// changes it; its zero value serves nothing.
+type servedNames struct{ p atomic.Pointer[servedList] }
+
+type servedList struct {
+	set   domainSet
+	names []string // as given, in order
+}
+
+func (s *servedNames) store(domains []string) {
+	s.p.Store(&servedList{set: newDomainSet(domains), names: slices.Clone(domains)})
+}
+
+func (s *servedNames) has(name string) bool {
+	l := s.p.Load()
+	return l != nil && l.set.has(name)
+}
+
+func (s *servedNames) list() []string {
+	if l := s.p.Load(); l != nil {
+		return l.names
+	}
+	return nil
+}
+
+// added returns the names of domains not served now.
+func (s *servedNames) added(domains []string) []string {
+	var out []string
+	for _, d := range domains {
+		if !s.has(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
 // domainSet is a fixed set of served names, compared case-insensitively and
 // without port or trailing dot.

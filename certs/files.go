@@ -37,7 +37,7 @@ type FilesConfig struct {
 // the files change; a broken new pair leaves the old one in service.
 type Files struct {
 	cfg    FilesConfig
-	served domainSet
+	served servedNames
 	log    *zap.Logger
 	cur    atomic.Pointer[tls.Certificate]
 
@@ -72,7 +72,8 @@ func NewFiles(cfg FilesConfig) (*Files, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	f := &Files{cfg: cfg, served: newDomainSet(cfg.Domains), log: cfg.Logger}
+	f := &Files{cfg: cfg, log: cfg.Logger}
+	f.served.store(cfg.Domains)
 	if f.log == nil {
 		f.log = zap.NewNop()
 	}
@@ -83,6 +84,21 @@ func NewFiles(cfg FilesConfig) (*Files, error) {
 	}
 	f.cur.Store(c)
 	return f, nil
+}
+
+// SetDomains replaces the served names (a reload). The certificate in
+// service must cover every one, or nothing changes.
+func (f *Files) SetDomains(domains []string) error {
+	f.reloadMu.Lock()
+	defer f.reloadMu.Unlock()
+	leaf := f.cur.Load().Leaf
+	for _, d := range domains {
+		if err := leaf.VerifyHostname(hostname.Canonical(d)); err != nil {
+			return fmt.Errorf("%w: %s", ErrNotCovered, d)
+		}
+	}
+	f.served.store(domains)
+	return nil
 }
 
 // LoadPair reads a PEM certificate and key and checks them for use with
@@ -154,7 +170,7 @@ func (f *Files) Reload() {
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
 	f.stamp.Store(stampOf(f.cfg.CertFile, f.cfg.KeyFile))
-	c, err := LoadPair(f.cfg.CertFile, f.cfg.KeyFile, f.cfg.Domains, f.cfg.Now())
+	c, err := LoadPair(f.cfg.CertFile, f.cfg.KeyFile, f.served.list(), f.cfg.Now())
 	if err != nil {
 		f.log.Error("new certificate files rejected; the previous certificate stays in service",
 			zap.String("cert_file", f.cfg.CertFile), zap.Error(err))

@@ -46,7 +46,7 @@ type InternalConfig struct {
 // once a developer adds RootPath to their trust store.
 type Internal struct {
 	cfg      InternalConfig
-	served   domainSet
+	served   servedNames
 	root     *x509.Certificate
 	rootKey  *ecdsa.PrivateKey
 	rootPath string
@@ -78,10 +78,10 @@ func NewInternal(cfg InternalConfig) (*Internal, error) {
 	}
 	ca := &Internal{
 		cfg:      cfg,
-		served:   newDomainSet(cfg.Domains),
 		rootPath: filepath.Join(cfg.Dir, internalRootFile),
 		leaves:   map[string]*tls.Certificate{},
 	}
+	ca.served.store(cfg.Domains)
 	if err := ca.loadOrCreateRoot(); err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (ca *Internal) createRoot() error {
 func (ca *Internal) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := hostname.Canonical(hello.ServerName)
 	if name == "" {
-		name = hostname.Canonical(ca.cfg.Domains[0])
+		name = hostname.Canonical(ca.served.list()[0])
 	}
 	if !ca.served.has(name) {
 		return nil, fmt.Errorf("%w: %q", ErrNotServed, name)
@@ -202,6 +202,22 @@ func (ca *Internal) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	ca.leaves[name] = c
 	ca.inv.record(name, c)
 	return c, nil
+}
+
+// SetDomains replaces the served names (a reload): a leaf is issued at once
+// for each name added; a name removed is refused from now on.
+func (ca *Internal) SetDomains(domains []string) error {
+	if len(domains) == 0 {
+		return errors.New("certs: internal CA needs at least one domain")
+	}
+	added := ca.served.added(domains)
+	ca.served.store(domains)
+	for _, d := range added {
+		if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: d}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fresh reports whether a leaf is valid for more than a third of its lifetime yet.

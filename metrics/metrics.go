@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,7 @@ var HandshakeErrorReasons = []string{"eof", "timeout", "unknown_name", "protocol
 
 // Metrics holds rampart's collectors. Its methods are safe for concurrent use.
 type Metrics struct {
-	hosts map[string]bool
+	hosts atomic.Pointer[map[string]bool] // served names, replaced whole by SetHosts
 
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
@@ -107,13 +108,15 @@ func New(cfg Config) (*Metrics, error) {
 	if version == "" {
 		version = "unknown"
 	}
-	m := &Metrics{hosts: map[string]bool{}, suites: map[uint16]string{}}
+	m := &Metrics{suites: map[uint16]string{}}
 	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
 		m.suites[cs.ID] = cs.Name
 	}
+	hosts := map[string]bool{}
 	for _, h := range cfg.Hosts {
-		m.hosts[hostname.Canonical(h)] = true
+		hosts[hostname.Canonical(h)] = true
 	}
+	m.hosts.Store(&hosts)
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rampart_http_requests_total", Help: "HTTPS requests answered, by served host (or other), method and status code.",
 	}, []string{"host", "method", "code"})
@@ -171,7 +174,7 @@ func New(cfg Config) (*Metrics, error) {
 	for _, r := range HandshakeErrorReasons {
 		m.handshakeErrors.WithLabelValues(r)
 	}
-	for h := range m.hosts {
+	for h := range hosts {
 		m.acmeOrders.WithLabelValues(h, "success")
 		m.acmeOrders.WithLabelValues(h, "error")
 	}
@@ -183,7 +186,7 @@ func New(cfg Config) (*Metrics, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	if cfg.Certificates != nil {
-		cs = append(cs, &certCollector{list: cfg.Certificates, hosts: m.hosts})
+		cs = append(cs, &certCollector{list: cfg.Certificates, m: m})
 	}
 	if cfg.Upstreams != nil {
 		cs = append(cs, upstreamCollector(cfg.Upstreams))
@@ -276,10 +279,35 @@ func (m *Metrics) suiteName(id uint16) string {
 // hostLabel maps a Host header or server name to a served name, or "other".
 func (m *Metrics) hostLabel(host string) string {
 	h := hostname.Canonical(host)
-	if m.hosts[h] {
+	if (*m.hosts.Load())[h] {
 		return h
 	}
 	return "other"
+}
+
+// SetHosts replaces the served names (a reload). A name removed loses its
+// series, so the host label stays bounded by the configuration; a name
+// added gets its ACME order series at zero.
+func (m *Metrics) SetHosts(names []string) {
+	hosts := map[string]bool{}
+	for _, h := range names {
+		hosts[hostname.Canonical(h)] = true
+	}
+	old := *m.hosts.Swap(&hosts)
+	for h := range old {
+		if !hosts[h] {
+			m.requests.DeletePartialMatch(prometheus.Labels{"host": h})
+			m.duration.DeletePartialMatch(prometheus.Labels{"host": h})
+			m.acmeOrders.DeletePartialMatch(prometheus.Labels{"domain": h})
+			m.acmeLastSuccess.DeletePartialMatch(prometheus.Labels{"domain": h})
+		}
+	}
+	for h := range hosts {
+		if !old[h] {
+			m.acmeOrders.WithLabelValues(h, "success")
+			m.acmeOrders.WithLabelValues(h, "error")
+		}
+	}
 }
 
 var methods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true}
@@ -295,8 +323,8 @@ func codeLabel(code int) string { return strconv.Itoa(code) }
 
 // certCollector reports the certificates in service at each scrape.
 type certCollector struct {
-	list  func() []Certificate
-	hosts map[string]bool
+	list func() []Certificate
+	m    *Metrics
 }
 
 var certDesc = prometheus.NewDesc("rampart_certificate_not_after_timestamp_seconds",
@@ -307,10 +335,11 @@ func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certDesc }
 
 func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[[3]string]bool{}
+	hosts := *c.m.hosts.Load()
 	for _, cert := range c.list() {
 		d := hostname.Canonical(cert.Domain)
 		key := [3]string{d, cert.KeyType, cert.Issuer}
-		if !c.hosts[d] || seen[key] {
+		if !hosts[d] || seen[key] {
 			continue // only served names: the label set stays bounded
 		}
 		seen[key] = true

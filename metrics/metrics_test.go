@@ -128,3 +128,32 @@ rampart_upstream_healthy{pool="api",upstream="http://10.0.0.2:9000"} ` + second 
 		t.Error("an applied reload did not set both gauges")
 	}
 }
+
+// TestSetHosts: names added by a reload get their series; names removed lose
+// theirs, so the host label stays bounded by the configuration.
+func TestSetHosts(t *testing.T) {
+	m, _ := newTest(t, nil)
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	hit := func(host string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = host
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	hit("news.test")
+	if testutil.ToFloat64(m.requests.WithLabelValues("other", "GET", "200")) != 1 {
+		t.Fatal("a name not served yet was not counted as other")
+	}
+	m.SetHosts([]string{"shop.test", "news.test"})
+	hit("news.test")
+	hit("shop.test")
+	if testutil.ToFloat64(m.requests.WithLabelValues("news.test", "GET", "200")) != 1 {
+		t.Error("a name added is not its own label")
+	}
+	m.SetHosts([]string{"news.test"})
+	if n := testutil.CollectAndCount(m.requests); n != 2 {
+		t.Errorf("%d request series after shop.test was removed; want 2 (other, news.test)", n)
+	}
+	if n := testutil.CollectAndCount(m.acmeOrders); n != 2 {
+		t.Errorf("%d order series; want news.test's two", n)
+	}
+}

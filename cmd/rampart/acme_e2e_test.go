@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -325,5 +327,52 @@ func TestAuditSpendsNoOrder(t *testing.T) {
 				t.Errorf("with --acme-rsa, a TLS 1.3 client got a %v certificate; want ECDSA", k)
 			}
 		})
+	}
+}
+
+// TestACMENameAddedByReload: a name added to the file by a reload has its
+// certificate ordered from Pebble at once, without a restart; a name removed
+// is refused from then on (and so never renewed), and loses its series.
+func TestACMENameAddedByReload(t *testing.T) {
+	const httpsAddr, adminAddr = "127.0.0.1:18875", "127.0.0.1:18876"
+	ca := startPebble(t, 18870, 18877 /* nothing listens */, 18875)
+	roots := ca.issuingRoots(t)
+	conf := filepath.Join(t.TempDir(), "rampart.yaml")
+	write := func(domains string) {
+		if err := os.WriteFile(conf, []byte("domain: ["+domains+"]\nupstream: http://127.0.0.1:18470\nhttps-addr: "+httpsAddr+
+			"\nhttp-addr: \"\"\nadmin-addr: "+adminAddr+"\nacme-directory: "+ca.dirURL+"\nacme-ca-root: "+ca.apiRoot+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("shop.test")
+	r := start(t, "rampart", nil, rampartBin, "--config", conf, "--data-dir", t.TempDir())
+	waitFor(t, 60*time.Second, "certificate for shop.test", func() error { _, err := handshake(httpsAddr, "shop.test", roots); return err })
+	if _, err := handshake(httpsAddr, "news.test", roots); err == nil {
+		t.Fatal("news.test served before it was configured")
+	}
+
+	write("shop.test, news.test")
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 60*time.Second, "certificate for news.test after the reload", func() error {
+		_, err := handshake(httpsAddr, "news.test", roots)
+		return err
+	})
+	if m := scrape(t, adminAddr); !strings.Contains(m, `rampart_acme_orders_total{domain="news.test",result="success"} 1`) {
+		t.Errorf("the order for news.test is not counted:\n%s", stripRuntime(m))
+	}
+
+	write("shop.test")
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "news.test refused after its removal", func() error {
+		if _, err := handshake(httpsAddr, "news.test", roots); err == nil {
+			return errors.New("still served")
+		}
+		return nil
+	})
+	if m := scrape(t, adminAddr); strings.Contains(m, `domain="news.test"`) {
+		t.Errorf("news.test keeps series after its removal:\n%s", stripRuntime(m))
+	}
+	if _, err := handshake(httpsAddr, "shop.test", roots); err != nil {
+		t.Errorf("shop.test after the reloads: %v", err)
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
+	"maps"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,10 +27,9 @@ type adminConfig struct {
 	ready     *atomic.Bool // listeners up and no stop begun
 	registry  *prometheus.Registry
 	pprof     bool
-	domains   []string
+	names     *servedSince // the names served, each since when
 	inventory func() []certs.Info
 	grace     time.Duration // how long a name may wait for its first certificate and still count as ready
-	started   time.Time
 
 	poolsReady func() string // with --ready-requires-upstream: why a pool cannot take requests, or ""; nil without
 }
@@ -72,18 +74,52 @@ func (c adminConfig) notReady(now time.Time) string {
 	}
 	var missing []string
 	inv := c.inventory()
-	for _, d := range c.domains {
-		if !hasValidCertificate(inv, d, now) {
+	for d, since := range c.names.all() {
+		// A name still within its grace (after start, or after the reload
+		// that added it) may wait for its first certificate.
+		if now.Sub(since) >= c.grace && !hasValidCertificate(inv, d, now) {
 			missing = append(missing, d)
 		}
 	}
 	if len(missing) == 0 {
 		return ""
 	}
-	if now.Sub(c.started) < c.grace {
-		return "" // first orders still within the start-up grace
-	}
+	slices.Sort(missing)
 	return "not ready: no valid certificate for " + strings.Join(missing, ", ")
+}
+
+// servedSince is the set of served names, each with when it joined: at the
+// start, or by a reload.
+type servedSince struct {
+	mu    sync.Mutex
+	names map[string]time.Time
+}
+
+func newServedSince(names []string, at time.Time) *servedSince {
+	s := &servedSince{names: map[string]time.Time{}}
+	s.set(names, at)
+	return s
+}
+
+// set makes names the served ones: those new to the set join at at.
+func (s *servedSince) set(names []string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := map[string]time.Time{}
+	for _, n := range names {
+		if since, ok := s.names[n]; ok {
+			next[n] = since
+		} else {
+			next[n] = at
+		}
+	}
+	s.names = next
+}
+
+func (s *servedSince) all() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.names)
 }
 
 func hasValidCertificate(inv []certs.Info, domain string, now time.Time) bool {

@@ -30,12 +30,28 @@ func TestReadiness(t *testing.T) {
 	for _, tt := range tests {
 		var up atomic.Bool
 		up.Store(tt.up)
-		c := adminConfig{ready: &up, domains: []string{"shop.test"}, grace: tt.grace, started: start,
+		c := adminConfig{ready: &up, names: newServedSince([]string{"shop.test"}, start), grace: tt.grace,
 			inventory: func() []certs.Info { return tt.inv }}
 		reason := c.notReady(start.Add(tt.at))
 		if (reason == "") != tt.ready {
 			t.Errorf("%s: notReady = %q; want ready=%v", tt.name, reason, tt.ready)
 		}
+	}
+	// A name added by a reload has a grace of its own; one kept keeps its start.
+	var up atomic.Bool
+	up.Store(true)
+	names := newServedSince([]string{"shop.test"}, start)
+	c := adminConfig{ready: &up, names: names, grace: time.Minute, inventory: func() []certs.Info { return valid }}
+	names.set([]string{"shop.test", "news.test"}, start.Add(time.Hour))
+	if reason := c.notReady(start.Add(time.Hour + 30*time.Second)); reason != "" {
+		t.Errorf("a name added 30 s ago, within its grace: %q; want ready", reason)
+	}
+	if reason := c.notReady(start.Add(time.Hour + 2*time.Minute)); reason != "not ready: no valid certificate for news.test" {
+		t.Errorf("a name added 2 min ago without a certificate: %q", reason)
+	}
+	names.set([]string{"shop.test"}, start.Add(2*time.Hour))
+	if reason := c.notReady(start.Add(2 * time.Hour)); reason != "" {
+		t.Errorf("after the name was removed again: %q; want ready", reason)
 	}
 }
 

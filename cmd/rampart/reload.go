@@ -61,13 +61,15 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 		return cur
 	}
 	// The names served (--domain's and the sites') are those certificates
-	// are held for: a reload that changes them is refused whole, so that no
-	// route is applied for a name without its certificate.
-	if added, removed := nameChanges(cur.domains, next.domains); len(added)+len(removed) > 0 {
-		s.metrics.ConfigLoaded(false, time.Now())
-		log.Error("reload refused; the running configuration stays: the names served changed, which needs a restart",
-			zap.Strings("added", added), zap.Strings("removed", removed))
-		return cur
+	// are held for: a name added has its certificate ordered (or issued)
+	// before any route takes it, and a name removed is no longer renewed.
+	added, removed := nameChanges(cur.domains, next.domains)
+	if len(added)+len(removed) > 0 {
+		if err := s.src.SetDomains(next.domains); err != nil {
+			s.metrics.ConfigLoaded(false, time.Now())
+			log.Error("reload refused; the running configuration stays: the certificate source cannot serve the new names", zap.Error(err))
+			return cur
+		}
 	}
 	for _, f := range fixedSettings {
 		if f.changed(cur, next) {
@@ -82,11 +84,19 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 		transport = newTransport(next)
 	}
 	if err := s.proxy.Update(proxyConfig(next, log, s.metrics, transport)); err != nil {
+		if len(added)+len(removed) > 0 {
+			_ = s.src.SetDomains(cur.domains) // as it was: it served those
+		}
 		s.metrics.ConfigLoaded(false, time.Now())
 		log.Error("reload refused; the running configuration stays", zap.Error(fmt.Errorf("proxy: %w", err)))
 		return cur
 	}
 	s.metrics.ConfigLoaded(true, time.Now())
+	if len(added)+len(removed) > 0 {
+		s.metrics.SetHosts(next.domains)
+		s.names.set(next.domains, time.Now())
+		log.Info("reload: the names served changed", zap.Strings("added", added), zap.Strings("removed", removed))
+	}
 	if transport != s.transport {
 		old := s.transport
 		s.transport = transport

@@ -35,6 +35,9 @@ import (
 type certSource interface {
 	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	Inventory() []certs.Info
+	// SetDomains replaces the names served (a reload): a name added gets
+	// its certificate at once, a name removed is never renewed.
+	SetDomains([]string) error
 }
 
 // started tells a caller (the demo) what is up once every listener is bound.
@@ -299,6 +302,7 @@ type servers struct {
 	transport *proxy.Transport // the proxy's current upstream transport
 	src       certSource
 	metrics   *metrics.Metrics
+	names     *servedSince // the names served, each since when (for /readyz's grace)
 
 	connsRejected   atomic.Int64 // connections refused for being over --max-conns or --max-conns-per-ip
 	connsDisplaced  atomic.Int64 // connections closed to make room for a newer one of the same address
@@ -390,7 +394,8 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			},
 		}
 	}
-	out := &servers{runners: runners, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m}
+	out := &servers{runners: runners, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m,
+		names: newServedSince(cfg.domains, time.Now())}
 	https := newServer(m.Handler(proxy.AccessLog(log.Named("access"), p)))
 	https.TLSConfig = tlsCfg
 	connLimits := cfg.limits.conns
@@ -433,8 +438,8 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	}
 	if lns.admin != nil {
 		admin := newServer(adminMux(adminConfig{
-			ready: ready, registry: reg, pprof: cfg.adminPprof, domains: cfg.domains,
-			inventory: src.Inventory, grace: cfg.readyGrace, started: time.Now(),
+			ready: ready, registry: reg, pprof: cfg.adminPprof, names: out.names,
+			inventory: src.Inventory, grace: cfg.readyGrace,
 			poolsReady: poolsReady(cfg, p),
 		}))
 		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})

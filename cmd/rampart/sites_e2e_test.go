@@ -113,20 +113,35 @@ sites:
 		t.Errorf("the refused reload does not name the key:\n%s", r.out.String())
 	}
 
-	// A reload that adds a name is refused whole: its certificate comes with a restart.
+	// A reload that adds a name serves it at once, with its certificate; one
+	// that removes it refuses it again.
 	write("127.0.0.1:18742")
 	body, _ := os.ReadFile(conf)
 	if err := os.WriteFile(conf, []byte(strings.Replace(string(body), "[blog.test]", "[blog.test, news.test]", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_ = r.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "the refusal of a new name", func() error {
-		if !strings.Contains(r.out.String(), "the names served changed") || !strings.Contains(r.out.String(), "news.test") {
-			return errors.New("not yet")
+	waitFor(t, 10*time.Second, "the new name served", func() error {
+		res, err := client("news.test").Get("https://news.test/post/1")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	})
+	check("news.test", "/post/1", 301, "https://shop.test/blog")
+	check("shop.test", "/api/x", 200, "api /api/x") // the route change in that file is applied with it
+	if !strings.Contains(r.out.String(), `"added":["news.test"]`) {
+		t.Errorf("the added name is not logged:\n%s", r.out.String())
+	}
+	write("127.0.0.1:18742")
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the removed name refused", func() error {
+		if _, err := client("news.test").Get("https://news.test/"); err == nil {
+			return errors.New("news.test still answered")
 		}
 		return nil
 	})
-	check("shop.test", "/api/x", 200, "api2 /api/x") // the route change in that file was not applied either
+	check("blog.test", "/post/1", 301, "https://shop.test/blog")
 }
 
 // TestConfigFileErrors: a file's mistakes stop the start with exit 2, naming
