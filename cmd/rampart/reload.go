@@ -45,9 +45,9 @@ var fixedSettings = []fixedSetting{
 }
 
 // reload reads the configuration again and applies what can change under
-// traffic: the upstream and its TLS and timeouts, trusted proxies, headers,
-// request limits, shutdown timing, and (with --tls files) the certificate
-// pair. No listener is closed. A configuration that fails validation leaves
+// traffic: the names served, routes and pools, the upstream and its TLS and
+// timeouts, trusted proxies, headers, request limits, shutdown timing, and
+// (with --tls files) the certificate pair. No listener is closed. A configuration that fails validation leaves
 // the running one in service. It returns the configuration now in force.
 func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Logger) *config {
 	if read == nil {
