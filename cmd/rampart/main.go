@@ -59,6 +59,7 @@ var subcommands = []struct{ name, usage string }{
 	{"audit", "grade any HTTPS endpoint's TLS and headers the SSL Labs way: rampart audit https://host/"},
 	{"check", "validate the settings (flags, RAMPART_*, --config) as a start would, and exit: 0 valid, 2 not"},
 	{"validate", "rampart validate FILE: check with --config FILE"},
+	{"config", "print the effective configuration: every setting, its value and where it came from, and the sites' routes"},
 	{"healthcheck", "ask a running rampart's /readyz on its admin listener (the container's health check)"},
 	{"version", "print the version"},
 	{"help", "this text, or a subcommand's: rampart help audit"},
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 			return runHelp(ctx, args[1:], env, stdout, stderr)
 		case "check":
 			return report(runCheck(args[1:], env, stdout), stderr)
+		case "config":
+			return report(runConfig(args[1:], env, stdout), stderr)
 		case "validate":
 			// rampart validate FILE: check --config FILE.
 			if len(args) >= 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "-help") {
@@ -102,7 +105,7 @@ func runHelp(ctx context.Context, args []string, env environment, stdout, stderr
 		return report(runServe(ctx, []string{"--help"}, env, stdout, stderr), stderr)
 	}
 	switch args[0] {
-	case "demo", "audit", "healthcheck", "check", "validate":
+	case "demo", "audit", "healthcheck", "check", "validate", "config":
 		return run(ctx, []string{args[0], "--help"}, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rampart version (also --version, -v): prints rampart's version and the Go it was built with")

@@ -184,3 +184,50 @@ func TestExamplesValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCommand: rampart config prints every setting with its value and
+// its source (flag, variable, file line, default), hides secrets and
+// credentials, and lists the sites' routes as the table takes them.
+func TestConfigCommand(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(conf, []byte(`acme-directory: https://acme.example.net/directory
+acme-eab-kid: kid
+hsts-max-age: 300
+upstream-timeout: 10s
+sites:
+  - hosts: [shop.test]
+    routes:
+      - path: /api
+        pool: api
+      - exact_path: /robots.txt
+        respond: {body: "User-agent: *\n"}
+pools:
+  api: {members: [http://127.0.0.1:9000, http://127.0.0.1:9001], balance: client_hash}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rampartBin, "config", "--config", conf, "--upstream-timeout", "20s", "--acme-eab-hmac", "c2VjcmV0LWhtYWMta2V5")
+	cmd.Env = append(os.Environ(), "RAMPART_LOG_LEVEL=debug", "RAMPART_DATA_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{
+		`upstream-timeout: "20s"`, "# --upstream-timeout",
+		`log-level: "debug"`, "# RAMPART_LOG_LEVEL",
+		`hsts-max-age: "300"`, "rampart.yaml:3 (hsts-max-age)",
+		`https-addr: ":443"`, "# default",
+		`acme-eab-hmac: "(set; not shown)"`,
+		"note: " + conf + ":4 (upstream-timeout) is overridden by --upstream-timeout",
+		"/api and below -> pool api [http://127.0.0.1:9000, http://127.0.0.1:9001] client_hash",
+		"/robots.txt exactly -> respond 200 (14 bytes)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rampart config does not say %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "c2VjcmV0") {
+		t.Errorf("rampart config prints the EAB key:\n%s", text)
+	}
+}
