@@ -64,7 +64,7 @@ type Upstream struct {
 var RejectReasons = []string{
 	"method", "upgrade", "misdirected", "no_route", "denied", "unauthorized", "rate_limited", "path", "malformed", "range",
 	"body_too_large", "body_timeout", "body_malformed", "response_too_slow",
-	"connection_limit", "connection_displaced", "connection_idle_closed",
+	"connection_limit", "connection_displaced", "connection_idle_closed", "proxy_protocol",
 }
 
 // Reasons an exchange with the app fails.

@@ -50,6 +50,7 @@ type config struct {
 	tlsTicketLifetime time.Duration
 	headers           proxy.Headers
 	trustedProxies    []netip.Prefix
+	proxyProtocolFrom []netip.Prefix // load balancers whose PROXY headers the listeners read
 	allowUnderscore   bool
 	shutdownTimeout   time.Duration
 	logLevel          string
@@ -89,7 +90,7 @@ func (l *listFlag) Set(s string) error {
 
 // rawFlags are the settings as given, before validation.
 type rawFlags struct {
-	domains, trustedProxies                                  listFlag
+	domains, trustedProxies, proxyProtocolFrom               listFlag
 	upstream, upstreamCA, upstreamTimeout                    string
 	httpsAddr, httpAddr, adminAddr, dataDir                  string
 	tlsMode, certFile, keyFile                               string
@@ -131,6 +132,7 @@ func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
 	fs.BoolVar(&r.hstsPreload, "hsts-preload", false, "add preload to HSTS")
 	fs.StringVar(&r.csp, "csp", proxy.DefaultCSP, "rampart's Content-Security-Policy, sent beside the app's; off sends none")
 	fs.Var(&r.trustedProxies, "trusted-proxies", "CIDRs whose X-Forwarded-* and Forwarded headers are kept")
+	fs.Var(&r.proxyProtocolFrom, "proxy-protocol-from", "CIDRs of TCP load balancers that send the PROXY protocol (v1 or v2): their connections must begin with it and give the client's address; anyone else's header is refused")
 	fs.BoolVar(&r.allowUnderscore, "allow-underscore-headers", false, "pass on request headers whose names hold an underscore (dropped by default)")
 	fs.StringVar(&r.shutdownTimeout, "shutdown-timeout", "30s", "how long in-flight requests may take to finish on stop")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -429,6 +431,23 @@ func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 	return nil
 }
 
+// prefixes reads a list of CIDRs or addresses.
+func prefixes(list []string, flagName string, bad func(flagName, problem, fix string) error) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range list {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, err2 := netip.ParseAddr(p)
+			if err2 != nil {
+				return nil, bad(flagName, fmt.Sprintf("%q is not a CIDR or IP address", p), "use forms such as 10.0.0.0/8 or 192.0.2.7")
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
 // validate turns raw settings into a config, or the first mistake found.
 func validate(r *rawFlags, src sources) (*config, error) {
 	bad := func(flagName, problem, fix string) error {
@@ -554,16 +573,11 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	}
 	c.headers.CSP = r.csp
 	c.allowUnderscore = r.allowUnderscore
-	for _, p := range r.trustedProxies {
-		prefix, err := netip.ParsePrefix(p)
-		if err != nil {
-			addr, err2 := netip.ParseAddr(p)
-			if err2 != nil {
-				return nil, bad("trusted-proxies", fmt.Sprintf("%q is not a CIDR or IP address", p), "use forms such as 10.0.0.0/8 or 192.0.2.7")
-			}
-			prefix = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		c.trustedProxies = append(c.trustedProxies, prefix.Masked())
+	if c.trustedProxies, err = prefixes(r.trustedProxies, "trusted-proxies", bad); err != nil {
+		return nil, err
+	}
+	if c.proxyProtocolFrom, err = prefixes(r.proxyProtocolFrom, "proxy-protocol-from", bad); err != nil {
+		return nil, err
 	}
 	if c.shutdownTimeout, err = positiveDuration(r.shutdownTimeout); err != nil {
 		return nil, bad("shutdown-timeout", err.Error(), "use a duration such as 30s")

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -109,5 +113,55 @@ sites:
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestProxyProtocolEndToEnd: behind a TCP load balancer (127.0.0.1 here)
+// that sends the PROXY protocol, the app is told the real client, policies
+// judge it, and the access log names it; a client elsewhere (127.0.0.2)
+// that sends a header of its own is refused, and one without is served.
+func TestProxyProtocolEndToEnd(t *testing.T) {
+	const httpsAddr, appAddr = "127.0.0.1:18868", "127.0.0.1:18869"
+	startApp(t, appAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Real-Ip")+" "+r.Header.Get("X-Forwarded-For"))
+	}))
+	dataDir := t.TempDir()
+	r := start(t, "rampart", nil, rampartBin, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://"+appAddr,
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", dataDir, "--proxy-protocol-from", "127.0.0.1")
+	waitListening(t, httpsAddr)
+	roots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
+	get := func(local string, header string) (string, error) {
+		d := &net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "shop.test"},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, httpsAddr)
+				if err == nil && header != "" {
+					_, err = io.WriteString(c, header)
+				}
+				return c, err
+			}}}
+		res, err := client.Get("https://shop.test/")
+		if err != nil {
+			return "", err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		return string(b), err
+	}
+	if got, err := get("127.0.0.1", "PROXY TCP4 203.0.113.50 127.0.0.1 40000 443\r\n"); err != nil || got != "203.0.113.50 203.0.113.50" {
+		t.Errorf("through the balancer: %q, %v; want the app told 203.0.113.50", got, err)
+	}
+	if _, err := get("127.0.0.1", ""); err == nil {
+		t.Error("the balancer's connection without a header was served")
+	}
+	if _, err := get("127.0.0.2", "PROXY TCP4 10.0.0.1 127.0.0.1 1 443\r\n"); err == nil {
+		t.Error("a client's own PROXY header was taken")
+	}
+	if got, err := get("127.0.0.2", ""); err != nil || got != "127.0.0.2 127.0.0.2" {
+		t.Errorf("a client without a header: %q, %v", got, err)
+	}
+	if out := r.out.String(); !strings.Contains(out, `"remote":"203.0.113.50:40000"`) || !strings.Contains(out, "connection refused for its PROXY header") {
+		t.Errorf("the access log does not name the client, or the refusals are not logged:\n%s", out)
 	}
 }

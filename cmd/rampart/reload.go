@@ -39,6 +39,9 @@ var fixedSettings = []fixedSetting{
 		d.limits.maxHeaderBytes, d.limits.readHeaderTimeout, d.limits.idleTimeout, d.limits.conns =
 			s.limits.maxHeaderBytes, s.limits.readHeaderTimeout, s.limits.idleTimeout, s.limits.conns
 	}},
+	{"proxy-protocol-from", func(a, b *config) bool { return !slices.Equal(a.proxyProtocolFrom, b.proxyProtocolFrom) }, func(d, s *config) {
+		d.proxyProtocolFrom = s.proxyProtocolFrom
+	}},
 	{"log-*", func(a, b *config) bool { return a.logLevel != b.logLevel || a.logFormat != b.logFormat }, func(d, s *config) {
 		d.logLevel, d.logFormat = s.logLevel, s.logFormat
 	}},

@@ -423,7 +423,19 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	// TLS by a listener of rampart's, not ServeTLS: ServeTLS serves a copy
 	// of the TLS config, which the rotation of ticket keys would not reach.
 	// net/http still speaks HTTP/2 to the connections that chose h2.
-	httpsLn := tls.NewListener(httpsGuard.Listener(lns.https), tlsCfg)
+	// Behind a TCP load balancer, the PROXY header is read first, so the
+	// guard counts (and everything after it sees) the client, not the balancer.
+	behind := func(ln net.Listener) net.Listener {
+		if len(cfg.proxyProtocolFrom) == 0 {
+			return ln
+		}
+		return proxy.ProxyProtocolListener(ln, proxy.ProxyProtocol{From: cfg.proxyProtocolFrom, Timeout: cfg.limits.readHeaderTimeout,
+			OnRefuse: func(peer net.Addr, why string) {
+				m.Rejected("proxy_protocol")
+				log.Warn("connection refused for its PROXY header", zap.String("remote", peer.String()), zap.String("reason", why))
+			}})
+	}
+	httpsLn := tls.NewListener(httpsGuard.Listener(behind(lns.https)), tlsCfg)
 	out.list = append(out.list, &listener{https, func() error { return https.Serve(httpsLn) }})
 	if lns.http != nil {
 		var h http.Handler = p.Redirect()
@@ -433,7 +445,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		plain := newServer(h)
 		plainGuard := proxy.NewConnGuard(connLimits)
 		plain.ConnState, plain.ConnContext = plainGuard.ConnState, plainGuard.ConnContext
-		httpLn := plainGuard.Listener(lns.http)
+		httpLn := plainGuard.Listener(behind(lns.http))
 		out.list = append(out.list, &listener{plain, func() error { return plain.Serve(httpLn) }})
 	}
 	if lns.admin != nil {
