@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [options]
 #     --proxies LIST        comma list of built-in configs to run (default: all)
-#                           rampart, direct-tls, backend-plain, minproxy, nginx-1, nginx-auto,
+#                           rampart, rampart-sites, direct-tls, backend-plain, minproxy, nginx-1, nginx-auto,
 #                           haproxy-1, haproxy-2, caddy-1, caddy-2
 #     --proxy-cmd 'NAME=CMD' add a candidate (repeatable). CMD is run with bash
 #                           (exec'd, so use `env VAR=x prog ...` for env vars) and
@@ -88,7 +88,7 @@ ALL_SCEN="mem small 1k 64k 1m post hs hsres hs12 h2 lat"
 oneof --modes "$MODES" pinned unpinned
 oneof --scenarios "$SCEN" $ALL_SCEN
 oneof --unpinned-scenarios "$USCEN" $ALL_SCEN
-[[ -z $PROXIES ]] || oneof --proxies "$PROXIES" rampart direct-tls backend-plain minproxy nginx-1 nginx-auto haproxy-1 haproxy-2 caddy-1 caddy-2
+[[ -z $PROXIES ]] || oneof --proxies "$PROXIES" rampart rampart-sites direct-tls backend-plain minproxy nginx-1 nginx-auto haproxy-1 haproxy-2 caddy-1 caddy-2
 if [[ -n "${BENCH_CANDIDATE_CMD:-}" ]]; then
   CUSTOM_NAMES+=("${BENCH_CANDIDATE_NAME:-candidate}"); CUSTOM_CMDS+=("$BENCH_CANDIDATE_CMD")
 fi
@@ -135,6 +135,12 @@ gen_certs() {
       -keyout "$d/ecdsa.key" -out "$d/ecdsa.pem" -subj /CN=localhost \
       -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" 2>/dev/null
     cat "$d/ecdsa.pem" "$d/ecdsa.key" > "$d/ecdsa.combined.pem"
+  fi
+  # rampart-sites' 50 names: *.bench.test beside the address.
+  if [[ ! -s $d/sites.pem ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+      -keyout "$d/sites.key" -out "$d/sites.pem" -subj /CN=localhost \
+      -addext "subjectAltName=DNS:*.bench.test,IP:127.0.0.1" 2>/dev/null
   fi
   if [[ ! -s $d/rsa.pem ]]; then
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
@@ -232,6 +238,27 @@ https://127.0.0.1:$LISTEN_PORT {
 EOF
 }
 write_configs
+
+# rampart-sites: the same rampart with a route table of 50 sites and 500
+# routes (issue 14's scenario). The load's name, 127.0.0.1, is one of the
+# sites; its /small request walks its ten routes' prefixes to the catch-all,
+# as a request to a real site's page would.
+write_sites_config() {
+  local f=$WORK/conf/rampart-sites.yaml i r
+  {
+    echo "sites:"
+    for i in $(seq -w 0 49); do
+      if [[ $i == 25 ]]; then echo "  - hosts: [127.0.0.1]"; else echo "  - hosts: [s$i.bench.test, w$i.bench.test]"; fi
+      echo "    routes:"
+      for r in api api/v1 api/v2 static checkout admin account search cart; do
+        echo "      - path: /$r"
+        echo "        upstream: $BACKEND_URL"
+      done
+      echo "      - upstream: $BACKEND_URL"
+    done
+  } > "$f"
+}
+write_sites_config
 # A 4 KiB POST body (a checkout form is smaller; an API call with a basket, about this).
 printf 'wrk.method = "POST"\nwrk.body = string.rep("a", 4096)\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' > "$WORK/conf/post.lua"
 
@@ -244,6 +271,7 @@ proxy_cmd() {
     # One setting is loosened: all the load comes from 127.0.0.1, and the
     # per-address cap (256 connections) would refuse the mem scenario's 1,000.
     rampart)       echo "$BIN/rampart --tls files --cert-file $CERT_FILE --key-file $KEY_FILE --domain 127.0.0.1 --upstream $BACKEND_URL --https-addr $LISTEN_ADDR --http-addr '' --admin-addr '' --data-dir $WORK/rampart-data --shutdown-delay 0s --max-conns-per-ip 0" ;;
+    rampart-sites) echo "$BIN/rampart --config $c/rampart-sites.yaml --tls files --cert-file $WORK/certs/sites.pem --key-file $WORK/certs/sites.key --https-addr $LISTEN_ADDR --http-addr '' --admin-addr '' --data-dir $WORK/rampart-data --shutdown-delay 0s --max-conns-per-ip 0" ;;
     direct-tls)    echo "$BIN/backend -listen $LISTEN_ADDR -cert $CERT_FILE -key $KEY_FILE" ;;
     backend-plain) echo "" ;;  # no proxy: plain HTTP straight to the shared backend
     minproxy)      echo "$BIN/minproxy -listen $LISTEN_ADDR -backend $BACKEND_URL -cert $CERT_FILE -key $KEY_FILE" ;;
