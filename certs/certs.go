@@ -52,9 +52,15 @@ func (s *servedNames) store(domains []string) {
 	s.p.Store(&servedList{set: newDomainSet(domains), names: slices.Clone(domains)})
 }
 
-func (s *servedNames) has(name string) bool {
-	l := s.p.Load()
-	return l != nil && l.set.has(name)
+func (s *servedNames) has(name string) bool { return s.match(name) != "" }
+
+// match returns the served name covering name (a wildcard's for a name it
+// stands for), or "".
+func (s *servedNames) match(name string) string {
+	if l := s.p.Load(); l != nil {
+		return l.set.match(name)
+	}
+	return ""
 }
 
 func (s *servedNames) list() []string {
@@ -66,9 +72,10 @@ func (s *servedNames) list() []string {
 
 // added returns the names of domains not served now.
 func (s *servedNames) added(domains []string) []string {
+	l := s.p.Load()
 	var out []string
 	for _, d := range domains {
-		if !s.has(d) {
+		if l == nil || !slices.Contains(l.names, d) {
 			out = append(out, d)
 		}
 	}
@@ -87,9 +94,31 @@ func newDomainSet(domains []string) domainSet {
 	return s
 }
 
-func (s domainSet) has(name string) bool {
-	_, ok := s[hostname.Canonical(name)]
-	return ok
+func (s domainSet) has(name string) bool { return s.match(name) != "" }
+
+// match returns the served name that covers name: itself, or a wildcard
+// ("*.example.com") standing for its first label; "" if none does.
+func (s domainSet) match(name string) string {
+	n := hostname.Canonical(name)
+	if _, ok := s[n]; ok {
+		return n
+	}
+	if i := strings.IndexByte(n, '.'); i > 0 && !strings.ContainsAny(n[:i], "*") {
+		if _, ok := s["*"+n[i:]]; ok {
+			return "*" + n[i:]
+		}
+	}
+	return ""
+}
+
+// coverName is the name a certificate is checked against for a served
+// name: a wildcard by a name it stands for.
+func coverName(d string) string {
+	d = hostname.Canonical(d)
+	if rest, ok := strings.CutPrefix(d, "*."); ok {
+		return "wildcard-check." + rest
+	}
+	return d
 }
 
 // inventory records the leaf last served per name.

@@ -270,3 +270,47 @@ func TestECDSACapable(t *testing.T) {
 		}
 	}
 }
+
+// TestWildcardNames: a served "*.example.com" covers one label in front of
+// example.com, not two, not the bare name; the internal CA holds one leaf for
+// all of them, and a pair of files must cover it.
+func TestWildcardNames(t *testing.T) {
+	ca, err := NewInternal(InternalConfig{Domains: []string{"*.tenants.test", "shop.test"}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *x509.Certificate
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{{"acme.tenants.test", true}, {"other.tenants.test", true}, {"ACME.Tenants.Test.", true}, {"a.b.tenants.test", false}, {"tenants.test", false}, {"shop.test", true}} {
+		c, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: tt.name})
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v; want served=%v", tt.name, err, tt.ok)
+			continue
+		}
+		if err != nil || tt.name == "shop.test" {
+			continue
+		}
+		if err := c.Leaf.VerifyHostname(strings.TrimSuffix(strings.ToLower(tt.name), ".")); err != nil {
+			t.Errorf("%s: the leaf does not cover it: %v", tt.name, err)
+		}
+		if first == nil {
+			first = c.Leaf
+		} else if !first.Equal(c.Leaf) {
+			t.Errorf("%s got a leaf of its own; want the wildcard's one", tt.name)
+		}
+	}
+	if n := len(ca.Inventory()); n != 2 {
+		t.Errorf("%d leaves in the inventory; want 2 (the wildcard's, shop.test's)", n)
+	}
+	now := time.Now()
+	wildCert, wildKey := writePair(t, t.TempDir(), []string{"*.tenants.test"}, now.Add(-time.Hour), now.Add(time.Hour))
+	if _, err := LoadPair(wildCert, wildKey, []string{"*.tenants.test", "x.tenants.test"}, time.Now()); err != nil {
+		t.Errorf("a wildcard pair refused for its names: %v", err)
+	}
+	exact, exactKey := writePair(t, t.TempDir(), []string{"acme.tenants.test"}, now.Add(-time.Hour), now.Add(time.Hour))
+	if _, err := LoadPair(exact, exactKey, []string{"*.tenants.test"}, time.Now()); !errors.Is(err, ErrNotCovered) {
+		t.Errorf("a pair for one name taken for the wildcard: %v", err)
+	}
+}

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // FilesConfig configures a certificate read from PEM files.
@@ -93,7 +91,7 @@ func (f *Files) SetDomains(domains []string) error {
 	defer f.reloadMu.Unlock()
 	leaf := f.cur.Load().Leaf
 	for _, d := range domains {
-		if err := leaf.VerifyHostname(hostname.Canonical(d)); err != nil {
+		if err := leaf.VerifyHostname(coverName(d)); err != nil {
 			return fmt.Errorf("%w: %s", ErrNotCovered, d)
 		}
 	}
@@ -129,7 +127,7 @@ func LoadPair(certFile, keyFile string, domains []string, now time.Time) (*tls.C
 			leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
 	}
 	for _, d := range domains {
-		if err := leaf.VerifyHostname(hostname.Canonical(d)); err != nil {
+		if err := leaf.VerifyHostname(coverName(d)); err != nil {
 			return nil, fmt.Errorf("%w: %q does not cover %q (it covers %v)", ErrNotCovered, certFile, d, infoOf(leaf).Names)
 		}
 	}

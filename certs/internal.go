@@ -178,8 +178,10 @@ func (ca *Internal) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	if name == "" {
 		name = hostname.Canonical(ca.served.list()[0])
 	}
-	if !ca.served.has(name) {
-		return nil, fmt.Errorf("%w: %q", ErrNotServed, name)
+	// One leaf per served name: a wildcard's covers every name it stands
+	// for, so random labels cost no leaf each.
+	if name = ca.served.match(name); name == "" {
+		return nil, fmt.Errorf("%w: %q", ErrNotServed, hostname.Canonical(hello.ServerName))
 	}
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
@@ -237,7 +239,7 @@ func (ca *Internal) loadLeaf(name string) *tls.Certificate {
 		return nil
 	}
 	pair, err := tls.X509KeyPair(data, data)
-	if err != nil || pair.Leaf.CheckSignatureFrom(ca.root) != nil || pair.Leaf.VerifyHostname(name) != nil {
+	if err != nil || pair.Leaf.CheckSignatureFrom(ca.root) != nil || pair.Leaf.VerifyHostname(coverName(name)) != nil {
 		return nil
 	}
 	return &pair

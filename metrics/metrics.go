@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -279,8 +280,14 @@ func (m *Metrics) suiteName(id uint16) string {
 // hostLabel maps a Host header or server name to a served name, or "other".
 func (m *Metrics) hostLabel(host string) string {
 	h := hostname.Canonical(host)
-	if (*m.hosts.Load())[h] {
+	hosts := *m.hosts.Load()
+	if hosts[h] {
 		return h
+	}
+	// A name a served wildcard stands for is counted under the wildcard:
+	// one series however many labels come.
+	if i := strings.IndexByte(h, '.'); i > 0 && hosts["*"+h[i:]] {
+		return "*" + h[i:]
 	}
 	return "other"
 }

@@ -697,11 +697,16 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 		sites[i].Hosts = nil
 		for _, h := range st.Hosts {
 			d := strings.ToLower(strings.TrimSuffix(h, "."))
-			if strings.HasPrefix(d, "*.") {
-				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q is a wildcard, which rampart cannot hold a certificate for yet", h),
-					"list each name (a public CA needs DNS-01 for wildcards, which rampart does not do)"}
+			base, wild := strings.CutPrefix(d, "*.")
+			if wild && r.tlsMode == "acme" {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q is a wildcard, which a public CA issues only through DNS-01, and rampart orders with TLS-ALPN-01 or HTTP-01", h),
+					"list each name, or serve the wildcard with --tls files (a wildcard certificate from your CA) or --tls internal"}
 			}
-			if err := checkDomain(d, r.tlsMode == "acme"); err != "" {
+			if _, ipErr := netip.ParseAddr(base); wild && (!strings.Contains(base, ".") || ipErr == nil) {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q stands for a whole top-level domain", h),
+					"give a wildcard under a name of yours, such as *.tenants.example.com"}
+			}
+			if err := checkDomain(base, r.tlsMode == "acme"); err != "" {
 				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q %s", d, err), domainFix(r.tlsMode)}
 			}
 			if first, dup := seen[d]; dup {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -229,5 +230,59 @@ pools:
 	}
 	if strings.Contains(text, "c2VjcmV0") {
 		t.Errorf("rampart config prints the EAB key:\n%s", text)
+	}
+}
+
+// TestWildcardSite: a site for *.tenants.test, served with the internal CA:
+// any one label in front is served (one leaf for all), two labels are not,
+// and the requests are counted under the wildcard's name. With ACME the
+// same file is refused, naming DNS-01 and the way out.
+func TestWildcardSite(t *testing.T) {
+	const httpsAddr, adminAddr, appAddr = "127.0.0.1:18880", "127.0.0.1:18881", "127.0.0.1:18882"
+	startApp(t, appAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tenant "+r.Host) }))
+	dir, dataDir := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "rampart.yaml")
+	site := "sites:\n  - hosts: [\"*.tenants.test\"]\n    routes: [{upstream: \"http://" + appAddr + "\"}]\n"
+	if err := os.WriteFile(conf, []byte("tls: internal\nhttps-addr: "+httpsAddr+"\nhttp-addr: \"\"\nadmin-addr: "+adminAddr+"\n"+site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "rampart", nil, rampartBin, "--config", conf, "--data-dir", dataDir)
+	waitListening(t, httpsAddr)
+	roots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
+	var leaves []*x509.Certificate
+	for _, host := range []string{"acme.tenants.test", "globex.tenants.test"} {
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+			}}}
+		res, err := client.Get("https://" + host + "/")
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || string(body) != "tenant "+host {
+			t.Errorf("%s: %d %q", host, res.StatusCode, body)
+		}
+		leaves = append(leaves, res.TLS.PeerCertificates[0])
+	}
+	if !leaves[0].Equal(leaves[1]) {
+		t.Error("each tenant got a leaf of its own; want the wildcard's one")
+	}
+	if _, err := handshake(httpsAddr, "a.b.tenants.test", roots); err == nil {
+		t.Error("two labels in front of the wildcard were served")
+	}
+	if m := scrape(t, adminAddr); !strings.Contains(m, `rampart_http_requests_total{code="200",host="*.tenants.test",method="GET"} 2`) {
+		t.Errorf("the tenants' requests are not counted under the wildcard:\n%s", stripRuntime(m))
+	}
+
+	acmeConf := filepath.Join(dir, "acme.yaml")
+	if err := os.WriteFile(acmeConf, []byte(site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(rampartBin, "validate", acmeConf).CombinedOutput()
+	if exitCode(t, err) != 2 || !strings.Contains(string(out), "DNS-01") || !strings.Contains(string(out), "--tls files") {
+		t.Errorf("a wildcard with ACME: %v\n%s", err, out)
 	}
 }
