@@ -413,6 +413,12 @@ func (d *decoder) route(n *yaml.Node, at string) (*proxy.SiteRoute, bool) {
 			if u, ok := d.upstream(v, where, s); ok {
 				r.Upstream = u
 			}
+		case "strip_prefix":
+			r.StripPrefix, _ = d.boolean(v, where)
+		case "add_prefix":
+			r.AddPrefix, _ = d.scalar(v, where)
+		case "upstream_host":
+			r.UpstreamHost, _ = d.scalar(v, where)
 		case "pool":
 			actions++
 			if name, ok := d.scalar(v, where); ok {
@@ -455,7 +461,7 @@ func (d *decoder) route(n *yaml.Node, at string) (*proxy.SiteRoute, bool) {
 			r.Respond = rs
 		default:
 			if !d.policyKey(&r.Policy, key, k, v, where) {
-				d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, one of upstream, pool, redirect, respond, and the policy keys "+policyKeys)
+				d.fail(k, where, "unknown key", "a route has path or exact_path, methods, headers, one of upstream, pool, redirect, respond, strip_prefix, add_prefix and upstream_host with an upstream or pool, and the policy keys "+policyKeys)
 			}
 		}
 	})
@@ -468,8 +474,12 @@ func (d *decoder) route(n *yaml.Node, at string) (*proxy.SiteRoute, bool) {
 	}
 	// What only the table judges (a redirect's target, a body with 204),
 	// named here with its line. A pool is judged where it is defined.
-	if len(d.errs) == before && len(poolRefs) == 0 {
-		if err := proxy.CheckRoute(*r); err != nil {
+	if len(d.errs) == before {
+		check := *r
+		if len(poolRefs) > 0 { // the pool itself is judged where it is defined
+			check.Pool = &proxy.Pool{Members: []*url.URL{{Scheme: "http", Host: "pool.invalid:1"}}}
+		}
+		if err := proxy.CheckRoute(check); err != nil {
 			d.fail(n, at, strings.TrimPrefix(err.Error(), "proxy: "), "correct the route as that says")
 		}
 	}
@@ -590,7 +600,7 @@ func (d *decoder) duration(n *yaml.Node, at string, lo, hi time.Duration) (time.
 	return v, true
 }
 
-const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers"
+const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers, csp, hsts, max_body_size, timeout"
 
 // policyKey reads one policy key of a site or route into p, and tells
 // whether key was one.
@@ -681,6 +691,26 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 			d.fail(v, at, "no users_file", "add users_file: /etc/rampart/htpasswd (htpasswd -B makes one)")
 		}
 		p.BasicAuth = ba
+	case "csp":
+		p.CSP, _ = d.scalar(v, at)
+		if p.CSP == "" && len(d.errs) == before {
+			d.fail(v, at, "empty", "give a policy, such as frame-ancestors 'none', or drop the key")
+		}
+	case "hsts":
+		p.HSTS, _ = d.scalar(v, at)
+	case "max_body_size":
+		s, ok := d.scalar(v, at)
+		if !ok {
+			return true
+		}
+		n, err := parseSize(s)
+		if err != nil || n < 1 || n > 1<<40 {
+			d.fail(v, at, fmt.Sprintf("%q is not a size", s), "give bytes, or a number with KiB, MiB or GiB: 1MiB")
+			return true
+		}
+		p.MaxBodyBytes = n
+	case "timeout":
+		p.Timeout, _ = d.duration(v, at, 10*time.Millisecond, 24*time.Hour)
 	case "response_headers":
 		p.ResponseHeaders = map[string]string{}
 		d.mapping(v, at, func(name string, hk, hv *yaml.Node) {
@@ -697,4 +727,20 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 		}
 	}
 	return true
+}
+
+// parseSize reads a size: bytes, or a number with KiB, MiB or GiB.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n > (1<<40)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
 }

@@ -85,6 +85,12 @@ func TestParseErrors(t *testing.T) {
 		{"a rate without unit", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        rate_limit: {rate: 10}\n", 5, "sites[0].routes[0].rate_limit.rate", "10/s"},
 		{"a rate limit without rate", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        rate_limit: {burst: 10}\n", 5, "sites[0].routes[0].rate_limit", "rate: 10/s"},
 		{"a users file missing", "sites:\n  - hosts: [a.example.com]\n    basic_auth: {users_file: /nonexistent/htpasswd}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].basic_auth.users_file", "htpasswd -B"},
+		{"strip_prefix on a redirect", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - path: /a\n        strip_prefix: true\n        redirect: {to: /b}\n", 4, "sites[0].routes[0]", "as that says"},
+		{"strip_prefix on /", poolSite("p") + "        strip_prefix: true\npools:\n  p: {members: [http://a:1]}\n", 4, "sites[0].routes[0]", "as that says"},
+		{"add_prefix without /", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        add_prefix: v2\n", 4, "sites[0].routes[0]", "as that says"},
+		{"a body size that is not", "sites:\n  - hosts: [a.example.com]\n    max_body_size: 10MB\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].max_body_size", "MiB"},
+		{"a timeout without unit", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        timeout: 5\n", 5, "sites[0].routes[0].timeout", "5s"},
+		{"an hsts that is not", "sites:\n  - hosts: [a.example.com]\n    hsts: two years\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].hsts", "as that says"},
 		{"a security header", "sites:\n  - hosts: [a.example.com]\n    response_headers: {Strict-Transport-Security: max-age=0}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].response_headers", "as that says"},
 		{"no routes", "sites:\n  - hosts: [a.example.com]\n", 2, "sites[0]", "routes"},
 		{"a bad host", "sites:\n  - hosts: [a.*.example.com]\n    routes: [{upstream: http://a:1}]\n", 2, "sites[0].hosts", "*.example.com"},
@@ -161,10 +167,17 @@ func TestParsePolicy(t *testing.T) {
 	const file = `sites:
   - hosts: [shop.example.com]
     deny: [192.0.2.0/24, 2001:db8::1]
+    hsts: max-age=300
     response_headers: {X-Robots-Tag: noindex}
     routes:
       - path: /checkout
         rate_limit: {rate: 30/m, burst: 5, clients: 100000}
+        csp: "frame-ancestors 'none'"
+        max_body_size: 64KiB
+        timeout: 10s
+        strip_prefix: true
+        add_prefix: /v2
+        upstream_host: pay.internal
         upstream: http://127.0.0.1:9000
       - path: /admin
         allow: [10.0.0.0/8]
@@ -182,6 +195,10 @@ func TestParsePolicy(t *testing.T) {
 	}
 	if rl := s.Routes[0].Policy.RateLimit; rl == nil || rl.Rate != 0.5 || rl.Burst != 5 || rl.Clients != 100000 {
 		t.Errorf("rate limit %+v", rl)
+	}
+	if r := s.Routes[0]; r.Policy.CSP != "frame-ancestors 'none'" || r.Policy.MaxBodyBytes != 64<<10 || r.Policy.Timeout != 10*time.Second ||
+		!r.StripPrefix || r.AddPrefix != "/v2" || r.UpstreamHost != "pay.internal" || s.Policy.HSTS != "max-age=300" {
+		t.Errorf("checkout route %+v, site policy %+v", r, s.Policy)
 	}
 	if ba := s.Routes[1].Policy.BasicAuth; ba == nil || ba.Realm != "Shop admin" || len(ba.Users["ops"]) == 0 || s.Routes[1].Policy.Allow[0].String() != "10.0.0.0/8" {
 		t.Errorf("admin policy %+v", s.Routes[1].Policy)

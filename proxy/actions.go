@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // Redirect answers a route's requests with a redirect instead of proxying.
@@ -36,14 +38,14 @@ const maxRespondBody = 64 << 10
 
 // redirectHandler and respondHandler carry what they send, built once.
 type redirectHandler struct {
-	t        *table
+	headers  *headerPolicy
 	status   int
 	to       string
 	keepPath bool
 }
 
 func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.t.headers.apply(w.Header())
+	h.headers.apply(w.Header())
 	target := h.to
 	if h.keepPath {
 		// The path as written, one leading "/" (never "//host", which a
@@ -59,7 +61,7 @@ func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type respondHandler struct {
-	t             *table
+	headers       *headerPolicy
 	status        int
 	body          []byte
 	contentType   []string
@@ -68,7 +70,7 @@ type respondHandler struct {
 
 func (h *respondHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
-	h.t.headers.apply(hd)
+	h.headers.apply(hd)
 	hd["Content-Type"] = h.contentType
 	hd["Content-Length"] = h.contentLength
 	w.WriteHeader(h.status)
@@ -78,13 +80,14 @@ func (h *respondHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // CheckRoute reports what is wrong with a route's action, as the table would
 // refuse it, or nil. A configuration source calls it to name the line.
 func CheckRoute(r SiteRoute) error {
-	_, err := (&table{}).newAction(r)
+	_, err := (&table{}).newAction(r, r.Policy)
 	return err
 }
 
 // newAction builds a route's handler: exactly one of its upstream, redirect
-// or fixed response.
-func (t *table) newAction(r SiteRoute) (http.Handler, error) {
+// or fixed response, with pol (its site's policy under its own) for its
+// headers and timeout.
+func (t *table) newAction(r SiteRoute, pol Policy) (http.Handler, error) {
 	n := 0
 	for _, set := range []bool{r.Upstream != nil, r.Pool != nil, r.Redirect != nil, r.Respond != nil} {
 		if set {
@@ -96,6 +99,13 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 	}
 	if err := checkPolicy(r.Policy); err != nil {
 		return nil, err
+	}
+	if err := checkProxyOptions(r); err != nil {
+		return nil, err
+	}
+	headers := t.headers
+	if headers != nil {
+		headers = headers.forRoute(pol)
 	}
 	switch {
 	case r.Redirect != nil:
@@ -120,7 +130,7 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 		if r.Redirect.KeepPath && (u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(r.Redirect.To, "?#")) {
 			return nil, fmt.Errorf("redirect target %q has a query or fragment, and keep_path would append the request's path after it", r.Redirect.To)
 		}
-		return &redirectHandler{t: t, status: status, to: r.Redirect.To, keepPath: r.Redirect.KeepPath}, nil
+		return &redirectHandler{headers: headers, status: status, to: r.Redirect.To, keepPath: r.Redirect.KeepPath}, nil
 	case r.Respond != nil:
 		status := r.Respond.Status
 		if status == 0 {
@@ -142,7 +152,7 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 		if strings.ContainsAny(ct, "\r\n\x00") {
 			return nil, fmt.Errorf("content type %q", ct)
 		}
-		return &respondHandler{t: t, status: status, body: []byte(r.Respond.Body),
+		return &respondHandler{headers: headers, status: status, body: []byte(r.Respond.Body),
 			contentType: []string{ct}, contentLength: []string{strconv.Itoa(len(r.Respond.Body))}}, nil
 	}
 	pc := r.Pool
@@ -157,5 +167,27 @@ func (t *table) newAction(r SiteRoute) (http.Handler, error) {
 	}
 	pl := t.registry.acquire(pc, &t.held)
 	t.pools = append(t.pools, pl)
-	return t.newReverseProxy(pl), nil
+	out := &routeOut{base: pl.base, add: strings.TrimRight(r.AddPrefix, "/"), host: r.UpstreamHost, headers: headers}
+	if r.StripPrefix {
+		out.strip = strings.TrimRight(routeKey(r.Match.Path), "/")
+	}
+	return t.newReverseProxy(out, pl, pol.Timeout), nil
+}
+
+// checkProxyOptions judges a route's StripPrefix, AddPrefix and UpstreamHost.
+func checkProxyOptions(r SiteRoute) error {
+	proxies := r.Upstream != nil || r.Pool != nil
+	if (r.StripPrefix || r.AddPrefix != "" || r.UpstreamHost != "") && !proxies {
+		return errors.New("strip_prefix, add_prefix and upstream_host go with an upstream or a pool")
+	}
+	if r.StripPrefix && (r.Match.Kind != PathPrefix || strings.Trim(r.Match.Path, "/") == "") {
+		return errors.New("strip_prefix needs the route's path (a prefix other than /) to take off")
+	}
+	if a := r.AddPrefix; a != "" && (!strings.HasPrefix(a, "/") || strings.HasPrefix(a, "//") || strings.ContainsAny(a, "?#\\ \r\n\x00")) {
+		return fmt.Errorf("add_prefix %q: want a path such as /v2", a)
+	}
+	if h := r.UpstreamHost; h != "" && (strings.ContainsAny(h, "/@?# \\\r\n\x00") || hostname.Canonical(h) == "") {
+		return fmt.Errorf("upstream_host %q: want a host name, with a port if need be", h)
+	}
+	return nil
 }

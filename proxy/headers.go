@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -42,6 +43,31 @@ type headerPolicy struct {
 	hsts     []string
 	csp      []string
 	defaults []defaultHeader // set only where the app set none
+	set      []defaultHeader // a route's own: set, replacing the app's
+}
+
+// forRoute returns p with a route's policy on top: its extra headers, a CSP
+// of its own beside rampart's, its HSTS value. p itself is unchanged.
+func (p *headerPolicy) forRoute(pol Policy) *headerPolicy {
+	if len(pol.ResponseHeaders) == 0 && pol.CSP == "" && pol.HSTS == "" {
+		return p
+	}
+	q := *p
+	if pol.CSP != "" {
+		q.csp = append([]string{pol.CSP}, p.csp...)[: len(p.csp)+1 : len(p.csp)+1]
+	}
+	if pol.HSTS != "" {
+		q.hsts = []string{pol.HSTS}
+	}
+	names := make([]string, 0, len(pol.ResponseHeaders))
+	for k := range pol.ResponseHeaders {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		q.set = append(q.set, defaultHeader{http.CanonicalHeaderKey(k), []string{pol.ResponseHeaders[k]}})
+	}
+	return &q
 }
 
 type defaultHeader struct {
@@ -102,5 +128,8 @@ func (p *headerPolicy) apply(h http.Header) {
 		if _, ok := h[d.key]; !ok {
 			h[d.key] = d.value
 		}
+	}
+	for _, d := range p.set {
+		h[d.key] = d.value
 	}
 }

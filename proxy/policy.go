@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -31,9 +32,23 @@ type Policy struct {
 	RateLimit *RateLimit
 	// BasicAuth asks for a user name and password. Nil means none.
 	BasicAuth *BasicAuth
-	// ResponseHeaders are set on every response, beside rampart's security
-	// headers (which they may not name). Nil means none.
+	// ResponseHeaders are set on every response, replacing the app's, beside
+	// rampart's security headers (which they may not name). Nil means none.
 	ResponseHeaders map[string]string
+	// CSP is a Content-Security-Policy sent beside rampart's (and the
+	// app's): a browser enforces every policy it gets, so this one can only
+	// tighten, never loosen. Empty means none.
+	CSP string
+	// HSTS replaces rampart's Strict-Transport-Security value for these
+	// responses, such as "max-age=31536000" without includeSubDomains for a
+	// name whose subdomains are not all on HTTPS. Empty means rampart's.
+	HSTS string
+	// MaxBodyBytes replaces --max-body-size. Zero means the global limit.
+	MaxBodyBytes int64
+	// Timeout replaces --upstream-timeout: how long the app may take to
+	// send its response headers before the client gets 504. Zero means the
+	// global one.
+	Timeout time.Duration
 }
 
 // RateLimit is a token bucket per client address (an IPv6 client by its /64):
@@ -106,11 +121,25 @@ func (p Policy) merge(route Policy) Policy {
 	if route.ResponseHeaders != nil {
 		p.ResponseHeaders = route.ResponseHeaders
 	}
+	if route.CSP != "" {
+		p.CSP = route.CSP
+	}
+	if route.HSTS != "" {
+		p.HSTS = route.HSTS
+	}
+	if route.MaxBodyBytes != 0 {
+		p.MaxBodyBytes = route.MaxBodyBytes
+	}
+	if route.Timeout != 0 {
+		p.Timeout = route.Timeout
+	}
 	return p
 }
 
-func (p Policy) empty() bool {
-	return len(p.Allow) == 0 && len(p.Deny) == 0 && p.RateLimit == nil && p.BasicAuth == nil && len(p.ResponseHeaders) == 0
+// gates tells whether the policy judges requests (rather than only shaping
+// responses and limits).
+func (p Policy) gates() bool {
+	return len(p.Allow) > 0 || len(p.Deny) > 0 || p.RateLimit != nil || p.BasicAuth != nil
 }
 
 // CheckPolicy reports what is wrong with a policy, or nil. A configuration
@@ -130,6 +159,19 @@ func checkPolicy(p Policy) error {
 		if strings.ContainsAny(ba.Realm, "\"\\\r\n\x00") {
 			return fmt.Errorf("basic auth realm %q: no quotes, backslashes or line breaks", ba.Realm)
 		}
+	}
+	if strings.ContainsAny(p.CSP, "\r\n\x00") || strings.ContainsAny(p.HSTS, "\r\n\x00") {
+		return errors.New("csp and hsts: one line each")
+	}
+	if p.HSTS != "" {
+		n, _ := strings.CutPrefix(p.HSTS, "max-age=")
+		n, _, _ = strings.Cut(n, ";")
+		if age, err := strconv.Atoi(strings.TrimSpace(n)); !strings.HasPrefix(p.HSTS, "max-age=") || err != nil || age < 0 {
+			return fmt.Errorf("hsts %q: want max-age=SECONDS, then includeSubDomains or preload if wanted", p.HSTS)
+		}
+	}
+	if p.MaxBodyBytes < 0 || p.Timeout < 0 {
+		return errors.New("max body size and timeout may not be negative")
 	}
 	for name, v := range p.ResponseHeaders {
 		if !validHeaderName(name) || strings.ContainsAny(v, "\r\n\x00") {
@@ -174,11 +216,10 @@ type policyHandler struct {
 	limiter   *limiter
 	auth      *authChecker
 	challenge []string
-	headers   map[string][]string
 }
 
 func (t *table) withPolicy(h http.Handler, p Policy) http.Handler {
-	if p.empty() {
+	if !p.gates() {
 		return h
 	}
 	ph := &policyHandler{t: t, next: h, allow: p.Allow, deny: p.Deny}
@@ -198,12 +239,6 @@ func (t *table) withPolicy(h http.Handler, p Policy) http.Handler {
 		}
 		ph.auth = newAuthChecker(p.BasicAuth.Users)
 		ph.challenge = []string{`Basic realm="` + realm + `", charset="UTF-8"`}
-	}
-	if len(p.ResponseHeaders) > 0 {
-		ph.headers = map[string][]string{}
-		for k, v := range p.ResponseHeaders {
-			ph.headers[http.CanonicalHeaderKey(k)] = []string{v}
-		}
 	}
 	return ph
 }
@@ -236,9 +271,6 @@ func (ph *policyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// The password was for rampart: it does not travel on to the app.
 		r.Header.Del("Authorization")
-	}
-	for k, v := range ph.headers {
-		w.Header()[k] = v
 	}
 	ph.next.ServeHTTP(w, r)
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"go.uber.org/zap/zaptest"
@@ -258,5 +259,116 @@ func TestPolicyRefused(t *testing.T) {
 				t.Errorf("%s on a %s: %v; want an error saying %q", tt.name, where, err, tt.want)
 			}
 		}
+	}
+}
+
+// TestRouteProxyOptions: a route's prefix is taken off however the client
+// spelt it, another put on, and the Host the app is sent set.
+func TestRouteProxyOptions(t *testing.T) {
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Host, r.URL.RequestURI())
+	}))
+	t.Cleanup(app.Close)
+	u := mustURL(app.URL)
+	p, err := New(Config{Sites: []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{
+		{Match: RouteMatch{Path: "/api/v1"}, Upstream: u, StripPrefix: true, AddPrefix: "/internal/", UpstreamHost: "api.internal:8080"},
+		{Match: RouteMatch{Path: "/static"}, Upstream: u, StripPrefix: true},
+		{Upstream: u},
+	}}}, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	t.Cleanup(front.Close)
+	for _, tt := range []struct{ path, want string }{
+		{"/api/v1/orders?x=1", "api.internal:8080 /internal/orders?x=1"},
+		{"/api/v1", "api.internal:8080 /internal/"},
+		{"/API/V1/orders", "api.internal:8080 /internal/orders"},
+		{"/api%2Fv1/orders", "api.internal:8080 /internal/orders"},
+		{"/api;x/v1/orders", "api.internal:8080 /internal/orders"},
+		{"//api/v1/a%20b", "api.internal:8080 /internal/a%20b"},
+		{"/static/app.js", "shop.test /app.js"},
+		{"/static", "shop.test /"},
+		{"/staticx", "shop.test /staticx"}, // not below /static: the catch-all, as it came
+		{"/other", "shop.test /other"},
+	} {
+		req, _ := http.NewRequest("GET", front.URL+tt.path, nil)
+		req.Host = "shop.test"
+		res, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(b) != tt.want {
+			t.Errorf("%s: the app got %q; want %q", tt.path, b, tt.want)
+		}
+	}
+}
+
+// TestRoutePolicyResponses: a route's CSP goes beside rampart's (and the
+// app's), its HSTS replaces rampart's, its headers replace the app's, its
+// body limit and timeout replace the global ones.
+func TestRoutePolicyResponses(t *testing.T) {
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(app.Close)
+	u := mustURL(app.URL)
+	p, err := New(Config{Sites: []Site{{Hosts: []string{"shop.test"},
+		Policy: Policy{HSTS: "max-age=300"},
+		Routes: []SiteRoute{
+			{Match: RouteMatch{Path: "/checkout"}, Upstream: u, Policy: Policy{CSP: "frame-ancestors 'none'", ResponseHeaders: map[string]string{"Cache-Control": "no-store"}, MaxBodyBytes: 1024}},
+			{Match: RouteMatch{Path: "/slow"}, Upstream: u, Policy: Policy{Timeout: 100 * time.Millisecond}},
+			{Match: RouteMatch{Path: "/maintenance"}, Respond: &Respond{Status: 503}, Policy: Policy{CSP: "default-src 'none'"}},
+			{Upstream: u},
+		}}}, Logger: zaptest.NewLogger(t), Transport: NewTransport(TransportConfig{ResponseHeaderTimeout: 2 * time.Second})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	t.Cleanup(front.Close)
+	do := func(method, path string, body string) *http.Response {
+		req, _ := http.NewRequest(method, front.URL+path, strings.NewReader(body))
+		req.Host = "shop.test"
+		res, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	res := do("GET", "/checkout/pay", "")
+	if got := res.Header.Values("Content-Security-Policy"); strings.Join(got, " | ") != "default-src 'self' | frame-ancestors 'none' | "+DefaultCSP {
+		t.Errorf("checkout CSP %q; want the route's, the app's and rampart's, each enforced", got)
+	}
+	if got := res.Header.Values("Cache-Control"); len(got) != 1 || got[0] != "no-store" {
+		t.Errorf("checkout Cache-Control %q; want the route's alone", got)
+	}
+	if got := res.Header.Get("Strict-Transport-Security"); got != "max-age=300" {
+		t.Errorf("HSTS %q; want the site's", got)
+	}
+	if res := do("POST", "/checkout/pay", strings.Repeat("x", 2048)); res.StatusCode != 413 {
+		t.Errorf("2 KiB to checkout (limit 1 KiB): %d; want 413", res.StatusCode)
+	}
+	if res := do("POST", "/other", strings.Repeat("x", 2048)); res.StatusCode != 200 {
+		t.Errorf("2 KiB elsewhere: %d; want 200", res.StatusCode)
+	}
+	if res := do("GET", "/slow", ""); res.StatusCode != 504 {
+		t.Errorf("an app slower than the route's timeout: %d; want 504", res.StatusCode)
+	}
+	res = do("GET", "/maintenance", "")
+	if got := res.Header.Values("Content-Security-Policy"); strings.Join(got, " | ") != "default-src 'none' | "+DefaultCSP || res.Header.Get("Strict-Transport-Security") != "max-age=300" {
+		t.Errorf("maintenance page: CSP %q, HSTS %q", got, res.Header.Get("Strict-Transport-Security"))
+	}
+	if res := do("GET", "/", ""); res.Header.Get("Cache-Control") != "public, max-age=60" || len(res.Header.Values("Content-Security-Policy")) != 2 {
+		t.Errorf("elsewhere: Cache-Control %q, CSP %q; want the app's and rampart's", res.Header.Get("Cache-Control"), res.Header.Values("Content-Security-Policy"))
 	}
 }

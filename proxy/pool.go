@@ -232,11 +232,41 @@ func mix64(x uint64) uint64 {
 // again. A body still streaming in from the client is the exception: the
 // failed attempt has closed it.
 type poolTransport struct {
-	pool *pool
-	next http.RoundTripper
+	pool    *pool
+	next    http.RoundTripper
+	timeout time.Duration // the route's wait for response headers; 0: the Transport's own
 }
 
+// errRouteTimeout is a route's Timeout passing before the app's headers came.
+var errRouteTimeout = routeTimeoutError{}
+
+type routeTimeoutError struct{}
+
+func (routeTimeoutError) Error() string {
+	return "proxy: the app sent no response headers within the route's timeout"
+}
+func (routeTimeoutError) Timeout() bool   { return true }
+func (routeTimeoutError) Temporary() bool { return true }
+
 func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if pt.timeout == 0 {
+		return pt.roundTrip(req)
+	}
+	// The route's timeout covers the wait for the headers only: once they
+	// have come, the body takes as long as it moves.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(pt.timeout, func() { cancel(errRouteTimeout) })
+	res, err := pt.roundTrip(req.WithContext(ctx))
+	if !timer.Stop() {
+		if err == nil {
+			res.Body.Close()
+		}
+		return nil, errRouteTimeout
+	}
+	return res, err
+}
+
+func (pt *poolTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	defer func() { recordUpstream(req.Context(), time.Since(start)) }()
 	m := pt.pool.pick(req, nil)

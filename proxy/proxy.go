@@ -68,6 +68,17 @@ type SiteRoute struct {
 	Respond *Respond
 	// Policy replaces its site's, key by key. The zero value keeps the site's.
 	Policy Policy
+
+	// StripPrefix, with Upstream or Pool, takes the route's path off the
+	// front of what the app is sent (/api/orders reaches it as /orders),
+	// however the client spelt it. False sends the path as it came.
+	StripPrefix bool
+	// AddPrefix, with Upstream or Pool, is put in front of the path the app
+	// is sent (after StripPrefix). Empty adds nothing.
+	AddPrefix string
+	// UpstreamHost, with Upstream or Pool, is the Host the app is sent.
+	// Empty sends the client's.
+	UpstreamHost string
 }
 
 // Config configures a Proxy.
@@ -163,6 +174,7 @@ type table struct {
 type site struct {
 	matcher *matcher
 	routes  []http.Handler // by route index: a ReverseProxy, a redirect or a fixed response
+	limits  []Limits       // by route index: the table's, with the route's body limit
 }
 
 // hostEntry is an exact name: its site and its redirect prefix, built once.
@@ -306,12 +318,19 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 			return t, fmt.Errorf("proxy: site %q: %w", sc.Hosts[0], err)
 		}
 		for i, r := range sc.Routes {
-			h, err := t.newAction(r)
+			pol := sc.Policy.merge(r.Policy)
+			h, err := t.newAction(r, pol)
 			if err != nil {
 				return t, fmt.Errorf("proxy: site %q, route %d: %w", sc.Hosts[0], i, err)
 			}
 			matches[i] = r.Match
-			st.routes = append(st.routes, t.withPolicy(h, sc.Policy.merge(r.Policy)))
+			st.routes = append(st.routes, t.withPolicy(h, pol))
+			lim := t.limits
+			if pol.MaxBodyBytes > 0 {
+				lim.MaxBodyBytes = pol.MaxBodyBytes
+				lim.BufferBodyBytes = min(lim.BufferBodyBytes, lim.MaxBodyBytes)
+			}
+			st.limits = append(st.limits, lim)
 		}
 		st.matcher = newMatcher(matches)
 		for _, h := range sc.Hosts {
@@ -332,11 +351,11 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 	return t, nil
 }
 
-func (t *table) newReverseProxy(pl *pool) *httputil.ReverseProxy {
+func (t *table) newReverseProxy(out *routeOut, pl *pool, timeout time.Duration) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:        func(pr *httputil.ProxyRequest) { t.rewrite(pr, pl.base) },
-		Transport:      &poolTransport{pool: pl, next: t.transport},
-		ModifyResponse: t.modifyResponse,
+		Rewrite:        func(pr *httputil.ProxyRequest) { t.rewrite(pr, out) },
+		Transport:      &poolTransport{pool: pl, next: t.transport, timeout: timeout},
+		ModifyResponse: func(res *http.Response) error { out.headers.apply(res.Header); return nil },
 		ErrorHandler:   t.upstreamError,
 		ErrorLog:       zap.NewStdLog(t.log.Named("reverseproxy")),
 		BufferPool:     t.buffers,
@@ -360,7 +379,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.refusePage(w, r, http.StatusNotFound, noRoutePage)
 		return
 	}
-	action := st.routes[i]
+	action, limits := st.routes[i], &st.limits[i]
 
 	// RFC 9112 §6.1: a chunked HTTP/1 request (perhaps with a Content-Length
 	// that net/http has already dropped) closes its connection afterwards, so
@@ -378,7 +397,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		minRate = 0 // HTTP/2 streams are not judged one by one: see writeDeadline
 	}
 	w = &writeDeadline{ResponseWriter: w, rc: rc, t: t, idle: t.limits.WriteIdleTimeout, minRate: minRate, conn: http1Conn(r)}
-	status, reason, br := t.limits.prepareBody(w, rc, r)
+	status, reason, br := limits.prepareBody(w, rc, r)
 	if br != nil {
 		defer br.handlerDone()
 	}
@@ -401,11 +420,27 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // which does not wait for upgraded connections.
 func (p *Proxy) GoAway(ctx context.Context) { p.upgraded.goAway(ctx) }
 
+// routeOut is what a proxying route does to the outbound request and its
+// answer, built once.
+type routeOut struct {
+	base    *url.URL      // the pool's base URL
+	strip   string        // the route's path as routeKey has it, without a trailing "/"; "" strips nothing
+	add     string        // put in front of the path, without a trailing "/"
+	host    string        // the Host sent; "" sends the client's
+	headers *headerPolicy // the table's, with the route's policy on top
+}
+
 // rewrite builds the outbound request. ReverseProxy has already removed the
 // hop-by-hop headers and every inbound X-Forwarded-* and Forwarded header.
-func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
-	pr.SetURL(upstream)
+func (t *table) rewrite(pr *httputil.ProxyRequest, out *routeOut) {
+	if out.strip != "" || out.add != "" {
+		rewritePath(pr.Out.URL, out.strip, out.add)
+	}
+	pr.SetURL(out.base)
 	pr.Out.Host = pr.In.Host // the app sees the name the client asked for
+	if out.host != "" {
+		pr.Out.Host = out.host
+	}
 	if inMemory(pr.In.Body) {
 		// Read in full already (prepareBody), so the lean path may send it at
 		// once: ReverseProxy's wrapper, which guards a body still arriving,
@@ -415,9 +450,32 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	t.setClientHeaders(pr)
 }
 
-func (t *table) modifyResponse(res *http.Response) error {
-	t.headers.apply(res.Header)
-	return nil
+// rewritePath takes strip (a route's path, as routeKey has it) off the
+// front of u's path, at the first segment boundary where what comes before
+// reads as strip however it is spelt (/API, /api;x, /%61pi), and puts add in
+// front of what is left.
+func rewritePath(u *url.URL, strip, add string) {
+	esc := u.EscapedPath()
+	if strip != "" {
+		for j := 1; j <= len(esc); j++ {
+			if (j == len(esc) || esc[j] == '/' || esc[j] == '\\') && strings.TrimRight(routeKey(esc[:j]), "/") == strip {
+				esc = esc[j:]
+				break
+			}
+		}
+	}
+	if esc == "" || esc[0] != '/' {
+		esc = "/" + esc
+	}
+	if add != "" {
+		esc = add + esc
+	}
+	if p, err := url.PathUnescape(esc); err == nil {
+		u.Path, u.RawPath = p, esc
+		if u.EscapedPath() != esc {
+			u.RawPath = ""
+		}
+	}
 }
 
 // upstreamError answers a failed upstream exchange: 504 when the app was too

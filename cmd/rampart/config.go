@@ -526,6 +526,16 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	if c.upstreamTimeout, err = positiveDuration(r.upstreamTimeout); err != nil {
 		return nil, bad("upstream-timeout", err.Error(), "use a duration such as 60s")
 	}
+	// A route may wait less for its app than --upstream-timeout, not more:
+	// the transport's own bound is that.
+	for i, st := range src.sites {
+		for _, t := range append([]time.Duration{st.Policy.Timeout}, routeTimeouts(st)...) {
+			if t > c.upstreamTimeout {
+				return nil, &settingError{fmt.Sprintf("%s:%d (sites[%d])", src.sitesAt, src.hostAt[i], i),
+					fmt.Sprintf("a timeout of %s, over --upstream-timeout (%s)", t, c.upstreamTimeout), "raise --upstream-timeout to the longest a route needs; a route's timeout may only be shorter"}
+			}
+		}
+	}
 
 	if r.httpsAddr == "" {
 		return nil, bad("https-addr", "empty", "give a listen address such as :443")
@@ -683,6 +693,15 @@ func addressesCollide(ls []listenSetting, src sources) error {
 func collision(first, firstAddr, second, secondAddr string) error {
 	return &settingError{second, fmt.Sprintf("%q and %s %q are the same port; rampart cannot listen twice on it", secondAddr, first, firstAddr),
 		fmt.Sprintf("give %s and %s different ports", first, second)}
+}
+
+// routeTimeouts lists a site's routes' own timeouts.
+func routeTimeouts(st proxy.Site) []time.Duration {
+	var out []time.Duration
+	for _, r := range st.Routes {
+		out = append(out, r.Policy.Timeout)
+	}
+	return out
 }
 
 // validateSites checks the --config file's sites as a whole: names valid for

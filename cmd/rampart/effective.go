@@ -111,7 +111,7 @@ func describeMatch(m proxy.RouteMatch) string {
 func describeAction(r proxy.SiteRoute) string {
 	switch {
 	case r.Upstream != nil:
-		return "upstream " + r.Upstream.Redacted()
+		return "upstream " + r.Upstream.Redacted() + proxyOptions(r)
 	case r.Pool != nil:
 		var members []string
 		for _, m := range r.Pool.Members {
@@ -121,7 +121,7 @@ func describeAction(r proxy.SiteRoute) string {
 		if h := r.Pool.Health; h != nil {
 			out += " health " + h.Path
 		}
-		return out
+		return out + proxyOptions(r)
 	case r.Redirect != nil:
 		status := r.Redirect.Status
 		if status == 0 {
@@ -142,6 +142,20 @@ func describeAction(r proxy.SiteRoute) string {
 	return "nothing"
 }
 
+func proxyOptions(r proxy.SiteRoute) string {
+	out := ""
+	if r.StripPrefix {
+		out += " (prefix stripped)"
+	}
+	if r.AddPrefix != "" {
+		out += " (prefix " + r.AddPrefix + " added)"
+	}
+	if r.UpstreamHost != "" {
+		out += " (Host " + r.UpstreamHost + ")"
+	}
+	return out
+}
+
 func describePolicy(p proxy.Policy) string {
 	var parts []string
 	if len(p.Allow) > 0 {
@@ -158,6 +172,18 @@ func describePolicy(p proxy.Policy) string {
 	}
 	if len(p.ResponseHeaders) > 0 {
 		parts = append(parts, fmt.Sprintf("%d response headers", len(p.ResponseHeaders)))
+	}
+	if p.CSP != "" {
+		parts = append(parts, "csp "+strconv.Quote(p.CSP))
+	}
+	if p.HSTS != "" {
+		parts = append(parts, "hsts "+strconv.Quote(p.HSTS))
+	}
+	if p.MaxBodyBytes > 0 {
+		parts = append(parts, fmt.Sprintf("bodies up to %d bytes", p.MaxBodyBytes))
+	}
+	if p.Timeout > 0 {
+		parts = append(parts, "timeout "+p.Timeout.String())
 	}
 	if len(parts) == 0 {
 		return ""
