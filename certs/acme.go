@@ -77,6 +77,7 @@ type ACME struct {
 	mu      sync.Mutex
 	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
 	runCtx  context.Context      // Run's, for the orders of names added later; nil before Run
+	running map[string]bool      // names with an obtain loop going
 }
 
 // NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
@@ -258,9 +259,36 @@ func (a *ACME) SetDomains(domains []string) error {
 	return nil
 }
 
+// claim marks a name's obtain loop as running, or tells that one already is.
+func (a *ACME) claim(domain string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := hostname.Canonical(domain)
+	if a.running[name] {
+		return false
+	}
+	if a.running == nil {
+		a.running = map[string]bool{}
+	}
+	a.running[name] = true
+	return true
+}
+
 func (a *ACME) obtain(ctx context.Context, domain string) {
+	if !a.claim(domain) {
+		return // a reload put it back while its first loop still runs
+	}
+	defer func() {
+		a.mu.Lock()
+		delete(a.running, hostname.Canonical(domain))
+		delete(a.backoff, hostname.Canonical(domain))
+		a.mu.Unlock()
+	}()
 	wait := a.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
+		if !a.served.has(domain) {
+			return // removed by a reload: nothing is ordered for it any more
+		}
 		start := time.Now()
 		// An ECDSA-capable hello, so that the certificate obtained first is the
 		// ECDSA one modern clients use; autocert adds RSA on demand.

@@ -212,10 +212,12 @@ func (ca *Internal) SetDomains(domains []string) error {
 	if len(domains) == 0 {
 		return errors.New("certs: internal CA needs at least one domain")
 	}
+	prev := ca.served.list()
 	added := ca.served.added(domains)
 	ca.served.store(domains)
 	for _, d := range added {
 		if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: d}); err != nil {
+			ca.served.store(prev) // as it was: the reload is refused whole
 			return err
 		}
 	}

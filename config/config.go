@@ -109,7 +109,7 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 				at := "pools." + name
 				if !poolName(name) {
 					d.used[name] = true // named already: no second error for the routes using it
-					d.fail(pk, at, fmt.Sprintf("%q is not a pool name", name), "use letters, digits, - and _ (at most 64), such as shop-api")
+					d.fail(pk, at, fmt.Sprintf("%q is not a pool name", name), "use letters, digits, ., - and _ (at most 64), such as shop-api")
 					return
 				}
 				pc, ok := d.pool(pv, at)

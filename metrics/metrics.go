@@ -57,8 +57,11 @@ type Config struct {
 
 // Upstream is one member of a pool, and whether it takes requests.
 type Upstream struct {
+	// Pool and Upstream are the labels: the pool's name and the member's
+	// address. Empty values are reported as empty labels.
 	Pool, Upstream string
-	Healthy        bool
+	// Healthy is whether the member takes requests; false reports 0.
+	Healthy bool
 }
 
 // Reasons a request is refused by rampart itself.
@@ -76,7 +79,8 @@ var HandshakeErrorReasons = []string{"eof", "timeout", "unknown_name", "protocol
 
 // Metrics holds rampart's collectors. Its methods are safe for concurrent use.
 type Metrics struct {
-	hosts atomic.Pointer[map[string]bool] // served names, replaced whole by SetHosts
+	hosts     atomic.Pointer[map[string]bool] // served names, replaced whole by SetHosts
+	wildcards atomic.Bool                     // whether any served name is a wildcard
 
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
@@ -118,6 +122,7 @@ func New(cfg Config) (*Metrics, error) {
 		hosts[hostname.Canonical(h)] = true
 	}
 	m.hosts.Store(&hosts)
+	m.wildcards.Store(hasWildcard(hosts))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rampart_http_requests_total", Help: "HTTPS requests answered, by served host (or other), method and status code.",
 	}, []string{"host", "method", "code"})
@@ -285,11 +290,21 @@ func (m *Metrics) hostLabel(host string) string {
 		return h
 	}
 	// A name a served wildcard stands for is counted under the wildcard:
-	// one series however many labels come.
-	if i := strings.IndexByte(h, '.'); i > 0 && hosts["*"+h[i:]] {
+	// one series however many labels come. Only a table with a wildcard
+	// pays for the lookup.
+	if i := strings.IndexByte(h, '.'); i > 0 && m.wildcards.Load() && hosts["*"+h[i:]] {
 		return "*" + h[i:]
 	}
 	return "other"
+}
+
+func hasWildcard(hosts map[string]bool) bool {
+	for h := range hosts {
+		if strings.HasPrefix(h, "*.") {
+			return true
+		}
+	}
+	return false
 }
 
 // SetHosts replaces the served names (a reload). A name removed loses its
@@ -301,6 +316,7 @@ func (m *Metrics) SetHosts(names []string) {
 		hosts[hostname.Canonical(h)] = true
 	}
 	old := *m.hosts.Swap(&hosts)
+	m.wildcards.Store(hasWildcard(hosts))
 	for h := range old {
 		if !hosts[h] {
 			m.requests.DeletePartialMatch(prometheus.Labels{"host": h})

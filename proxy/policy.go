@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,9 +61,11 @@ type RateLimit struct {
 	// Burst is how many requests may come at once. Zero means max(1, Rate).
 	Burst int
 	// Clients bounds the addresses remembered at once, and with it the
-	// limiter's memory: about 48 bytes each. Zero means 65536 (3 MiB). Past
-	// it the address idle longest is forgotten: random source addresses
-	// cannot grow the table, only push out those who have been quiet.
+	// limiter's memory: about 42 bytes each, rounded up to a power of two
+	// of sets of four. Zero means 65536 (2.6 MiB). An address shares a set
+	// of four slots with others (by a keyed hash); a newcomer takes the slot
+	// whose client has spent least lately: random source addresses cannot
+	// grow the table, only push out clients whose buckets had refilled.
 	Clients int
 }
 
@@ -237,7 +240,13 @@ func (t *table) withPolicy(h http.Handler, p Policy) http.Handler {
 		if realm == "" {
 			realm = "rampart"
 		}
-		ph.auth = newAuthChecker(p.BasicAuth.Users)
+		if t.auths == nil {
+			t.auths = map[*BasicAuth]*authChecker{}
+		}
+		if ph.auth = t.auths[p.BasicAuth]; ph.auth == nil { // one per setting: a user pays bcrypt once, whatever the route
+			ph.auth = newAuthChecker(p.BasicAuth.Users)
+			t.auths[p.BasicAuth] = ph.auth
+		}
 		ph.challenge = []string{`Basic realm="` + realm + `", charset="UTF-8"`}
 	}
 	return ph
@@ -263,7 +272,16 @@ func (ph *policyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ph.auth != nil {
 		user, pass, ok := r.BasicAuth()
-		if !ok || !ph.auth.check(user, pass) {
+		if ok {
+			var busy bool
+			if ok, busy = ph.auth.check(user, pass); busy {
+				t.onReject("rate_limited")
+				w.Header().Set("Retry-After", "1")
+				t.refuse(w, r, http.StatusTooManyRequests)
+				return
+			}
+		}
+		if !ok {
 			t.onReject("unauthorized")
 			w.Header()["Www-Authenticate"] = ph.challenge
 			t.refuse(w, r, http.StatusUnauthorized)
@@ -309,12 +327,16 @@ func (t *table) clientAddr(r *http.Request) netip.Addr {
 }
 
 // authChecker checks passwords against bcrypt hashes. bcrypt is slow by
-// design (tens of milliseconds), so a success is remembered, under an HMAC of
-// user and password with a key made at start: the password itself is never
-// kept, nor logged. The memory is bounded; a failure is never remembered.
+// design (a few to tens of milliseconds), so a success is remembered, under
+// an HMAC of user and password with a key made at start: the password itself
+// is never kept, nor logged. The memory is bounded; a failure is never
+// remembered. At most GOMAXPROCS checks run at once, so wrong passwords
+// cannot take every core: past that a client gets 429 and tries again.
 type authChecker struct {
 	users map[string][]byte
 	key   [32]byte
+	dummy []byte        // a hash of nothing, at the users' highest cost: an unknown name takes as long
+	slots chan struct{} // bcrypt checks running
 
 	mu sync.Mutex
 	ok map[[32]byte]struct{}
@@ -323,32 +345,49 @@ type authChecker struct {
 const authCacheSize = 4096
 
 func newAuthChecker(users map[string][]byte) *authChecker {
-	a := &authChecker{users: users, ok: map[[32]byte]struct{}{}}
+	a := &authChecker{users: users, ok: map[[32]byte]struct{}{}, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	_, _ = rand.Read(a.key[:])
+	cost := bcrypt.MinCost
+	for _, h := range users {
+		if c, err := bcrypt.Cost(h); err == nil && c > cost {
+			cost = c
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	a.dummy, _ = bcrypt.GenerateFromPassword([]byte(base64.StdEncoding.EncodeToString(b[:])), cost)
 	return a
 }
 
-func (a *authChecker) check(user, pass string) bool {
+// check tells whether the password is the user's; busy means every bcrypt
+// slot was taken and nothing was judged.
+func (a *authChecker) check(user, pass string) (ok, busy bool) {
 	hash, known := a.users[user]
-	if !known {
-		// As slow as a known user's check, so timing does not tell names.
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
-		return false
-	}
-	mac := hmac.New(sha256.New, a.key[:])
-	mac.Write([]byte(user))
-	mac.Write([]byte{0})
-	mac.Write([]byte(pass))
 	var sum [32]byte
-	mac.Sum(sum[:0])
-	a.mu.Lock()
-	_, seen := a.ok[sum]
-	a.mu.Unlock()
-	if seen {
-		return true
+	if known {
+		mac := hmac.New(sha256.New, a.key[:])
+		mac.Write([]byte(user))
+		mac.Write([]byte{0})
+		mac.Write([]byte(pass))
+		mac.Sum(sum[:0])
+		a.mu.Lock()
+		_, seen := a.ok[sum]
+		a.mu.Unlock()
+		if seen {
+			return true, false
+		}
+	} else {
+		hash = a.dummy // as slow as a known user's check, so timing does not tell names
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
-		return false
+	select {
+	case a.slots <- struct{}{}:
+	default:
+		return false, true
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
+	<-a.slots
+	if err != nil || !known {
+		return false, false
 	}
 	a.mu.Lock()
 	if len(a.ok) >= authCacheSize {
@@ -356,14 +395,5 @@ func (a *authChecker) check(user, pass string) bool {
 	}
 	a.ok[sum] = struct{}{}
 	a.mu.Unlock()
-	return true
+	return true, false
 }
-
-// dummyHash is a bcrypt hash of a random password, at the usual cost, made
-// when first needed (it takes as long as a check).
-var dummyHash = sync.OnceValue(func() []byte {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h, _ := bcrypt.GenerateFromPassword([]byte(base64.StdEncoding.EncodeToString(b[:])), bcrypt.DefaultCost)
-	return h
-})

@@ -372,3 +372,26 @@ func TestRoutePolicyResponses(t *testing.T) {
 		t.Errorf("elsewhere: Cache-Control %q, CSP %q; want the app's and rampart's", res.Header.Get("Cache-Control"), res.Header.Values("Content-Security-Policy"))
 	}
 }
+
+// TestAuthCheckerBounds: an unknown name costs a bcrypt at the users' own
+// cost (timing tells no names), and with every bcrypt slot taken a check
+// says busy rather than wait or judge.
+func TestAuthCheckerBounds(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), 6)
+	a := newAuthChecker(map[string][]byte{"ops": hash})
+	if c, _ := bcrypt.Cost(a.dummy); c != 6 {
+		t.Errorf("the stand-in hash costs %d; want the users' 6", c)
+	}
+	if ok, busy := a.check("ops", "pw"); !ok || busy {
+		t.Fatalf("the right password: ok %v, busy %v", ok, busy)
+	}
+	for range cap(a.slots) {
+		a.slots <- struct{}{}
+	}
+	if ok, busy := a.check("ops", "wrong"); ok || !busy {
+		t.Errorf("with every slot taken: ok %v, busy %v; want busy", ok, busy)
+	}
+	if ok, busy := a.check("ops", "pw"); !ok || busy {
+		t.Errorf("a remembered success with every slot taken: ok %v, busy %v; want ok without bcrypt", ok, busy)
+	}
+}

@@ -29,8 +29,9 @@ type Pool struct {
 	Members []*url.URL
 	// Balance picks the member for each request. The zero value is RoundRobin.
 	Balance Balance
-	// EjectAfter is how many failures in a row (a connection refused or
-	// reset) take a member out of rotation. Zero means 3.
+	// EjectAfter is how many failures in a row (a connection refused, reset
+	// or closed before an answer, never a client's own fault) take a member
+	// out of rotation. Zero means 3.
 	EjectAfter int
 	// EjectFor is how long an ejected member rests before it is tried again;
 	// a first failure then ejects it again. Zero means 10 seconds.
@@ -105,13 +106,20 @@ type member struct {
 
 	inflight     atomic.Int64
 	fails        atomic.Int32 // failures in a row
-	ejectedUntil atomic.Int64 // unix nanoseconds; 0: never ejected
+	ejectedUntil atomic.Int64 // monoNow's clock; 0: never ejected
 	down         atomic.Bool  // the active check's verdict
 
 	refs int                // under registry.mu
 	stop context.CancelFunc // the health check's loop; nil without one
 	done chan struct{}      // closed when that loop has returned
 }
+
+// monoBase is the start of monoNow's clock.
+var monoBase = time.Now()
+
+// monoNow is nanoseconds on the monotonic clock: a wall clock stepped back
+// (a VM resumed, NTP) must not stretch an ejection or a rate limit.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // available tells whether the member may take a request now.
 func (m *member) available(now int64) bool {
@@ -130,6 +138,9 @@ func (m *member) observe(err error, ctx context.Context) {
 	if ctx.Err() != nil {
 		return // the client left: nothing is known of the app
 	}
+	if cbf := (*clientBodyFault)(nil); errors.As(err, &cbf) {
+		return // the client's body failed, not the app
+	}
 	switch upstreamErrorReason(err) {
 	case "dial", "reset":
 	default:
@@ -138,8 +149,8 @@ func (m *member) observe(err error, ctx context.Context) {
 	// A member readmitted after an ejection keeps its count, so one more
 	// failure sends it back to rest.
 	if m.fails.Add(1) >= m.ejectAfter {
-		until := time.Now().Add(m.ejectFor).UnixNano()
-		if prev := m.ejectedUntil.Load(); prev < time.Now().UnixNano() && m.ejectedUntil.CompareAndSwap(prev, until) {
+		now := monoNow()
+		if prev := m.ejectedUntil.Load(); prev < now && m.ejectedUntil.CompareAndSwap(prev, now+int64(m.ejectFor)) {
 			m.log.Warn("upstream ejected", zap.String("upstream", m.label), zap.Int32("failures_in_a_row", m.fails.Load()),
 				zap.Duration("for", m.ejectFor), zap.Error(err))
 		}
@@ -154,7 +165,7 @@ func (p *pool) pick(req *http.Request, not *member) *member {
 	if n == 1 {
 		return p.members[0]
 	}
-	now := time.Now().UnixNano()
+	now := monoNow()
 	var best *member
 	switch p.balance {
 	case LeastRequests:
@@ -226,7 +237,8 @@ func mix64(x uint64) uint64 {
 
 // poolTransport is a route's way to its pool: it picks a member for each
 // request, counts its load and its failures, and when a connection to the
-// member could not be made, sends the request once more, to another member.
+// member could not be made, sends the request once more: to another member,
+// or with one member, to it again.
 // Nothing had left rampart then, so this holds for a POST too (as nginx's
 // proxy_next_upstream does it): a request that reached an app is never sent
 // again. A body still streaming in from the client is the exception: the
@@ -415,10 +427,12 @@ func (r *registry) acquire(pc *Pool, held *[]*member) *pool {
 		m := r.members[key]
 		if m == nil {
 			scheme, host, _ := memberTarget(u) // checkPool has judged it
+			// The seed comes from the address alone, so every replica, and
+			// every restart, sends a client to the same member.
 			m = &member{key: key, label: memberLabel(u), scheme: scheme, host: host, log: r.log,
-				seed: mix64(uint64(len(r.members)+1) * 0x9e3779b97f4a7c15), ejectAfter: int32(after), ejectFor: ejectFor, health: h}
-			for i := 0; i < len(key); i++ {
-				m.seed = mix64(m.seed ^ uint64(key[i]))
+				seed: 0x9e3779b97f4a7c15, ejectAfter: int32(after), ejectFor: ejectFor, health: h}
+			for i := 0; i < len(m.label); i++ {
+				m.seed = mix64(m.seed ^ uint64(m.label[i]))
 			}
 			if h != nil {
 				ctx, cancel := context.WithCancel(context.Background())
@@ -487,6 +501,8 @@ func memberLabel(u *url.URL) string {
 
 // UpstreamState is one pool member's health, for metrics and readiness.
 type UpstreamState struct {
+	// Pool is the pool's name; Upstream the member's address, without
+	// credentials. Never empty.
 	Pool, Upstream string
 	// Healthy is true when the member takes requests: not ejected by
 	// passive health, not failing its active check.
@@ -500,7 +516,7 @@ func (p *Proxy) Upstreams() []UpstreamState {
 	if t == nil {
 		return nil
 	}
-	now := time.Now().UnixNano()
+	now := monoNow()
 	var out []UpstreamState
 	seen := map[[2]string]bool{}
 	for _, pl := range t.pools {
@@ -524,7 +540,7 @@ func (p *Proxy) PoolsDown() []string {
 	if t == nil {
 		return nil
 	}
-	now := time.Now().UnixNano()
+	now := monoNow()
 	var down []string
 	for _, pl := range t.pools {
 		ok := false

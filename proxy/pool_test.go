@@ -153,10 +153,12 @@ func TestPoolLeastRequests(t *testing.T) {
 			t.Errorf("request %d went to %s, which holds a request; want %s", i, body, idle.name)
 		}
 	}
+	if n := busy.served.Load(); n != 1 {
+		t.Errorf("%s, holding the slow request, served %d; want only that one", busy.name, n)
+	}
 	close(a.hold)
 	close(b.hold)
 	wg.Wait()
-	_ = busy
 }
 
 // TestPoolClientHash: a client stays on one member; when its member leaves,
@@ -216,10 +218,13 @@ func TestPoolPassiveHealth(t *testing.T) {
 	if h := healthOf(p); !h["http://"+a.addr] || h["http://"+b.addr] {
 		t.Fatalf("health %v; want a healthy, b not", h)
 	}
-	// Ejected, b is not dialled at all: a POST (never retried) succeeds.
-	for i := 0; i < 4; i++ {
-		if status, _ := send(t, front, "POST", "/", ""); status != 200 {
-			t.Fatalf("POST %d while b is ejected: %d", i, status)
+	// Ejected, b is not tried: no request waits on its dial.
+	if n := p.registry.members; len(n) != 2 {
+		t.Fatalf("registry %v", n)
+	}
+	for _, m := range p.registry.members {
+		if m.label == "http://"+b.addr && m.ejectedUntil.Load() <= monoNow() {
+			t.Fatal("b is not ejected")
 		}
 	}
 	b.restart(t)
@@ -277,7 +282,8 @@ func TestPoolActiveHealth(t *testing.T) {
 }
 
 // TestPoolStateSurvivesUpdate: a reload that keeps a member keeps its
-// ejection; one that drops it stops its health check.
+// ejection; one that drops it drops it from the registry; a refused one
+// changes nothing.
 func TestPoolStateSurvivesUpdate(t *testing.T) {
 	a, b := startApp(t, "a"), startApp(t, "b")
 	pc := &Pool{Members: []*url.URL{a.url(), b.url()}, EjectAfter: 1, EjectFor: time.Minute}

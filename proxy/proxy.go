@@ -167,7 +167,8 @@ type table struct {
 	pools    []*pool   // every route's, for health reports
 	held     []*member // the registry's members this table refers to
 
-	limiters map[*RateLimit]*limiter // one per rate limit given, however many routes share it
+	limiters map[*RateLimit]*limiter     // one per rate limit given, however many routes share it
+	auths    map[*BasicAuth]*authChecker // one per basic auth given
 }
 
 // site is a Site, built: its routes' matcher and their ReverseProxies.

@@ -22,7 +22,7 @@ import (
 type ProxyProtocol struct {
 	// From are the load balancers' addresses: a connection from one must
 	// begin with a PROXY header; anyone else's header is refused, as it
-	// would let a client name its own address. Required.
+	// would let a client name its own address. Empty refuses every header.
 	From []netip.Prefix
 	// Timeout bounds the wait for a load balancer's header. Zero means 5 seconds.
 	Timeout time.Duration
@@ -80,7 +80,7 @@ func (l *ppListener) acceptLoop() {
 		if !l.fromBalancer(c.RemoteAddr()) {
 			// Not a load balancer: its bytes are looked at when it is first
 			// read, in its own goroutine, and a PROXY header there is refused.
-			l.hand(&ppConn{Conn: c, br: bufio.NewReader(c), remote: c.RemoteAddr(), check: true, refuse: l.cfg.OnRefuse})
+			l.hand(&ppConn{Conn: c, br: bufio.NewReaderSize(c, 16), remote: c.RemoteAddr(), check: true, refuse: l.cfg.OnRefuse})
 			continue
 		}
 		select {

@@ -5,13 +5,13 @@ import (
 	"math"
 	"net/netip"
 	"sync"
-	"time"
 )
 
 // limiter is a token bucket per client, in a table of fixed size: 4-way
-// set-associative, so an address is looked for in one set of four slots, and
-// a new one takes the slot of the four whose bucket is fullest (the client
-// quiet longest, whose forgetting loses least). Its memory is fixed when it is
+// set-associative, so an address is looked for in one set of four slots (by
+// a keyed hash), and a new one takes the slot of the four whose bucket is
+// fullest (the client that has spent least lately, whose forgetting loses
+// least; a full bucket is what a new client gets anyway). Its memory is fixed when it is
 // made, whatever the number of addresses that come: random source addresses
 // can only push out buckets that were already full again. It allocates
 // nothing per request.
@@ -55,7 +55,7 @@ func newLimiter(rl RateLimit) *limiter {
 	var seed [8]byte
 	_, _ = rand.Read(seed[:]) // so nobody can aim addresses at one set
 	l := &limiter{rate: rl.Rate / 1e9, burst: burst, sets: make([]limiterSet, sets), mask: uint64(sets - 1),
-		now: func() int64 { return time.Now().UnixNano() }}
+		now: monoNow}
 	for _, b := range seed {
 		l.seed = l.seed<<8 | uint64(b)
 	}

@@ -162,19 +162,24 @@ func poolsReady(cfg *config, p *proxy.Proxy) func() string {
 	}
 }
 
-// configWatchInterval is how often the --config file is read for changes.
+// configWatchInterval is how often the --config file is read for changes; a
+// change is applied when two reads in a row agree on it, so within 2 s.
 // Reading it whole, not its time stamp, sees every way it can change: an
 // editor's rename, a Kubernetes ConfigMap's swapped symbolic link.
-const configWatchInterval = 2 * time.Second
+const configWatchInterval = time.Second
 
 // watchFile signals changed whenever the file's content differs from the
-// last read, until ctx ends. A file that cannot be read counts as changed
-// once (the reload then says why); its return counts again.
-func watchFile(ctx context.Context, path string, every time.Duration, changed chan<- struct{}) {
-	last, err := os.ReadFile(path)
-	lastErr := err != nil
+// last read, until ctx ends: once two reads in a row agree, so that a file
+// an editor is still writing in place is not taken half done. A file that
+// cannot be read counts as changed once (the reload then says why); its
+// return counts again. first is the content the running configuration was
+// read from (nil if it could not be).
+func watchFile(ctx context.Context, path string, every time.Duration, first []byte, changed chan<- struct{}) {
+	last, lastErr := first, first == nil
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var pending []byte
+	pendingErr, havePending := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -183,9 +188,14 @@ func watchFile(ctx context.Context, path string, every time.Duration, changed ch
 		}
 		b, err := os.ReadFile(path)
 		if (err != nil) == lastErr && (err != nil || bytes.Equal(b, last)) {
+			havePending = false
 			continue
 		}
-		last, lastErr = b, err != nil
+		if !havePending || (err != nil) != pendingErr || !bytes.Equal(b, pending) {
+			pending, pendingErr, havePending = b, err != nil, true // seen once: wait for the next read to agree
+			continue
+		}
+		last, lastErr, havePending = b, err != nil, false
 		select {
 		case changed <- struct{}{}:
 		default: // one is waiting already

@@ -62,6 +62,7 @@ type config struct {
 	readyGrace        time.Duration
 	readyUpstream     bool   // /readyz also needs every pool to have a member taking requests
 	configFile        string // --config, watched for changes; "" without one
+	configData        []byte // what --config held when read
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -174,6 +175,7 @@ type sources struct {
 	sites    []proxy.Site // the --config file's sites, if any
 	sitesAt  string       // where they came from, for errors
 	hostAt   []int        // the line of each site's hosts
+	fileData []byte       // the --config file as read
 }
 
 // of names where a setting came from, or its flag if it was not given.
@@ -427,7 +429,7 @@ func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 			}
 		}
 	}
-	source.sites, source.sitesAt, source.hostAt = f.Sites, file, f.HostLines
+	source.sites, source.sitesAt, source.hostAt, source.fileData = f.Sites, file, f.HostLines, data
 	return nil
 }
 
@@ -604,7 +606,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	if c.limits, err = validateLimits(&r.limits, bad); err != nil {
 		return nil, err
 	}
-	c.adminPprof, c.readyUpstream, c.configFile = r.adminPprof, r.readyUpstream, r.configFile
+	c.adminPprof, c.readyUpstream, c.configFile, c.configData = r.adminPprof, r.readyUpstream, r.configFile, src.fileData
 	if c.readyGrace, err = time.ParseDuration(r.readyGrace); err != nil || c.readyGrace < 0 {
 		return nil, bad("ready-grace", fmt.Sprintf("%q is not a duration", r.readyGrace), "use a duration such as 60s, or 0s")
 	}

@@ -70,7 +70,8 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	if len(added)+len(removed) > 0 {
 		if err := s.src.SetDomains(next.domains); err != nil {
 			s.metrics.ConfigLoaded(false, time.Now())
-			log.Error("reload refused; the running configuration stays: the certificate source cannot serve the new names", zap.Error(err))
+			log.Error("reload refused; the running configuration stays: the certificate source cannot serve the new names", zap.Error(err),
+				zap.String("fix", "with --tls files, give a certificate (--cert-file) that covers every name served, then reload"))
 			return cur
 		}
 	}

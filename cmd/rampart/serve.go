@@ -105,7 +105,11 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	changed := make(chan struct{}, 1)
 	if reload != nil && cfg.configFile != "" {
 		background.Add(1)
-		go func() { defer background.Done(); watchFile(runCtx, cfg.configFile, configWatchInterval, changed) }()
+		first := cfg.configData
+		go func() {
+			defer background.Done()
+			watchFile(runCtx, cfg.configFile, configWatchInterval, first, changed)
+		}()
 	}
 	for reloading := true; reloading; {
 		select {
@@ -431,8 +435,12 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		}
 		return proxy.ProxyProtocolListener(ln, proxy.ProxyProtocol{From: cfg.proxyProtocolFrom, Timeout: cfg.limits.readHeaderTimeout,
 			OnRefuse: func(peer net.Addr, why string) {
+				// Anyone can send a header: counted always, logged at debug
+				// only, so a flood writes no flood of lines.
 				m.Rejected("proxy_protocol")
-				log.Warn("connection refused for its PROXY header", zap.String("remote", peer.String()), zap.String("reason", why))
+				if ce := log.Check(zapcore.DebugLevel, "connection refused for its PROXY header"); ce != nil {
+					ce.Write(zap.String("remote", peer.String()), zap.String("reason", why))
+				}
 			}})
 	}
 	httpsLn := tls.NewListener(httpsGuard.Listener(behind(lns.https)), tlsCfg)
