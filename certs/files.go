@@ -195,3 +195,7 @@ func stampOf(certFile, keyFile string) fileStamp {
 	}
 	return s
 }
+
+// Serves tells whether name is one of the pair's served names (a wildcard's
+// included).
+func (f *Files) Serves(name string) bool { return f.served.has(name) }

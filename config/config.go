@@ -36,6 +36,16 @@ type File struct {
 	HostLines []int
 	// Pools are the named pools, which the sites' routes refer to by name.
 	Pools map[string]*proxy.Pool
+	// Certs are the sites' own certificate files, by site (as Sites); a
+	// zero CertFiles means the site's names take the --tls source's.
+	Certs []CertFiles
+}
+
+// CertFiles is a site's own certificate: a PEM chain and its key, served
+// for the site's names (by SNI) and re-read when they change. Paths are as
+// the file gives them, made absolute against the file's directory.
+type CertFiles struct {
+	CertFile, KeyFile string
 }
 
 // Setting is one global key of the file.
@@ -93,14 +103,15 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	type pendingSite struct {
 		site   *proxy.Site
 		routes []*proxy.SiteRoute // complete when every pool is read
+		cert   CertFiles
 	}
 	var sites []pendingSite
 	d.mapping(root, "", func(key string, k, v *yaml.Node) {
 		switch {
 		case key == "sites":
 			d.sequence(v, "sites", func(i int, n *yaml.Node) {
-				if s, routes, line, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
-					sites = append(sites, pendingSite{s, routes})
+				if s, routes, cert, line, ok := d.site(n, fmt.Sprintf("sites[%d]", i)); ok {
+					sites = append(sites, pendingSite{s, routes, cert})
 					f.HostLines = append(f.HostLines, line)
 				}
 			})
@@ -165,6 +176,7 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 			ps.site.Routes = append(ps.site.Routes, *r)
 		}
 		f.Sites = append(f.Sites, *ps.site)
+		f.Certs = append(f.Certs, ps.cert)
 	}
 	return f, nil
 }
@@ -322,9 +334,10 @@ func (d *decoder) boolean(n *yaml.Node, at string) (bool, bool) {
 	return false, false
 }
 
-func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute, int, bool) {
+func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute, CertFiles, int, bool) {
 	s := &proxy.Site{}
 	var routes []*proxy.SiteRoute
+	var cert CertFiles
 	before, hostLine := len(d.errs), n.Line
 	d.mapping(n, at, func(key string, k, v *yaml.Node) {
 		switch key {
@@ -344,9 +357,28 @@ func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute
 					routes = append(routes, r)
 				}
 			})
+		case "tls":
+			where, tlsBefore := join(at, key), len(d.errs)
+			d.mapping(v, where, func(tk string, kk, vv *yaml.Node) {
+				file, ok := d.scalar(vv, join(where, tk))
+				if ok && file != "" && !filepath.IsAbs(file) {
+					file = filepath.Join(filepath.Dir(d.path), file)
+				}
+				switch tk {
+				case "cert_file":
+					cert.CertFile = file
+				case "key_file":
+					cert.KeyFile = file
+				default:
+					d.fail(kk, join(where, tk), "unknown key", "a site's tls has cert_file and key_file")
+				}
+			})
+			if (cert.CertFile == "" || cert.KeyFile == "") && len(d.errs) == tlsBefore {
+				d.fail(v, where, "a certificate needs both files", "give cert_file (the PEM chain) and key_file (its key)")
+			}
 		default:
 			if !d.policyKey(&s.Policy, key, k, v, join(at, key)) {
-				d.fail(k, join(at, key), "unknown key", "a site has hosts, routes, and the policy keys "+policyKeys)
+				d.fail(k, join(at, key), "unknown key", "a site has hosts, routes, tls, and the policy keys "+policyKeys)
 			}
 		}
 	})
@@ -358,7 +390,7 @@ func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute
 			d.fail(n, at, "no routes", "add routes: with an upstream, a pool, a redirect or a respond each")
 		}
 	}
-	return s, routes, hostLine, len(d.errs) == before
+	return s, routes, cert, hostLine, len(d.errs) == before
 }
 
 func (d *decoder) route(n *yaml.Node, at string) (*proxy.SiteRoute, bool) {

@@ -91,6 +91,8 @@ func TestParseErrors(t *testing.T) {
 		{"a body size that is not", "sites:\n  - hosts: [a.example.com]\n    max_body_size: 10MB\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].max_body_size", "MiB"},
 		{"a timeout without unit", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        timeout: 5\n", 5, "sites[0].routes[0].timeout", "5s"},
 		{"an hsts that is not", "sites:\n  - hosts: [a.example.com]\n    hsts: two years\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].hsts", "as that says"},
+		{"a site certificate without its key", "sites:\n  - hosts: [a.example.com]\n    tls: {cert_file: a.pem}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].tls", "key_file"},
+		{"an unknown tls key", "sites:\n  - hosts: [a.example.com]\n    tls: {cert: a.pem, key_file: a.key}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].tls.cert", "cert_file and key_file"},
 		{"a security header", "sites:\n  - hosts: [a.example.com]\n    response_headers: {Strict-Transport-Security: max-age=0}\n    routes: [{upstream: http://a:1}]\n", 3, "sites[0].response_headers", "as that says"},
 		{"no routes", "sites:\n  - hosts: [a.example.com]\n", 2, "sites[0]", "routes"},
 		{"a bad host", "sites:\n  - hosts: [a.*.example.com]\n    routes: [{upstream: http://a:1}]\n", 2, "sites[0].hosts", "*.example.com"},

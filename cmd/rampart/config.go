@@ -63,6 +63,8 @@ type config struct {
 	readyUpstream     bool   // /readyz also needs every pool to have a member taking requests
 	configFile        string // --config, watched for changes; "" without one
 	configData        []byte // what --config held when read
+	mainDomains       []string   // the names the --tls source serves: all but the sites' with their own certificate
+	siteCerts         []siteCert // the sites' own certificate files
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -176,6 +178,7 @@ type sources struct {
 	sitesAt  string       // where they came from, for errors
 	hostAt   []int        // the line of each site's hosts
 	fileData []byte       // the --config file as read
+	certs    []conffile.CertFiles // each site's own certificate files, if any (as sites)
 }
 
 // of names where a setting came from, or its flag if it was not given.
@@ -429,7 +432,7 @@ func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 			}
 		}
 	}
-	source.sites, source.sitesAt, source.hostAt, source.fileData = f.Sites, file, f.HostLines, data
+	source.sites, source.sitesAt, source.hostAt, source.fileData, source.certs = f.Sites, file, f.HostLines, data, f.Certs
 	return nil
 }
 
@@ -486,6 +489,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 		c.domains = append(c.domains, d)
 	}
 	c.flagDomains = c.domains
+	c.mainDomains = slices.Clone(c.domains)
 	if err := validateSites(c, r, src, seen); err != nil {
 		return nil, err
 	}
@@ -716,18 +720,23 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 	for i, st := range src.sites {
 		sites[i] = st
 		sites[i].Hosts = nil
+		var own conffile.CertFiles // the site's own certificate, if it brings one
+		if i < len(src.certs) {
+			own = src.certs[i]
+		}
+		acme := r.tlsMode == "acme" && own.CertFile == ""
 		for _, h := range st.Hosts {
 			d := strings.ToLower(strings.TrimSuffix(h, "."))
 			base, wild := strings.CutPrefix(d, "*.")
-			if wild && r.tlsMode == "acme" {
+			if wild && acme {
 				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q is a wildcard, which a public CA issues only through DNS-01, and rampart orders with TLS-ALPN-01 or HTTP-01", h),
-					"list each name, or serve the wildcard with --tls files (a wildcard certificate from your CA) or --tls internal"}
+					"list each name, or give the site a wildcard certificate of its own (tls: {cert_file, key_file}), or use --tls internal"}
 			}
 			if _, ipErr := netip.ParseAddr(base); wild && (!strings.Contains(base, ".") || ipErr == nil) {
 				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q stands for a whole top-level domain", h),
 					"give a wildcard under a name of yours, such as *.tenants.example.com"}
 			}
-			if err := checkDomain(base, r.tlsMode == "acme"); err != "" {
+			if err := checkDomain(base, acme); err != "" {
 				return &settingError{fmt.Sprintf("%s:%d (sites[%d].hosts)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("%q %s", d, err), domainFix(r.tlsMode)}
 			}
 			if first, dup := seen[d]; dup {
@@ -736,6 +745,16 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 			seen[d] = h
 			sites[i].Hosts = append(sites[i].Hosts, d)
 			c.domains = append(c.domains, d)
+			if own.CertFile == "" {
+				c.mainDomains = append(c.mainDomains, d)
+			}
+		}
+		if own.CertFile != "" {
+			if _, err := certs.LoadPair(own.CertFile, own.KeyFile, sites[i].Hosts, time.Now()); err != nil {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].tls)", src.sitesAt, src.hostAt[i], i), err.Error(),
+					"give the site a current certificate that covers each of its hosts, with its key"}
+			}
+			c.siteCerts = append(c.siteCerts, siteCert{names: sites[i].Hosts, certFile: own.CertFile, keyFile: own.KeyFile})
 		}
 	}
 	// Each route's action was judged as the table judges it (proxy.CheckRoute)
@@ -745,13 +764,16 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 }
 
 func validateFiles(c *config, r *rawFlags, src sources) error {
+	if len(c.mainDomains) == 0 && r.certFile == "" && r.keyFile == "" {
+		return nil // every site brings its own
+	}
 	if r.certFile == "" {
 		return &settingError{src.of("cert-file"), "required with --tls files", "point it at the PEM certificate chain"}
 	}
 	if r.keyFile == "" {
 		return &settingError{src.of("key-file"), "required with --tls files", "point it at the PEM private key"}
 	}
-	_, err := certs.LoadPair(r.certFile, r.keyFile, c.domains, time.Now())
+	_, err := certs.LoadPair(r.certFile, r.keyFile, c.mainDomains, time.Now())
 	switch {
 	case err == nil:
 		return nil

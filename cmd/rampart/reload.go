@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/rampart-proxy/rampart/certs"
 )
 
 // fixedSetting is a setting that a reload cannot change: it shapes the
@@ -67,11 +65,13 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	// are held for: a name added has its certificate ordered (or issued)
 	// before any route takes it, and a name removed is no longer renewed.
 	added, removed := nameChanges(cur.domains, next.domains)
-	if len(added)+len(removed) > 0 {
-		if err := s.src.SetDomains(next.domains); err != nil {
+	certsChanged := !slices.Equal(cur.mainDomains, next.mainDomains) ||
+		!slices.EqualFunc(cur.siteCerts, next.siteCerts, func(a, b siteCert) bool { return a.same(b) })
+	if certsChanged {
+		if err := s.src.update(next); err != nil {
 			s.metrics.ConfigLoaded(false, time.Now())
-			log.Error("reload refused; the running configuration stays: the certificate source cannot serve the new names", zap.Error(err),
-				zap.String("fix", "with --tls files, give a certificate (--cert-file) that covers every name served, then reload"))
+			log.Error("reload refused; the running configuration stays: the certificates cannot serve the new names", zap.Error(err),
+				zap.String("fix", "give each name a certificate that covers it (--cert-file, or a site's tls), or restart as the error says"))
 			return cur
 		}
 	}
@@ -88,8 +88,8 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 		transport = newTransport(next)
 	}
 	if err := s.proxy.Update(proxyConfig(next, log, s.metrics, transport)); err != nil {
-		if len(added)+len(removed) > 0 {
-			_ = s.src.SetDomains(cur.domains) // as it was: it served those
+		if certsChanged {
+			_ = s.src.update(cur) // as it was: it served those
 		}
 		s.metrics.ConfigLoaded(false, time.Now())
 		log.Error("reload refused; the running configuration stays", zap.Error(fmt.Errorf("proxy: %w", err)))
@@ -106,9 +106,7 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 		s.transport = transport
 		old.CloseIdleConnections() // requests in flight on it finish; its idle connections go
 	}
-	if f, ok := s.src.(*certs.Files); ok {
-		f.Reload()
-	}
+	s.src.reloadFiles()
 	log.Info("reloaded", zap.String("upstream", next.upstreamText()), zap.Int("sites", len(next.sites)))
 	return next
 }

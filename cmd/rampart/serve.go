@@ -181,16 +181,38 @@ func prepareDataDir(cfg *config, log *zap.Logger) error {
 
 // newCertSource builds the configured source; runner, if not nil, must run in
 // the background; rootPath is the internal CA's root file.
-func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src certSource, runner func(context.Context), rootPath string, err error) {
+func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src *certSources, runners []func(context.Context), rootPath string, err error) {
+	var main certSource
+	var runner func(context.Context)
+	if len(cfg.mainDomains) > 0 {
+		if main, runner, rootPath, err = newMainSource(cfg, log, onOrder); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if runner != nil {
+		runners = append(runners, runner)
+	}
+	if src, err = newCertSources(main, cfg.siteCerts, log); err != nil {
+		return nil, nil, "", err
+	}
+	if len(cfg.siteCerts) > 0 {
+		runners = append(runners, src.run)
+	}
+	return src, runners, rootPath, nil
+}
+
+// newMainSource makes the --tls source, for every name without a
+// certificate of its own.
+func newMainSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src certSource, runner func(context.Context), rootPath string, err error) {
 	switch cfg.tlsMode {
 	case "internal":
-		ca, err := certs.NewInternal(certs.InternalConfig{Domains: cfg.domains, Dir: filepath.Join(cfg.dataDir, "internal-ca"), Logger: log})
+		ca, err := certs.NewInternal(certs.InternalConfig{Domains: cfg.mainDomains, Dir: filepath.Join(cfg.dataDir, "internal-ca"), Logger: log})
 		if err != nil {
 			return nil, nil, "", err
 		}
 		return ca, nil, ca.RootPath(), nil
 	case "files":
-		f, err := certs.NewFiles(certs.FilesConfig{CertFile: cfg.certFile, KeyFile: cfg.keyFile, Domains: cfg.domains, Logger: log})
+		f, err := certs.NewFiles(certs.FilesConfig{CertFile: cfg.certFile, KeyFile: cfg.keyFile, Domains: cfg.mainDomains, Logger: log})
 		if err != nil {
 			return nil, nil, "", err
 		}
@@ -198,7 +220,7 @@ func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 	}
 	acfg := certs.ACMEConfig{
 		OnOrder: onOrder,
-		Domains: cfg.domains, CacheDir: filepath.Join(cfg.dataDir, "acme"),
+		Domains: cfg.mainDomains, CacheDir: filepath.Join(cfg.dataDir, "acme"),
 		DirectoryURL: cfg.acmeDirectory, Email: cfg.acmeEmail, Roots: cfg.acmeRoots, Logger: log,
 		RSA: cfg.acmeRSA, Advise: acmeAdvice(cfg),
 	}
@@ -304,7 +326,7 @@ type servers struct {
 	rootPath  string                  // the internal CA's root, or ""
 	proxy     *proxy.Proxy
 	transport *proxy.Transport // the proxy's current upstream transport
-	src       certSource
+	src       *certSources
 	metrics   *metrics.Metrics
 	names     *servedSince // the names served, each since when (for /readyz's grace)
 
@@ -322,7 +344,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	// Metrics first: the certificate source reports its orders to them, and
 	// they read its inventory at each scrape.
 	reg := prometheus.NewRegistry()
-	var src certSource
+	var src *certSources
 	var px atomic.Pointer[proxy.Proxy] // made after the metrics, which report its pools
 	m, err := metrics.New(metrics.Config{
 		Registerer:   reg,
@@ -342,7 +364,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
-	src, runner, rootPath, err := newCertSource(cfg, log.Named("certs"), m.ACMEOrder)
+	src, runners, rootPath, err := newCertSource(cfg, log.Named("certs"), m.ACMEOrder)
 	if err != nil {
 		return nil, err
 	}
@@ -354,10 +376,6 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	})
 	if err != nil {
 		return nil, err
-	}
-	var runners []func(context.Context)
-	if runner != nil {
-		runners = append(runners, runner)
 	}
 	rotate, err := sessionTickets(tlsCfg, cfg.tlsTicketLifetime, log)
 	if err != nil {
@@ -447,7 +465,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	out.list = append(out.list, &listener{https, func() error { return https.Serve(httpsLn) }})
 	if lns.http != nil {
 		var h http.Handler = p.Redirect()
-		if a, ok := src.(*certs.ACME); ok {
+		if a := src.acme(); a != nil {
 			h = a.HTTPHandler(h) // HTTP-01 challenges first, then the redirect
 		}
 		plain := newServer(h)

@@ -283,7 +283,73 @@ func TestWildcardSite(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(rampartBin, "validate", acmeConf).CombinedOutput()
-	if exitCode(t, err) != 2 || !strings.Contains(string(out), "DNS-01") || !strings.Contains(string(out), "--tls files") {
+	if exitCode(t, err) != 2 || !strings.Contains(string(out), "DNS-01") || !strings.Contains(string(out), "a wildcard certificate of its own") {
 		t.Errorf("a wildcard with ACME: %v\n%s", err, out)
+	}
+}
+
+// TestSiteCertificates: a site that brings its own certificate files is
+// served them by SNI beside the --tls source's names, and a new pair in
+// those files is served without a reload. With every site bringing its
+// own, the default ACME source is not even made: nothing is ordered.
+func TestSiteCertificates(t *testing.T) {
+	const httpsAddr, appAddr = "127.0.0.1:18883", "127.0.0.1:18884"
+	startApp(t, appAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app "+r.Host) }))
+	dir, dataDir := t.TempDir(), t.TempDir()
+	payCert, payKey := selfSignedFiles(t, dir, "pay.test")
+	conf := filepath.Join(dir, "rampart.yaml")
+	body := "tls: internal\nhttps-addr: " + httpsAddr + "\nhttp-addr: \"\"\nadmin-addr: \"\"\nsites:\n" +
+		"  - hosts: [shop.test]\n    routes: [{upstream: \"http://" + appAddr + "\"}]\n" +
+		"  - hosts: [pay.test]\n    tls: {cert_file: cert.pem, key_file: key.pem}\n    routes: [{upstream: \"http://" + appAddr + "\"}]\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "rampart", nil, rampartBin, "--config", conf, "--data-dir", dataDir)
+	waitListening(t, httpsAddr)
+	internalRoots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
+	if _, err := handshake(httpsAddr, "shop.test", internalRoots); err != nil {
+		t.Errorf("shop.test from the internal CA: %v", err)
+	}
+	first, err := handshake(httpsAddr, "pay.test", poolFromFile(t, payCert))
+	if err != nil {
+		t.Fatalf("pay.test from its own files (%s): %v", payKey, err)
+	}
+	// A new pair in the same files is served within the files' poll.
+	time.Sleep(10 * time.Millisecond)
+	selfSignedFiles(t, dir, "pay.test")
+	waitFor(t, 15*time.Second, "the new pair for pay.test", func() error {
+		c, err := handshake(httpsAddr, "pay.test", poolFromFile(t, payCert))
+		if err != nil {
+			return err
+		}
+		if c.Equal(first) {
+			return errors.New("still the old certificate")
+		}
+		return nil
+	})
+
+	// Every site with its own pair: no ACME source, no order, no CA needed.
+	acmeConf := filepath.Join(dir, "acme.yaml")
+	if err := os.WriteFile(acmeConf, []byte("https-addr: 127.0.0.1:18885\nhttp-addr: \"\"\nadmin-addr: \"\"\nsites:\n  - hosts: [pay.test]\n    tls: {cert_file: cert.pem, key_file: key.pem}\n    routes: [{upstream: \"http://"+appAddr+"\"}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "rampart-acme", nil, rampartBin, "--config", acmeConf, "--data-dir", t.TempDir())
+	waitListening(t, "127.0.0.1:18885")
+	if _, err := handshake("127.0.0.1:18885", "pay.test", poolFromFile(t, payCert)); err != nil {
+		t.Errorf("pay.test with no ACME name at all: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if out := r.out.String(); strings.Contains(out, "certificate order") || strings.Contains(out, `"certificate ready"`) || strings.Contains(out, "acme-v02") {
+		t.Errorf("an ACME source was made with no name for it:\n%s", out)
+	}
+
+	// A site's pair that does not cover its hosts is refused with its line.
+	badConf := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badConf, []byte("tls: internal\nsites:\n  - hosts: [shop.test]\n    tls: {cert_file: cert.pem, key_file: key.pem}\n    routes: [{upstream: \"http://"+appAddr+"\"}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(rampartBin, "validate", badConf).CombinedOutput()
+	if exitCode(t, err) != 2 || !strings.Contains(string(out), "bad.yaml:3 (sites[0].tls)") || !strings.Contains(string(out), "does not cover") {
+		t.Errorf("a pair not covering its site: %v\n%s", err, out)
 	}
 }
