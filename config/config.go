@@ -357,6 +357,8 @@ func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute
 					routes = append(routes, r)
 				}
 			})
+		case "default":
+			s.Default, _ = d.boolean(v, join(at, key))
 		case "tls":
 			where, tlsBefore := join(at, key), len(d.errs)
 			d.mapping(v, where, func(tk string, kk, vv *yaml.Node) {
@@ -378,7 +380,7 @@ func (d *decoder) site(n *yaml.Node, at string) (*proxy.Site, []*proxy.SiteRoute
 			}
 		default:
 			if !d.policyKey(&s.Policy, key, k, v, join(at, key)) {
-				d.fail(k, join(at, key), "unknown key", "a site has hosts, routes, tls, and the policy keys "+policyKeys)
+				d.fail(k, join(at, key), "unknown key", "a site has hosts, routes, default, tls, and the policy keys "+policyKeys)
 			}
 		}
 	})

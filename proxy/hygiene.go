@@ -52,6 +52,11 @@ func checkRequest(t *table, r *http.Request) (*site, int, string) {
 	// This also covers absolute-form targets, whose host net/http puts in
 	// r.Host.
 	st := t.lookup(host)
+	if st == nil && t.defaultSite != nil && (r.TLS == nil || r.TLS.ServerName == "") {
+		// A name served by no site, on a connection that named none (a
+		// client or a load balancer's check by address): the default site.
+		st = t.defaultSite
+	}
 	if st == nil || !t.servedPort(hostPort(r.Host)) {
 		return nil, http.StatusMisdirectedRequest, "misdirected"
 	}

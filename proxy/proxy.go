@@ -50,6 +50,12 @@ type Site struct {
 	// Policy applies to every route, except where a route's own replaces a
 	// key. The zero value asks nothing.
 	Policy Policy
+	// Default makes the site take the requests whose Host no site serves,
+	// on connections that named no server (TLS without SNI: a client or a
+	// load balancer's health check by address), instead of 421. A name
+	// asked for by SNI is never defaulted. At most one site; false for
+	// the others.
+	Default bool
 }
 
 // SiteRoute is what happens to the requests it matches: exactly one of
@@ -147,14 +153,15 @@ var _ http.Handler = (*Proxy)(nil)
 // table is one immutable generation of the configuration: routes, policies
 // and limits together, so a request sees one consistent set.
 type table struct {
-	hosts     map[string]*hostEntry // exact names
-	wildcards map[string]*site      // "*.example.com" by "example.com"
-	transport http.RoundTripper
-	trusted   []netip.Prefix
-	headers   *headerPolicy
-	limits    Limits
-	httpsPort int
-	log       *zap.Logger
+	hosts       map[string]*hostEntry // exact names
+	wildcards   map[string]*site      // "*.example.com" by "example.com"
+	defaultSite *site                 // for names no site serves, on connections without SNI; nil: none
+	transport   http.RoundTripper
+	trusted     []netip.Prefix
+	headers     *headerPolicy
+	limits      Limits
+	httpsPort   int
+	log         *zap.Logger
 
 	httpsPortText    string // httpsPort, as a Host header spells it
 	allowUnderscores bool
@@ -334,6 +341,12 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 			st.limits = append(st.limits, lim)
 		}
 		st.matcher = newMatcher(matches)
+		if sc.Default {
+			if t.defaultSite != nil {
+				return t, fmt.Errorf("proxy: site %q is a second default site: mark one", sc.Hosts[0])
+			}
+			t.defaultSite = st
+		}
 		for _, h := range sc.Hosts {
 			wild := strings.HasPrefix(h, "*.")
 			host := hostname.Canonical(strings.TrimPrefix(h, "*."))

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -183,5 +184,44 @@ func TestSitesRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v; want an error saying %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestDefaultSite: names no site serves go to the default site on a
+// connection without SNI (a check by address), and are still misdirected
+// where the client named a server.
+func TestDefaultSite(t *testing.T) {
+	p, err := New(Config{Sites: []Site{
+		{Hosts: []string{"shop.test"}, Routes: []SiteRoute{{Respond: &Respond{Body: "shop"}}}},
+		{Hosts: []string{"fallback.test"}, Default: true, Routes: []SiteRoute{{Respond: &Respond{Body: "default"}}}},
+	}, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		host, sni string
+		status    int
+		body      string
+	}{
+		{"shop.test", "shop.test", 200, "shop"},
+		{"10.0.0.5", "", 200, "default"},       // a load balancer's check by address
+		{"unknown.test", "", 200, "default"},   // no SNI: the default
+		{"unknown.test", "shop.test", 421, ""}, // a connection for another name
+		{"10.0.0.5:8443", "", 421, ""},         // a port not served
+	} {
+		req := httptest.NewRequest("GET", "https://"+tt.host+"/", nil)
+		req.Host = tt.host
+		req.TLS = &tls.ConnectionState{ServerName: tt.sni}
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		if rec.Code != tt.status || (tt.body != "" && rec.Body.String() != tt.body) {
+			t.Errorf("Host %s, SNI %q: %d %q; want %d %q", tt.host, tt.sni, rec.Code, rec.Body.String(), tt.status, tt.body)
+		}
+	}
+	if _, err := New(Config{Sites: []Site{
+		{Hosts: []string{"a.test"}, Default: true, Routes: []SiteRoute{{Respond: &Respond{}}}},
+		{Hosts: []string{"b.test"}, Default: true, Routes: []SiteRoute{{Respond: &Respond{}}}},
+	}}); err == nil || !strings.Contains(err.Error(), "second default") {
+		t.Errorf("two default sites: %v", err)
 	}
 }

@@ -717,9 +717,17 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 		return nil
 	}
 	sites := make([]proxy.Site, len(src.sites))
+	defaultAt := -1
 	for i, st := range src.sites {
 		sites[i] = st
 		sites[i].Hosts = nil
+		if st.Default {
+			if defaultAt >= 0 {
+				return &settingError{fmt.Sprintf("%s:%d (sites[%d].default)", src.sitesAt, src.hostAt[i], i), fmt.Sprintf("a second default site (sites[%d] is one)", defaultAt),
+					"mark one site default: true"}
+			}
+			defaultAt = i
+		}
 		var own conffile.CertFiles // the site's own certificate, if it brings one
 		if i < len(src.certs) {
 			own = src.certs[i]

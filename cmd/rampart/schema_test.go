@@ -111,6 +111,7 @@ func TestSchemaMatchesDecoder(t *testing.T) {
 			"      - allow: [10.0.0.0/8]\n        basic_auth: {realm: R, users_file: htpasswd}\n        upstream: http://127.0.0.1:1\n", true},
 		{"route options and the rest of policy", "tls: internal\nsites:\n  - hosts: [a.test]\n    hsts: max-age=300\n    max_body_size: 1MiB\n    routes:\n" +
 			"      - path: /api\n        strip_prefix: true\n        add_prefix: /v2\n        upstream_host: api.internal\n        timeout: 5s\n        csp: \"frame-ancestors 'none'\"\n        upstream: http://127.0.0.1:1\n", true},
+		{"a default site", "tls: internal\nsites:\n  - hosts: [a.test]\n    default: true\n    routes: [{upstream: http://127.0.0.1:1}]\n", true},
 		{"an unknown global key", "tls: internal\nupstrem: http://a:1\n", false},
 		{"an unknown site key", "tls: internal\nsites:\n  - hosts: [a.test]\n    rotes: []\n    routes: [{upstream: http://a:1}]\n", false},
 		{"an unknown route key", head + "      - upstream: http://a:1\n        strip: /x\n", false},

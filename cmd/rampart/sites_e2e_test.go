@@ -156,6 +156,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"a route without an action", "sites:\n  - hosts: [shop.test]\n    routes:\n      - path: /a\n", `:4 (sites[0].routes[0]): 0 actions; fix: give exactly one of upstream, pool, redirect and respond`},
 		{"a name in two sites", "sites:\n  - hosts: [shop.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n  - hosts: [SHOP.test]\n    routes: [{upstream: http://127.0.0.1:1}]\n", `:4 (sites[1].hosts): "SHOP.test" is served twice`},
 		{"a redirect off-site", "sites:\n  - hosts: [shop.test]\n    routes: [{redirect: {to: //evil.test/}}]\n", `:3 (sites[0].routes[0]): redirect target "//evil.test/": want an https URL or a path starting with one /`},
+		{"two default sites", "sites:\n  - hosts: [shop.test]\n    default: true\n    routes: [{upstream: http://127.0.0.1:1}]\n  - hosts: [blog.test]\n    default: true\n    routes: [{upstream: http://127.0.0.1:1}]\n", `:5 (sites[1].default): a second default site (sites[0] is one)`},
 		{"a route timeout over the global one", "sites:\n  - hosts: [shop.test]\n    routes: [{upstream: http://127.0.0.1:1, timeout: 2m}]\n", `:2 (sites[0]): a timeout of 2m0s, over --upstream-timeout (1m0s); fix: raise --upstream-timeout`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
