@@ -60,9 +60,9 @@ type config struct {
 	limits            limits
 	adminPprof        bool
 	readyGrace        time.Duration
-	readyUpstream     bool   // /readyz also needs every pool to have a member taking requests
-	configFile        string // --config, watched for changes; "" without one
-	configData        []byte // what --config held when read
+	readyUpstream     bool       // /readyz also needs every pool to have a member taking requests
+	configFile        string     // --config, watched for changes; "" without one
+	configData        []byte     // what --config held when read
 	mainDomains       []string   // the names the --tls source serves: all but the sites' with their own certificate
 	siteCerts         []siteCert // the sites' own certificate files
 }
@@ -173,11 +173,11 @@ func envName(flagName string) string {
 // map has its default. The zero value holds nothing.
 type sources struct {
 	from     map[string]string
-	shadowed []string     // "file:line (name) is overridden by RAMPART_NAME"
-	sites    []proxy.Site // the --config file's sites, if any
-	sitesAt  string       // where they came from, for errors
-	hostAt   []int        // the line of each site's hosts
-	fileData []byte       // the --config file as read
+	shadowed []string             // "file:line (name) is overridden by RAMPART_NAME"
+	sites    []proxy.Site         // the --config file's sites, if any
+	sitesAt  string               // where they came from, for errors
+	hostAt   []int                // the line of each site's hosts
+	fileData []byte               // the --config file as read
 	certs    []conffile.CertFiles // each site's own certificate files, if any (as sites)
 }
 
