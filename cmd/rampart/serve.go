@@ -105,10 +105,10 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	changed := make(chan struct{}, 1)
 	if reload != nil && cfg.configFile != "" {
 		background.Add(1)
-		first := cfg.configData
+		path, first := cfg.configFile, cfg.configData // cfg itself is replaced by each reload
 		go func() {
 			defer background.Done()
-			watchFile(runCtx, cfg.configFile, configWatchInterval, first, changed)
+			watchFile(runCtx, path, configWatchInterval, first, changed)
 		}()
 	}
 	for reloading := true; reloading; {
