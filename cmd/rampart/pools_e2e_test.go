@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -279,5 +280,71 @@ pools:
 	sick.Store(false)
 	if code, body := wait(200); code != 200 {
 		t.Errorf("/readyz after the app recovered: %d %q; want 200", code, body)
+	}
+}
+
+// TestReloadKeepsUpstreamConnections: reloads that change a route but not
+// the pool keep the pool's idle connections to the app: the app sees no new
+// connection for them.
+func TestReloadKeepsUpstreamConnections(t *testing.T) {
+	const httpsAddr, appAddr = "127.0.0.1:18887", "127.0.0.1:18888"
+	var conns atomic.Int64
+	ln, err := net.Listen("tcp", appAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}}
+	go app.Serve(ln)
+	t.Cleanup(func() { app.Close() })
+	dir, dataDir := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "rampart.yaml")
+	write := func(robots string) {
+		body := "tls: internal\nhttps-addr: " + httpsAddr + "\nhttp-addr: \"\"\nadmin-addr: \"\"\nsites:\n  - hosts: [shop.test]\n    routes:\n" +
+			"      - exact_path: /robots.txt\n        respond: {body: \"" + robots + "\"}\n      - pool: app\npools:\n  app: {members: [\"http://" + appAddr + "\"]}\n"
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v0")
+	r := start(t, "rampart", nil, rampartBin, "--config", conf, "--data-dir", dataDir)
+	waitListening(t, httpsAddr)
+	client := internalClient(t, dataDir, httpsAddr)
+	get := func() {
+		t.Helper()
+		if err := statusOK(client.Get("https://shop.test/")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		get()
+	}
+	before := conns.Load()
+	for i := 1; i <= 3; i++ {
+		write(fmt.Sprintf("v%d", i))
+		_ = r.cmd.Process.Signal(syscall.SIGHUP)
+		want := fmt.Sprintf("v%d", i)
+		waitFor(t, 10*time.Second, "reload "+want, func() error {
+			res, err := client.Get("https://shop.test/robots.txt")
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if string(b) != want {
+				return fmt.Errorf("robots.txt %q", b)
+			}
+			return nil
+		})
+		for j := 0; j < 5; j++ {
+			get()
+		}
+	}
+	if after := conns.Load(); after != before {
+		t.Errorf("the app saw %d new connections over three reloads (%d before, %d after); want none: the pool's idle ones are kept", after-before, before, after)
 	}
 }
