@@ -737,7 +737,7 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 		if !ok {
 			return true
 		}
-		n, err := parseSize(s)
+		n, err := ParseSize(s)
 		if err != nil || n < 1 || n > 1<<40 {
 			d.fail(v, at, fmt.Sprintf("%q is not a size", s), "give bytes, or a number with KiB, MiB or GiB: 1MiB")
 			return true
@@ -763,8 +763,9 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 	return true
 }
 
-// parseSize reads a size: bytes, or a number with KiB, MiB or GiB.
-func parseSize(s string) (int64, error) {
+// ParseSize reads a size: bytes, or a number with KiB, MiB or GiB (as
+// --max-body-size and the file's max_body_size are written).
+func ParseSize(s string) (int64, error) {
 	mult := int64(1)
 	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
 		if strings.HasSuffix(s, suffix) {
@@ -773,7 +774,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n > (1<<40)/mult {
+	if err != nil || n > (1<<62)/mult {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return n * mult, nil

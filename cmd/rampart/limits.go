@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
+	conffile "github.com/rampart-proxy/rampart/config"
 	"github.com/rampart-proxy/rampart/proxy"
 )
 
@@ -123,18 +123,5 @@ func validateLimits(r *rawLimits, bad func(flagName, problem, fix string) error)
 	return l, nil
 }
 
-// parseSize reads "1024", "64KiB", "10MiB" or "1GiB".
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if strings.HasSuffix(s, suffix) {
-			s, mult = strings.TrimSuffix(s, suffix), m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
-}
+// parseSize reads a size flag: config's reading, so the flag and the file agree.
+func parseSize(s string) (int64, error) { return conffile.ParseSize(s) }
