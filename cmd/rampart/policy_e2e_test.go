@@ -127,7 +127,8 @@ func TestProxyProtocolEndToEnd(t *testing.T) {
 	}))
 	dataDir := t.TempDir()
 	r := start(t, "rampart", nil, rampartBin, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://"+appAddr,
-		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", dataDir, "--proxy-protocol-from", "127.0.0.1")
+		"--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "", "--data-dir", dataDir, "--proxy-protocol-from", "127.0.0.1",
+		"--log-level", "debug") // refusals for a header are logged at debug: anyone can send one
 	waitListening(t, httpsAddr)
 	roots := poolFromFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
 	get := func(local string, header string) (string, error) {
