@@ -90,27 +90,29 @@ func TestEveryPackageHasDoc(t *testing.T) {
 	}
 }
 
-// TestConfigSourceImports: a configuration source (config) stands above the
-// leaves and imports only the configuration types it produces (proxy's) and
-// the base packages; it never imports cmd/rampart or another source.
+// TestConfigSourceImports: a configuration source (config, the file; kube,
+// the cluster) stands above the leaves and imports only the configuration
+// types it produces (proxy's) and the base packages; it never imports
+// cmd/rampart or another source.
 func TestConfigSourceImports(t *testing.T) {
 	allowed := map[string]bool{module + "/proxy": true}
 	for _, b := range base {
 		allowed[module+"/"+b] = true
 	}
-	found := false
+	found := map[string]bool{}
 	for _, p := range listPackages(t) {
-		if p.ImportPath != module+"/config" {
+		src := strings.TrimPrefix(p.ImportPath, module+"/")
+		if src != "config" && src != "kube" {
 			continue
 		}
-		found = true
+		found[src] = true
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, module+"/") && !allowed[imp] {
-				t.Errorf("config imports %s; it may import only proxy and the base packages", imp)
+				t.Errorf("%s imports %s; a configuration source may import only proxy and the base packages", src, imp)
 			}
 		}
 	}
-	if !found {
-		t.Error("no config package")
+	if !found["config"] || !found["kube"] {
+		t.Errorf("configuration sources found: %v; want config and kube", found)
 	}
 }

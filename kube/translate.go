@@ -1,0 +1,327 @@
+// Package kube owns rampart's Kubernetes source: turning the cluster's
+// Ingress objects, and the IngressClasses, Services and EndpointSlices they
+// name, into the route table's sites. Translate is pure: a snapshot in, the
+// sites and the problems (each to become an Event on its Ingress) out. An
+// Ingress that cannot be served is left out whole and never breaks the
+// others. The informers that feed it, Events, status and the Secret-backed
+// certificate cache stand beside it (issue 15).
+package kube
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/rampart-proxy/rampart/proxy"
+)
+
+// ControllerName is the IngressClass controller rampart answers for.
+const ControllerName = "rampart-proxy.io/ingress-controller"
+
+const (
+	defaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class"
+	legacyClassAnnotation  = "kubernetes.io/ingress.class"
+	serviceNameLabel       = "kubernetes.io/service-name"
+)
+
+// Snapshot is what Translate reads: the objects as the informers hold them.
+// The zero value holds nothing.
+type Snapshot struct {
+	Ingresses      []networkingv1.Ingress
+	IngressClasses []networkingv1.IngressClass
+	Services       []corev1.Service
+	EndpointSlices []discoveryv1.EndpointSlice
+}
+
+// Options are the settings that change the translation. The zero value is
+// the hardened default.
+type Options struct {
+	// AllowExternalName lets a backend be a Service of type ExternalName
+	// (a DNS name outside the cluster's view). False refuses it: such a
+	// Service can point an Ingress at anything, the cloud's metadata
+	// service included.
+	AllowExternalName bool
+}
+
+// Problem is why an Ingress, or a part of it, is not served.
+type Problem struct {
+	// Ingress is "namespace/name".
+	Ingress string
+	// Reason is short and stable, for an Event's reason field.
+	Reason string
+	// Message says what is wrong and what to do.
+	Message string
+}
+
+// Result is a translation: the sites to serve and the problems met.
+type Result struct {
+	Sites    []proxy.Site
+	Problems []Problem
+	// Served names the Ingresses taken, as "namespace/name", in the order
+	// their rules were applied (oldest first).
+	Served []string
+}
+
+// unavailable is the answer for a backend with no ready endpoint, as
+// ingress-nginx gives it.
+var unavailable = &proxy.Respond{Status: 503, Body: "503 Service Unavailable: no ready endpoint for this backend.\n"}
+
+// Translate turns a snapshot into sites. Ingresses of another class are
+// ignored. Ingresses are applied oldest first; a path two of them claim
+// for one host goes to the older, and the newer is left out with a problem.
+func Translate(s Snapshot, o Options) Result {
+	var res Result
+	classes, defaultClass := ourClasses(s.IngressClasses)
+	ings := slices.Clone(s.Ingresses)
+	slices.SortStableFunc(ings, func(a, b networkingv1.Ingress) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	type claimed struct {
+		owner string
+		route proxy.SiteRoute
+	}
+	hosts := map[string][]claimed{} // host → its routes, in order
+	var order []string
+	for i := range ings {
+		ing := &ings[i]
+		if !ours(ing, classes, defaultClass) {
+			continue
+		}
+		id := ing.Namespace + "/" + ing.Name
+		routes, problems := translateIngress(ing, s, o)
+		// A path another Ingress already serves for the host.
+		for host, rs := range routes {
+			for _, r := range rs {
+				for _, c := range hosts[host] {
+					if c.route.Match.Path == r.Match.Path && c.route.Match.Kind == r.Match.Kind {
+						problems = append(problems, Problem{id, "PathConflict",
+							fmt.Sprintf("host %s path %s is served by Ingress %s, which is older; change the path or the host", host, r.Match.Path, c.owner)})
+					}
+				}
+			}
+		}
+		if len(problems) > 0 {
+			res.Problems = append(res.Problems, problems...)
+			continue
+		}
+		for _, host := range sortedKeys(routes) {
+			if _, seen := hosts[host]; !seen {
+				order = append(order, host)
+			}
+			for _, r := range routes[host] {
+				hosts[host] = append(hosts[host], claimed{id, r})
+			}
+		}
+		res.Served = append(res.Served, id)
+	}
+	slices.Sort(order) // sites by name: the same snapshot, the same table
+	for _, host := range order {
+		site := proxy.Site{Hosts: []string{host}}
+		for _, c := range hosts[host] {
+			site.Routes = append(site.Routes, c.route)
+		}
+		res.Sites = append(res.Sites, site)
+	}
+	return res
+}
+
+// ourClasses names the IngressClasses with rampart's controller, and the one
+// marked default among them ("" if none).
+func ourClasses(ics []networkingv1.IngressClass) (map[string]bool, string) {
+	names, def := map[string]bool{}, ""
+	for _, ic := range ics {
+		if ic.Spec.Controller != ControllerName {
+			continue
+		}
+		names[ic.Name] = true
+		if ic.Annotations[defaultClassAnnotation] == "true" && (def == "" || ic.Name < def) {
+			def = ic.Name
+		}
+	}
+	return names, def
+}
+
+// ours tells whether an Ingress is of one of rampart's classes: by
+// spec.ingressClassName, else the legacy annotation, else the default class.
+func ours(ing *networkingv1.Ingress, classes map[string]bool, defaultClass string) bool {
+	switch {
+	case ing.Spec.IngressClassName != nil:
+		return classes[*ing.Spec.IngressClassName]
+	case ing.Annotations[legacyClassAnnotation] != "":
+		return classes[ing.Annotations[legacyClassAnnotation]]
+	}
+	return defaultClass != ""
+}
+
+// translateIngress turns one Ingress into routes by host, or problems.
+func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[string][]proxy.SiteRoute, []Problem) {
+	id := ing.Namespace + "/" + ing.Name
+	var problems []Problem
+	bad := func(reason, format string, args ...any) {
+		problems = append(problems, Problem{id, reason, fmt.Sprintf(format, args...)})
+	}
+	if ing.Spec.DefaultBackend != nil {
+		bad("Unsupported", "spec.defaultBackend is not served yet; give the backend a rule with a host and the path /")
+	}
+	routes := map[string][]proxy.SiteRoute{}
+	for ri, rule := range ing.Spec.Rules {
+		if rule.Host == "" {
+			bad("Unsupported", "spec.rules[%d] has no host; rampart serves rules for named hosts only (it holds a certificate per name)", ri)
+			continue
+		}
+		if rule.HTTP == nil {
+			continue
+		}
+		for pi, p := range rule.HTTP.Paths {
+			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
+			route := proxy.SiteRoute{Match: proxy.RouteMatch{Path: p.Path}}
+			switch {
+			case p.PathType == nil:
+				bad("InvalidPath", "%s has no pathType; give Exact or Prefix", at)
+				continue
+			case *p.PathType == networkingv1.PathTypeExact:
+				route.Match.Kind = proxy.PathExact
+			case *p.PathType == networkingv1.PathTypePrefix, *p.PathType == networkingv1.PathTypeImplementationSpecific:
+				// ImplementationSpecific is rampart's Prefix: whole segments.
+			default:
+				bad("InvalidPath", "%s has pathType %q; give Exact, Prefix or ImplementationSpecific", at, *p.PathType)
+				continue
+			}
+			if !strings.HasPrefix(p.Path, "/") {
+				bad("InvalidPath", "%s path %q does not start with /", at, p.Path)
+				continue
+			}
+			if err := backendRoute(&route, ing.Namespace, p.Backend, s, o); err != "" {
+				bad("InvalidBackend", "%s: %s", at, err)
+				continue
+			}
+			if err := proxy.CheckRoute(route); err != nil {
+				bad("InvalidPath", "%s: %v", at, err)
+				continue
+			}
+			routes[rule.Host] = append(routes[rule.Host], route)
+		}
+	}
+	return routes, problems
+}
+
+// backendRoute points a route at a backend's ready endpoints (a pool), or
+// at a 503 when it has none. It returns what is wrong, or "".
+func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, s Snapshot, o Options) string {
+	if b.Resource != nil {
+		return "a resource backend is not served; use a Service"
+	}
+	if b.Service == nil {
+		return "no backend Service"
+	}
+	svc := findService(s.Services, ns, b.Service.Name)
+	if svc == nil {
+		return fmt.Sprintf("Service %s/%s not found", ns, b.Service.Name)
+	}
+	sp, err := servicePort(svc, b.Service.Port)
+	if err != "" {
+		return err
+	}
+	pool := &proxy.Pool{Name: fmt.Sprintf("%s/%s:%s", ns, svc.Name, portText(b.Service.Port))}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		if !o.AllowExternalName {
+			return fmt.Sprintf("Service %s/%s is of type ExternalName (%s), which rampart does not follow unless allowed", ns, svc.Name, svc.Spec.ExternalName)
+		}
+		pool.Members = []*url.URL{{Scheme: "http", Host: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(sp.Port)))}}
+		r.Pool = pool
+		return ""
+	}
+	pool.Members = readyEndpoints(s.EndpointSlices, ns, svc.Name, sp)
+	if len(pool.Members) == 0 {
+		r.Respond = unavailable
+		return ""
+	}
+	r.Pool = pool
+	return ""
+}
+
+func findService(svcs []corev1.Service, ns, name string) *corev1.Service {
+	for i := range svcs {
+		if svcs[i].Namespace == ns && svcs[i].Name == name {
+			return &svcs[i]
+		}
+	}
+	return nil
+}
+
+// servicePort finds the Service's port that a backend names, by number or name.
+func servicePort(svc *corev1.Service, p networkingv1.ServiceBackendPort) (corev1.ServicePort, string) {
+	for _, sp := range svc.Spec.Ports {
+		if (p.Name != "" && sp.Name == p.Name) || (p.Name == "" && p.Number != 0 && sp.Port == p.Number) {
+			return sp, ""
+		}
+	}
+	return corev1.ServicePort{}, fmt.Sprintf("Service %s/%s has no port %s", svc.Namespace, svc.Name, portText(p))
+}
+
+func portText(p networkingv1.ServiceBackendPort) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return strconv.Itoa(int(p.Number))
+}
+
+// readyEndpoints lists the addresses of a Service port's ready endpoints
+// across its EndpointSlices (a terminating endpoint is not ready), sorted.
+func readyEndpoints(slices_ []discoveryv1.EndpointSlice, ns, svc string, sp corev1.ServicePort) []*url.URL {
+	seen := map[string]bool{}
+	var out []*url.URL
+	for _, es := range slices_ {
+		if es.Namespace != ns || es.Labels[serviceNameLabel] != svc {
+			continue
+		}
+		var port int32
+		for _, p := range es.Ports {
+			// A slice's ports carry the Service port's name ("" for an
+			// unnamed single port).
+			if p.Port != nil && p.Name != nil && *p.Name == sp.Name {
+				port = *p.Port
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			if ep.Conditions.Terminating != nil && *ep.Conditions.Terminating {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				host := net.JoinHostPort(a, strconv.Itoa(int(port)))
+				if !seen[host] {
+					seen[host] = true
+					out = append(out, &url.URL{Scheme: "http", Host: host})
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *url.URL) int { return strings.Compare(a.Host, b.Host) })
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,252 @@
+package kube
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/rampart-proxy/rampart/proxy"
+)
+
+// snapshot reads objects written as a user writes them (YAML, --- between).
+func snapshot(t *testing.T, docs string) Snapshot {
+	t.Helper()
+	var s Snapshot
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch meta.Kind {
+		case "Ingress":
+			var o networkingv1.Ingress
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			s.Ingresses = append(s.Ingresses, o)
+		case "IngressClass":
+			var o networkingv1.IngressClass
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			s.IngressClasses = append(s.IngressClasses, o)
+		case "Service":
+			var o corev1.Service
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			s.Services = append(s.Services, o)
+		case "EndpointSlice":
+			var o discoveryv1.EndpointSlice
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			s.EndpointSlices = append(s.EndpointSlices, o)
+		default:
+			t.Fatalf("kind %q", meta.Kind)
+		}
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, doc)
+		}
+	}
+	return s
+}
+
+// describe renders sites as one line per route: host, match, action.
+func describe(sites []proxy.Site) string {
+	var b strings.Builder
+	for _, s := range sites {
+		for _, r := range s.Routes {
+			kind := "prefix"
+			if r.Match.Kind == proxy.PathExact {
+				kind = "exact"
+			}
+			fmt.Fprintf(&b, "%s %s %s -> ", strings.Join(s.Hosts, ","), kind, r.Match.Path)
+			switch {
+			case r.Pool != nil:
+				var m []string
+				for _, u := range r.Pool.Members {
+					m = append(m, u.Host)
+				}
+				fmt.Fprintf(&b, "pool %s [%s]", r.Pool.Name, strings.Join(m, " "))
+			case r.Respond != nil:
+				fmt.Fprintf(&b, "respond %d", r.Respond.Status)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+const cluster = `
+kind: IngressClass
+apiVersion: networking.k8s.io/v1
+metadata:
+  name: rampart
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: rampart-proxy.io/ingress-controller}
+---
+kind: IngressClass
+apiVersion: networking.k8s.io/v1
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+---
+kind: Service
+apiVersion: v1
+metadata: {name: shop, namespace: web}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: shop-abc, namespace: web, labels: {kubernetes.io/service-name: shop}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+  - addresses: [10.1.0.2]
+    conditions: {ready: true}
+  - addresses: [10.1.0.3]
+    conditions: {ready: false}
+  - addresses: [10.1.0.4]
+    conditions: {ready: true, terminating: true}
+  - addresses: [10.1.0.1]
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: shop-def, namespace: web, labels: {kubernetes.io/service-name: shop}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+  - addresses: [10.1.0.5]
+---
+kind: Service
+apiVersion: v1
+metadata: {name: api, namespace: web}
+spec:
+  clusterIP: None
+  ports: [{port: 9000}]
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: api-1, namespace: web, labels: {kubernetes.io/service-name: api}}
+addressType: IPv4
+ports: [{name: "", port: 9000}]
+endpoints:
+  - addresses: [10.2.0.1]
+---
+kind: Service
+apiVersion: v1
+metadata: {name: idle, namespace: web}
+spec:
+  ports: [{port: 80}]
+---
+kind: Service
+apiVersion: v1
+metadata: {name: outside, namespace: web}
+spec: {type: ExternalName, externalName: metadata.google.internal, ports: [{port: 80}]}
+`
+
+func ingress(name, created, class, spec string) string {
+	meta := "metadata: {name: " + name + ", namespace: web, creationTimestamp: \"" + created + "\"}"
+	if class != "" {
+		spec = "ingressClassName: " + class + "\n  " + spec
+	}
+	return "\n---\nkind: Ingress\napiVersion: networking.k8s.io/v1\n" + meta + "\nspec:\n  " + spec + "\n"
+}
+
+// TestTranslate: Ingress objects, as written, become sites; each that
+// cannot be served is left out whole with a problem, and the others stay.
+func TestTranslate(t *testing.T) {
+	shop := ingress("shop", "2026-01-01T00:00:00Z", "rampart", `rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}
+          - {path: /healthz, pathType: Exact, backend: {service: {name: shop, port: {name: http}}}}
+          - {path: /, pathType: ImplementationSpecific, backend: {service: {name: shop, port: {number: 80}}}}
+    - host: "*.tenants.example.com"
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: idle, port: {number: 80}}}}`)
+	for _, tt := range []struct {
+		name, objects string
+		want          string
+		problems      []string // "ns/name Reason", in order
+	}{
+		{"the cluster's shop", shop, `*.tenants.example.com prefix / -> respond 503
+shop.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000]
+shop.example.com exact /healthz -> pool web/shop:http [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+shop.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+`, nil},
+		{"another class is ignored", ingress("other", "2026-01-01T00:00:00Z", "nginx",
+			`rules: [{host: other.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}]}}]`), "", nil},
+		{"no class: the default class, rampart's", ingress("plain", "2026-01-01T00:00:00Z", "",
+			`rules: [{host: plain.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"plain.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000]\n", nil},
+		{"the legacy annotation names another class", strings.Replace(ingress("legacy", "2026-01-01T00:00:00Z", "",
+			`rules: [{host: legacy.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"creationTimestamp:", "annotations: {kubernetes.io/ingress.class: nginx}, creationTimestamp:", 1), "", nil},
+		{"a missing Service leaves that Ingress out, not the others", shop + ingress("broken", "2026-02-01T00:00:00Z", "rampart",
+			`rules: [{host: broken.example.com, http: {paths: [{path: /ok, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}, {path: /, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}]}}]`),
+			`*.tenants.example.com prefix / -> respond 503
+shop.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000]
+shop.example.com exact /healthz -> pool web/shop:http [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+shop.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+`, []string{"web/broken InvalidBackend"}},
+		{"a port the Service lacks", ingress("port", "2026-01-01T00:00:00Z", "rampart",
+			`rules: [{host: p.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 81}}}}]}}]`), "", []string{"web/port InvalidBackend"}},
+		{"ExternalName is refused", ingress("ext", "2026-01-01T00:00:00Z", "rampart",
+			`rules: [{host: e.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: outside, port: {number: 80}}}}]}}]`), "", []string{"web/ext InvalidBackend"}},
+		{"a resource backend is refused", ingress("res", "2026-01-01T00:00:00Z", "rampart",
+			`rules: [{host: r.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}]}}]`), "", []string{"web/res InvalidBackend"}},
+		{"a rule without host, and a default backend, are not served yet", ingress("nohost", "2026-01-01T00:00:00Z", "rampart",
+			`defaultBackend: {service: {name: api, port: {number: 9000}}}
+  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`), "", []string{"web/nohost Unsupported", "web/nohost Unsupported"}},
+		{"a path the older Ingress holds: the newer is left out", shop + ingress("later", "2026-03-01T00:00:00Z", "rampart",
+			`rules: [{host: shop.example.com, http: {paths: [{path: /extra, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}, {path: /api, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}]}}]`),
+			`*.tenants.example.com prefix / -> respond 503
+shop.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000]
+shop.example.com exact /healthz -> pool web/shop:http [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+shop.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+`, []string{"web/later PathConflict"}},
+		{"two Ingresses share a host: paths merge, oldest first", ingress("b", "2026-02-01T00:00:00Z", "rampart",
+			`rules: [{host: m.example.com, http: {paths: [{path: /b, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`) +
+			ingress("a", "2026-01-01T00:00:00Z", "rampart",
+				`rules: [{host: m.example.com, http: {paths: [{path: /a, pathType: Exact, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"m.example.com exact /a -> pool web/api:9000 [10.2.0.1:9000]\nm.example.com prefix /b -> pool web/api:9000 [10.2.0.1:9000]\n", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Translate(snapshot(t, cluster+tt.objects), Options{})
+			if got := describe(res.Sites); got != tt.want {
+				t.Errorf("sites:\n%s\nwant:\n%s", got, tt.want)
+			}
+			var got []string
+			for _, p := range res.Problems {
+				got = append(got, p.Ingress+" "+p.Reason)
+				if p.Message == "" {
+					t.Errorf("a problem without a message: %+v", p)
+				}
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.problems, "; ") {
+				t.Errorf("problems %q; want %q (%+v)", got, tt.problems, res.Problems)
+			}
+			if len(res.Sites) > 0 {
+				if _, err := proxy.New(proxy.Config{Sites: res.Sites}); err != nil {
+					t.Errorf("the sites do not make a table: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestTranslateExternalNameAllowed: with the setting, an ExternalName
+// Service is followed by its name.
+func TestTranslateExternalNameAllowed(t *testing.T) {
+	s := snapshot(t, cluster+ingress("ext", "2026-01-01T00:00:00Z", "rampart",
+		`rules: [{host: e.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: outside, port: {number: 80}}}}]}}]`))
+	res := Translate(s, Options{AllowExternalName: true})
+	if got := describe(res.Sites); got != "e.example.com prefix / -> pool web/outside:80 [metadata.google.internal:80]\n" || len(res.Problems) != 0 {
+		t.Errorf("sites %q, problems %+v", got, res.Problems)
+	}
+}
