@@ -279,10 +279,10 @@ func portText(p networkingv1.ServiceBackendPort) string {
 
 // readyEndpoints lists the addresses of a Service port's ready endpoints
 // across its EndpointSlices (a terminating endpoint is not ready), sorted.
-func readyEndpoints(slices_ []discoveryv1.EndpointSlice, ns, svc string, sp corev1.ServicePort) []*url.URL {
+func readyEndpoints(all []discoveryv1.EndpointSlice, ns, svc string, sp corev1.ServicePort) []*url.URL {
 	seen := map[string]bool{}
 	var out []*url.URL
-	for _, es := range slices_ {
+	for _, es := range all {
 		if es.Namespace != ns || es.Labels[serviceNameLabel] != svc {
 			continue
 		}

@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rampart-proxy/rampart/proxy"
@@ -28,21 +25,13 @@ func snapshot(t *testing.T, docs string) Snapshot {
 		var err error
 		switch meta.Kind {
 		case "Ingress":
-			var o networkingv1.Ingress
-			err = yaml.UnmarshalStrict([]byte(doc), &o)
-			s.Ingresses = append(s.Ingresses, o)
+			s.Ingresses, err = appendDecoded(s.Ingresses, doc)
 		case "IngressClass":
-			var o networkingv1.IngressClass
-			err = yaml.UnmarshalStrict([]byte(doc), &o)
-			s.IngressClasses = append(s.IngressClasses, o)
+			s.IngressClasses, err = appendDecoded(s.IngressClasses, doc)
 		case "Service":
-			var o corev1.Service
-			err = yaml.UnmarshalStrict([]byte(doc), &o)
-			s.Services = append(s.Services, o)
+			s.Services, err = appendDecoded(s.Services, doc)
 		case "EndpointSlice":
-			var o discoveryv1.EndpointSlice
-			err = yaml.UnmarshalStrict([]byte(doc), &o)
-			s.EndpointSlices = append(s.EndpointSlices, o)
+			s.EndpointSlices, err = appendDecoded(s.EndpointSlices, doc)
 		default:
 			t.Fatalf("kind %q", meta.Kind)
 		}
@@ -51,6 +40,14 @@ func snapshot(t *testing.T, docs string) Snapshot {
 		}
 	}
 	return s
+}
+
+// appendDecoded decodes doc strictly (an unknown field is a mistake in the
+// fixture) and appends it.
+func appendDecoded[T any](list []T, doc string) ([]T, error) {
+	var o T
+	err := yaml.UnmarshalStrict([]byte(doc), &o)
+	return append(list, o), err
 }
 
 // describe renders sites as one line per route: host, match, action.

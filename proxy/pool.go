@@ -536,20 +536,13 @@ func (p *Proxy) Upstreams() []UpstreamState {
 // requests (each once): what a sidecar's /readyz may refuse on. Empty when
 // every pool has one.
 func (p *Proxy) PoolsDown() []string {
-	t := p.table.Load()
-	if t == nil {
-		return nil
-	}
-	now := monoNow()
-	var down []string
-	for _, pl := range t.pools {
-		ok := false
-		for _, m := range pl.members {
-			ok = ok || m.available(now)
+	var names []string
+	up := map[string]bool{}
+	for _, u := range p.Upstreams() {
+		if _, seen := up[u.Pool]; !seen {
+			names = append(names, u.Pool)
 		}
-		if !ok && !slices.Contains(down, pl.name) {
-			down = append(down, pl.name)
-		}
+		up[u.Pool] = up[u.Pool] || u.Healthy
 	}
-	return down
+	return slices.DeleteFunc(names, func(n string) bool { return up[n] })
 }

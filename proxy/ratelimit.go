@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"math"
 	"net/netip"
 	"sync"
@@ -55,10 +56,7 @@ func newLimiter(rl RateLimit) *limiter {
 	var seed [8]byte
 	_, _ = rand.Read(seed[:]) // so nobody can aim addresses at one set
 	l := &limiter{rate: rl.Rate / 1e9, burst: burst, sets: make([]limiterSet, sets), mask: uint64(sets - 1),
-		now: monoNow}
-	for _, b := range seed {
-		l.seed = l.seed<<8 | uint64(b)
-	}
+		now: monoNow, seed: binary.LittleEndian.Uint64(seed[:])}
 	return l
 }
 
