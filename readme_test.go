@@ -443,7 +443,7 @@ func TestShellScripts(t *testing.T) {
 		t.Skip("shellcheck is missing")
 	}
 	scripts, _ := filepath.Glob("deploy/*/*.sh")
-	scripts = append(scripts, ".ci/run")
+	scripts = append(scripts, ".ci/run", ".ci/kube/build")
 	if len(scripts) < 3 {
 		t.Fatalf("found only %v", scripts)
 	}

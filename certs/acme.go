@@ -27,7 +27,8 @@ const LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directo
 
 // ACMEConfig configures certificates obtained from an ACME CA.
 type ACMEConfig struct {
-	// Domains are the only names a certificate is ever ordered for. Required.
+	// Domains are the only names a certificate is ever ordered for. None
+	// orders nothing until SetDomains gives some (the Kubernetes mode).
 	Domains []string
 
 	// CacheDir holds certificates and the ACME account key (mode 0700). Required.
@@ -82,9 +83,6 @@ type ACME struct {
 
 // NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
 func NewACME(cfg ACMEConfig) (*ACME, error) {
-	if len(cfg.Domains) == 0 {
-		return nil, errors.New("certs: ACME needs at least one domain")
-	}
 	if cfg.CacheDir == "" {
 		return nil, errors.New("certs: ACME needs a cache directory")
 	}
@@ -243,9 +241,6 @@ func (a *ACME) Run(ctx context.Context) {
 // on, so nothing orders or renews its certificate again (autocert asks the
 // host policy before each renewal).
 func (a *ACME) SetDomains(domains []string) error {
-	if len(domains) == 0 {
-		return errors.New("certs: ACME needs at least one domain")
-	}
 	added := a.served.added(domains)
 	a.served.store(domains)
 	a.mu.Lock()

@@ -107,28 +107,35 @@ func LoadPair(certFile, keyFile string, domains []string, now time.Time) (*tls.C
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCertFile, err)
 	}
-	if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%w: %q has no PEM CERTIFICATE block", ErrCertFile, certFile)
-	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeyFile, err)
 	}
+	return ParsePair(certPEM, keyPEM, fmt.Sprintf("%q", certFile), fmt.Sprintf("%q", keyFile), domains, now)
+}
+
+// ParsePair checks a PEM certificate and key, held in memory, for use with
+// domains at time now; certName and keyName say where they came from, for
+// errors. Its errors wrap those of LoadPair.
+func ParsePair(certPEM, keyPEM []byte, certName, keyName string, domains []string, now time.Time) (*tls.Certificate, error) {
+	if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%w: %s has no PEM CERTIFICATE block", ErrCertFile, certName)
+	}
 	if !bytes.Contains(keyPEM, []byte("PRIVATE KEY-----")) {
-		return nil, fmt.Errorf("%w: %q has no PEM PRIVATE KEY block", ErrKeyFile, keyFile)
+		return nil, fmt.Errorf("%w: %s has no PEM PRIVATE KEY block", ErrKeyFile, keyName)
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q and %q: %w", ErrKeyMismatch, keyFile, certFile, err)
+		return nil, fmt.Errorf("%w: %s and %s: %w", ErrKeyMismatch, keyName, certName, err)
 	}
 	leaf := pair.Leaf
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
-		return nil, fmt.Errorf("%w: %q is valid from %s to %s", ErrExpired, certFile,
+		return nil, fmt.Errorf("%w: %s is valid from %s to %s", ErrExpired, certName,
 			leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
 	}
 	for _, d := range domains {
 		if err := leaf.VerifyHostname(coverName(d)); err != nil {
-			return nil, fmt.Errorf("%w: %q does not cover %q (it covers %v)", ErrNotCovered, certFile, d, infoOf(leaf).Names)
+			return nil, fmt.Errorf("%w: %s does not cover %q (it covers %v)", ErrNotCovered, certName, d, infoOf(leaf).Names)
 		}
 	}
 	return &pair, nil

@@ -25,7 +25,8 @@ import (
 
 // InternalConfig configures the local development CA.
 type InternalConfig struct {
-	// Domains are the names leaves are issued for. Required.
+	// Domains are the names leaves are issued for. None issues nothing
+	// until SetDomains gives some.
 	Domains []string
 
 	// Dir keeps the CA's root certificate and key, reused across restarts. Required.
@@ -64,9 +65,6 @@ const (
 
 // NewInternal loads the root from cfg.Dir, or creates it there.
 func NewInternal(cfg InternalConfig) (*Internal, error) {
-	if len(cfg.Domains) == 0 {
-		return nil, errors.New("certs: internal CA needs at least one domain")
-	}
 	if cfg.Dir == "" {
 		return nil, errors.New("certs: internal CA needs a directory")
 	}
@@ -209,9 +207,6 @@ func (ca *Internal) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 // SetDomains replaces the served names (a reload): a leaf is issued at once
 // for each name added; a name removed is refused from now on.
 func (ca *Internal) SetDomains(domains []string) error {
-	if len(domains) == 0 {
-		return errors.New("certs: internal CA needs at least one domain")
-	}
 	prev := ca.served.list()
 	added := ca.served.added(domains)
 	ca.served.store(domains)

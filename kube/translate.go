@@ -9,12 +9,14 @@ package kube
 
 import (
 	"cmp"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -39,6 +41,8 @@ type Snapshot struct {
 	IngressClasses []networkingv1.IngressClass
 	Services       []corev1.Service
 	EndpointSlices []discoveryv1.EndpointSlice
+	// Secrets are those of type kubernetes.io/tls: the spec.tls pairs.
+	Secrets []corev1.Secret
 }
 
 // Options are the settings that change the translation. The zero value is
@@ -49,6 +53,12 @@ type Options struct {
 	// Service can point an Ingress at anything, the cloud's metadata
 	// service included.
 	AllowExternalName bool
+	// WildcardNeedsSecret refuses a wildcard host without a spec.tls
+	// Secret: ACME's HTTP and TLS-ALPN challenges cannot prove a wildcard.
+	WildcardNeedsSecret bool
+	// Now is when a spec.tls certificate must be valid. The zero value
+	// means time.Now().
+	Now time.Time
 }
 
 // Problem is why an Ingress, or a part of it, is not served.
@@ -68,6 +78,23 @@ type Result struct {
 	// Served names the Ingresses taken, as "namespace/name", in the order
 	// their rules were applied (oldest first).
 	Served []string
+	// Certs are the spec.tls pairs of the Ingresses served, for their
+	// hosts; a host of a served Ingress with none gets its certificate
+	// from rampart's own source (ACME).
+	Certs []Cert
+}
+
+// Cert is a spec.tls Secret, served by SNI for Hosts. Every one has been
+// checked: it parses, the key matches, it is valid now and covers each host.
+type Cert struct {
+	// Secret is "namespace/name".
+	Secret string
+	// Hosts are the rules' hosts it serves, sorted.
+	Hosts []string
+	// CertPEM and KeyPEM are the Secret's tls.crt and tls.key.
+	CertPEM, KeyPEM []byte
+	// ResourceVersion is the Secret's, so that a rotation is seen as a change.
+	ResourceVersion string
 }
 
 // unavailable is the answer for a backend with no ready endpoint, as
@@ -92,6 +119,7 @@ func Translate(s Snapshot, o Options) Result {
 		route proxy.SiteRoute
 	}
 	hosts := map[string][]claimed{} // host → its routes, in order
+	hostCert := map[string]*Cert{}  // host → its spec.tls pair
 	var order []string
 	for i := range ings {
 		ing := &ings[i]
@@ -111,9 +139,20 @@ func Translate(s Snapshot, o Options) Result {
 				}
 			}
 		}
+		pairs, tlsProblems := ingressCerts(ing, routes, s.Secrets, o)
+		problems = append(problems, tlsProblems...)
+		for host, c := range pairs {
+			if prev, ok := hostCert[host]; ok && prev.Secret != c.Secret {
+				problems = append(problems, Problem{id, "TLSConflict",
+					fmt.Sprintf("host %s is served with Secret %s by an older Ingress; name the same Secret, or none", host, prev.Secret)})
+			}
+		}
 		if len(problems) > 0 {
 			res.Problems = append(res.Problems, problems...)
 			continue
+		}
+		for host, c := range pairs {
+			hostCert[host] = c
 		}
 		for _, host := range sortedKeys(routes) {
 			if _, seen := hosts[host]; !seen {
@@ -133,7 +172,90 @@ func Translate(s Snapshot, o Options) Result {
 		}
 		res.Sites = append(res.Sites, site)
 	}
+	bySecret := map[string]*Cert{}
+	for _, host := range sortedKeys(hostCert) {
+		c := hostCert[host]
+		if bySecret[c.Secret] == nil {
+			bySecret[c.Secret] = &Cert{Secret: c.Secret, CertPEM: c.CertPEM, KeyPEM: c.KeyPEM, ResourceVersion: c.ResourceVersion}
+		}
+		bySecret[c.Secret].Hosts = append(bySecret[c.Secret].Hosts, host)
+	}
+	for _, name := range sortedKeys(bySecret) {
+		res.Certs = append(res.Certs, *bySecret[name])
+	}
 	return res
+}
+
+// ingressCerts checks an Ingress's spec.tls pairs and gives each of its
+// rules' hosts that one names its pair. A Secret that is missing, broken,
+// expired or does not cover a host is a problem: the Ingress waits for it
+// (cert-manager writes the Secret after the Ingress appears).
+func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute, secrets []corev1.Secret, o Options) (map[string]*Cert, []Problem) {
+	id := ing.Namespace + "/" + ing.Name
+	var problems []Problem
+	out := map[string]*Cert{}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	for i, t := range ing.Spec.TLS {
+		at := fmt.Sprintf("spec.tls[%d]", i)
+		if t.SecretName == "" {
+			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s names no secretName; name a kubernetes.io/tls Secret, or drop the entry to have rampart obtain the certificate", at)})
+			continue
+		}
+		if len(t.Hosts) == 0 {
+			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s lists no hosts; list the rules' hosts that Secret %s serves", at, t.SecretName)})
+			continue
+		}
+		sec := findSecret(secrets, ing.Namespace, t.SecretName)
+		if sec == nil {
+			problems = append(problems, Problem{id, "SecretMissing", fmt.Sprintf("%s: Secret %s/%s of type kubernetes.io/tls not found; the Ingress is served once it exists", at, ing.Namespace, t.SecretName)})
+			continue
+		}
+		c := &Cert{Secret: ing.Namespace + "/" + t.SecretName, CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey], ResourceVersion: sec.ResourceVersion}
+		pair, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+		if err != nil {
+			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s: Secret %s: %v", at, c.Secret, err)})
+			continue
+		}
+		if now.Before(pair.Leaf.NotBefore) || now.After(pair.Leaf.NotAfter) {
+			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s: Secret %s holds a certificate valid from %s to %s", at, c.Secret,
+				pair.Leaf.NotBefore.UTC().Format(time.RFC3339), pair.Leaf.NotAfter.UTC().Format(time.RFC3339))})
+			continue
+		}
+		for _, h := range t.Hosts {
+			if _, ok := routes[h]; !ok {
+				continue // a host no rule serves needs no certificate
+			}
+			name := h
+			if strings.HasPrefix(h, "*.") {
+				name = "wildcard-check" + h[1:] // covered by a certificate for the wildcard
+			}
+			if err := pair.Leaf.VerifyHostname(name); err != nil {
+				problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s: Secret %s does not cover %s (it covers %v)", at, c.Secret, h, pair.Leaf.DNSNames)})
+				continue
+			}
+			out[h] = c
+		}
+	}
+	if o.WildcardNeedsSecret {
+		for _, h := range sortedKeys(routes) {
+			if strings.HasPrefix(h, "*.") && out[h] == nil {
+				problems = append(problems, Problem{id, "WildcardWithoutTLS", fmt.Sprintf("host %s has no spec.tls Secret, and ACME cannot obtain a wildcard certificate by HTTP or TLS-ALPN; give it a Secret (cert-manager with DNS-01)", h)})
+			}
+		}
+	}
+	return out, problems
+}
+
+func findSecret(secrets []corev1.Secret, ns, name string) *corev1.Secret {
+	for i := range secrets {
+		if secrets[i].Namespace == ns && secrets[i].Name == name && secrets[i].Type == corev1.SecretTypeTLS {
+			return &secrets[i]
+		}
+	}
+	return nil
 }
 
 // ourClasses names the IngressClasses with rampart's controller, and the one

@@ -1,9 +1,18 @@
 package kube
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -32,6 +41,8 @@ func snapshot(t *testing.T, docs string) Snapshot {
 			s.Services, err = appendDecoded(s.Services, doc)
 		case "EndpointSlice":
 			s.EndpointSlices, err = appendDecoded(s.EndpointSlices, doc)
+		case "Secret":
+			s.Secrets, err = appendDecoded(s.Secrets, doc)
 		default:
 			t.Fatalf("kind %q", meta.Kind)
 		}
@@ -245,5 +256,85 @@ func TestTranslateExternalNameAllowed(t *testing.T) {
 	res := Translate(s, Options{AllowExternalName: true})
 	if got := describe(res.Sites); got != "e.example.com prefix / -> pool web/outside:80 [metadata.google.internal:80]\n" || len(res.Problems) != 0 {
 		t.Errorf("sites %q, problems %+v", got, res.Problems)
+	}
+}
+
+// selfSigned makes a PEM pair for names, valid for a day from now.
+func selfSigned(t *testing.T, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// tlsSecret is a kubernetes.io/tls Secret as cert-manager writes one.
+func tlsSecret(t *testing.T, name string, names ...string) string {
+	c, k := selfSigned(t, names...)
+	return fmt.Sprintf("\n---\nkind: Secret\napiVersion: v1\nmetadata: {name: %s, namespace: web, resourceVersion: \"7\"}\ntype: kubernetes.io/tls\ndata: {tls.crt: %s, tls.key: %s}\n",
+		name, base64.StdEncoding.EncodeToString(c), base64.StdEncoding.EncodeToString(k))
+}
+
+// TestTranslateTLS: a spec.tls Secret is served for the rules' hosts it
+// names; one that is missing, broken, expired or does not cover a host
+// leaves the Ingress out with a problem, and so does a host two Ingresses
+// give different Secrets.
+func TestTranslateTLS(t *testing.T) {
+	rule := func(host string) string {
+		return `{host: "` + host + `", http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}`
+	}
+	shopTLS := ingress("shop", "2026-01-01T00:00:00Z", "rampart", `tls: [{hosts: [shop.example.com, www.example.com, unused.example.com], secretName: shop-tls}]
+  rules: [`+rule("shop.example.com")+`, `+rule("www.example.com")+`, `+rule("acme.example.com")+`]`)
+	shopSecret := tlsSecret(t, "shop-tls", "shop.example.com", "www.example.com")
+	for _, tt := range []struct {
+		name, objects string
+		now           time.Time
+		certs         string // "secret: hosts" per pair
+		problems      []string
+	}{
+		{"served for the hosts it names; a host without one is left to ACME", cluster + shopSecret + shopTLS, time.Time{},
+			"web/shop-tls: shop.example.com www.example.com", nil},
+		{"the Secret not there yet: the Ingress waits", cluster + shopTLS, time.Time{}, "", []string{"web/shop SecretMissing"}},
+		{"a Secret that does not cover a host", cluster + tlsSecret(t, "shop-tls", "shop.example.com") + shopTLS, time.Time{}, "", []string{"web/shop InvalidTLS"}},
+		{"an expired certificate", cluster + shopSecret + shopTLS, time.Now().Add(48 * time.Hour), "", []string{"web/shop InvalidTLS"}},
+		{"a broken pair", cluster + strings.Replace(shopSecret, "tls.key: ", "tls.key: AAAA", 1) + shopTLS, time.Time{}, "", []string{"web/shop InvalidTLS"}},
+		{"a wildcard Secret for a wildcard host", cluster + tlsSecret(t, "wild", "*.tenants.example.com") + ingress("w", "2026-01-01T00:00:00Z", "rampart",
+			`tls: [{hosts: ["*.tenants.example.com"], secretName: wild}]
+  rules: [`+rule("*.tenants.example.com")+`]`), time.Time{}, "web/wild: *.tenants.example.com", nil},
+		{"two Secrets for one host: the newer Ingress is left out", cluster + shopSecret + shopTLS + tlsSecret(t, "other", "shop.example.com") +
+			ingress("later", "2026-02-01T00:00:00Z", "rampart", `tls: [{hosts: [shop.example.com], secretName: other}]
+  rules: [{host: shop.example.com, http: {paths: [{path: /later, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			time.Time{}, "web/shop-tls: shop.example.com www.example.com", []string{"web/later TLSConflict"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Translate(snapshot(t, tt.objects), Options{Now: tt.now})
+			var certs, problems []string
+			for _, c := range res.Certs {
+				certs = append(certs, c.Secret+": "+strings.Join(c.Hosts, " "))
+				if len(c.CertPEM) == 0 || len(c.KeyPEM) == 0 || c.ResourceVersion != "7" {
+					t.Errorf("pair %s without its PEM or version", c.Secret)
+				}
+			}
+			for _, p := range res.Problems {
+				problems = append(problems, p.Ingress+" "+p.Reason)
+			}
+			if strings.Join(certs, "; ") != tt.certs || strings.Join(problems, "; ") != strings.Join(tt.problems, "; ") {
+				t.Errorf("certs %q problems %q; want %q and %q (%+v)", certs, problems, tt.certs, tt.problems, res.Problems)
+			}
+			if len(tt.problems) > 0 && strings.HasPrefix(tt.problems[0], "web/shop ") && len(res.Sites) != 0 {
+				t.Errorf("the Ingress waiting for its Secret is served: %s", describe(res.Sites))
+			}
+		})
 	}
 }

@@ -99,6 +99,11 @@ type Config struct {
 	// Routes and Sites may both be given; a name may be served once.
 	Sites []Site
 
+	// AllowEmpty lets the table serve no name at all, every request refused
+	// as for a name not served (the Kubernetes mode, before any Ingress).
+	// False: no routes is a mistake, and New and Update refuse it.
+	AllowEmpty bool
+
 	// Transport carries requests to the upstreams. If nil, a Transport from
 	// NewTransport with its defaults is used.
 	Transport http.RoundTripper
@@ -312,7 +317,7 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 	for _, r := range cfg.Routes {
 		sites = append(sites, Site{Hosts: []string{r.Host}, Routes: []SiteRoute{{Upstream: r.Upstream}}})
 	}
-	if len(sites) == 0 {
+	if len(sites) == 0 && !cfg.AllowEmpty {
 		return nil, errors.New("proxy: no routes")
 	}
 	t.hosts, t.wildcards = map[string]*hostEntry{}, map[string]*site{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,20 +9,36 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/rampart-proxy/rampart/certs"
 )
 
-// siteCert is a site's own certificate files and the names they serve.
+// siteCert is a site's own certificate and the names it serves: files
+// (a --config site's tls), or a pair in memory (an Ingress's spec.tls
+// Secret, from names where it came from).
 type siteCert struct {
 	names             []string
 	certFile, keyFile string
+	certPEM, keyPEM   []byte
+	from              string
 }
 
 func (a siteCert) same(b siteCert) bool {
-	return a.certFile == b.certFile && a.keyFile == b.keyFile && slices.Equal(a.names, b.names)
+	return a.certFile == b.certFile && a.keyFile == b.keyFile && slices.Equal(a.names, b.names) &&
+		bytes.Equal(a.certPEM, b.certPEM) && bytes.Equal(a.keyPEM, b.keyPEM)
+}
+
+// pairSource is a site's certificate in service: files watched for change
+// (certs.Files), or a pair in memory (certs.Pair).
+type pairSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	Inventory() []certs.Info
+	Serves(name string) bool
+	Reload()
+	Run(context.Context)
 }
 
 // certSources is where every handshake's certificate comes from: a site's
@@ -41,7 +58,7 @@ type certSources struct {
 // sitePair is one site's pair in service, and its watcher's stop.
 type sitePair struct {
 	cert  siteCert
-	files *certs.Files
+	files pairSource
 	stop  context.CancelFunc // nil until its watcher runs
 }
 
@@ -63,7 +80,13 @@ func (cs *certSources) load(sites []siteCert, old []*sitePair) ([]*sitePair, err
 			pairs = append(pairs, old[i])
 			continue
 		}
-		f, err := certs.NewFiles(certs.FilesConfig{CertFile: sc.certFile, KeyFile: sc.keyFile, Domains: sc.names, Logger: cs.log})
+		var f pairSource
+		var err error
+		if sc.certPEM != nil {
+			f, err = certs.NewPair(sc.certPEM, sc.keyPEM, sc.from, sc.names, time.Now())
+		} else {
+			f, err = certs.NewFiles(certs.FilesConfig{CertFile: sc.certFile, KeyFile: sc.keyFile, Domains: sc.names, Logger: cs.log})
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +157,7 @@ func (cs *certSources) update(next *config) error {
 	switch {
 	case cs.main == nil && len(next.mainDomains) > 0:
 		return errors.New("names without a certificate of their own need the --tls source, which a start without such names did not make: restart")
-	case cs.main != nil && len(next.mainDomains) == 0:
+	case cs.main != nil && len(next.mainDomains) == 0 && next.kube == nil:
 		return errors.New("every name has a certificate of its own now, and the --tls source would serve none: restart, or keep one name on it")
 	case cs.main != nil:
 		if err := cs.main.SetDomains(next.mainDomains); err != nil {

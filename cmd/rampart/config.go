@@ -65,6 +65,7 @@ type config struct {
 	configData        []byte     // what --config held when read
 	mainDomains       []string   // the names the --tls source serves: all but the sites' with their own certificate
 	siteCerts         []siteCert // the sites' own certificate files
+	kube              *kubeMode  // rampart kubernetes: the sites come from the cluster; nil otherwise
 }
 
 const letsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
@@ -105,6 +106,7 @@ type rawFlags struct {
 	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
 	limits                                                   rawLimits
+	kube                                                     bool // rampart kubernetes: no domain needed
 }
 
 func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
@@ -469,7 +471,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	default:
 		return nil, bad("tls", fmt.Sprintf("unknown mode %q", r.tlsMode), "use acme, internal or files")
 	}
-	if len(r.domains) == 0 && len(src.sites) == 0 {
+	if len(r.domains) == 0 && len(src.sites) == 0 && !r.kube {
 		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com, or describe sites in a --config file (or try rampart demo)")
 	}
 	if len(r.domains) == 0 && r.upstream != "" {

@@ -30,6 +30,10 @@ import (
 var rampartBin string
 
 func TestMain(m *testing.M) {
+	if name := os.Getenv("RAMPART_TEST_APP"); name != "" {
+		runTestApp(name, os.Getenv("RAMPART_TEST_APP_ADDR")) // this binary as an app (ingress_e2e_test.go)
+		return
+	}
 	dir, err := os.MkdirTemp("", "rampart-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

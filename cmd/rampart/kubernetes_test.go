@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -8,7 +10,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -16,9 +20,20 @@ import (
 // strictly into its k8s.io/api type: an unknown (misspelt) field fails.
 func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deployment, services []corev1.Service, pdbs []policyv1.PodDisruptionBudget, pvcs []corev1.PersistentVolumeClaim) {
 	t.Helper()
-	out, err := exec.Command(goTool(t, "kustomize"), "build", "../../deploy/kubernetes/overlays/"+overlay).CombinedOutput()
+	deployments, services, pdbs, pvcs, _ = renderKustomization(t, "overlays/"+overlay)
+	return deployments, services, pdbs, pvcs
+}
+
+// renderKustomization is renderOverlay for any folder under
+// deploy/kubernetes; it also returns the rendered YAML.
+func renderKustomization(t *testing.T, dir string) (deployments []appsv1.Deployment, services []corev1.Service, pdbs []policyv1.PodDisruptionBudget, pvcs []corev1.PersistentVolumeClaim, rendered []byte) {
+	t.Helper()
+	overlay := dir
+	out, err := exec.Command(goTool(t, "kustomize"), "build", "../../deploy/kubernetes/"+dir).Output()
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v\n%s", overlay, err, out)
+		var ee *exec.ExitError
+		errors.As(err, &ee)
+		t.Fatalf("kustomize build %s: %v\n%s", overlay, err, ee.Stderr)
 	}
 	for _, doc := range strings.Split(string(out), "\n---\n") {
 		var meta struct{ Kind string }
@@ -41,6 +56,18 @@ func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deploymen
 			obj = &pdbs[len(pdbs)-1]
 		case "ServiceAccount":
 			obj = &corev1.ServiceAccount{}
+		case "Namespace":
+			obj = &corev1.Namespace{}
+		case "ClusterRole":
+			obj = &rbacv1.ClusterRole{}
+		case "ClusterRoleBinding":
+			obj = &rbacv1.ClusterRoleBinding{}
+		case "Role":
+			obj = &rbacv1.Role{}
+		case "RoleBinding":
+			obj = &rbacv1.RoleBinding{}
+		case "IngressClass":
+			obj = &networkingv1.IngressClass{}
 		default:
 			t.Fatalf("%s: unexpected kind %q", overlay, meta.Kind)
 		}
@@ -48,7 +75,7 @@ func renderOverlay(t *testing.T, overlay string) (deployments []appsv1.Deploymen
 			t.Errorf("%s: %s does not decode strictly: %v", overlay, meta.Kind, err)
 		}
 	}
-	return deployments, services, pdbs, pvcs
+	return deployments, services, pdbs, pvcs, out
 }
 
 func TestStrictDecodingCatchesMisspelling(t *testing.T) {
@@ -227,5 +254,41 @@ func checkRampartContainer(t *testing.T, c corev1.Container) {
 	}
 	if !mounted {
 		t.Error("nothing mounted at /data")
+	}
+}
+
+// TestIngressManifests: the ingress controller's manifests render, decode
+// strictly, and install.yaml is exactly their rendering (what kubectl apply
+// -f takes is what was reviewed); two replicas spread across nodes, a
+// budget that lets one go, the restricted profile, probes on the admin port.
+// TestIngressController applies them to a real API server.
+func TestIngressManifests(t *testing.T) {
+	deployments, services, pdbs, _, rendered := renderKustomization(t, "ingress")
+	installed, err := os.ReadFile("../../deploy/kubernetes/ingress/install.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(installed) != string(rendered) {
+		t.Error("deploy/kubernetes/ingress/install.yaml is not the rendering of its kustomization; run: go tool kustomize build deploy/kubernetes/ingress > deploy/kubernetes/ingress/install.yaml")
+	}
+	if len(deployments) != 1 || len(services) != 1 {
+		t.Fatalf("%d deployments, %d services; want one of each", len(deployments), len(services))
+	}
+	d := deployments[0]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %v; want 2", d.Spec.Replicas)
+	}
+	checkDisruptionBudgets(t, deployments, pdbs)
+	pod := d.Spec.Template.Spec
+	checkRestricted(t, pod)
+	if len(pod.TopologySpreadConstraints) == 0 || pod.TopologySpreadConstraints[0].TopologyKey != "kubernetes.io/hostname" {
+		t.Errorf("no spread across nodes: %+v", pod.TopologySpreadConstraints)
+	}
+	if len(pod.Containers) != 1 || len(pod.Containers[0].Args) == 0 || pod.Containers[0].Args[0] != "kubernetes" {
+		t.Fatalf("the container does not run rampart kubernetes: %+v", pod.Containers)
+	}
+	checkRampartContainer(t, pod.Containers[0])
+	if s := services[0]; s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		t.Errorf("service %s is %s; want LoadBalancer", s.Name, s.Spec.Type)
 	}
 }

@@ -101,7 +101,9 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	for _, s := range servers.list {
 		go func() { errc <- s.serve() }()
 	}
-	ready.Store(true)
+	// In the Kubernetes mode, ready waits for the cluster's first table.
+	ready.Store(cfg.kube == nil)
+	kubeSynced, kubeChanged := watchCluster(runCtx, cfg, &background, log), (<-chan struct{})(nil)
 	changed := make(chan struct{}, 1)
 	if reload != nil && cfg.configFile != "" {
 		background.Add(1)
@@ -118,6 +120,14 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		case <-changed:
 			log.Info("the --config file changed: reloading", zap.String("file", cfg.configFile))
 			cfg = servers.reload(cfg, reload, log)
+		case err := <-kubeSynced:
+			kubeSynced = nil
+			if err == nil { // else the stop is under way
+				cfg = servers.fromCluster(cfg, &ready, log)
+				kubeChanged = cfg.kube.watcher.Changed()
+			}
+		case <-kubeChanged:
+			cfg = servers.fromCluster(cfg, &ready, log)
 		case <-ctx.Done():
 			reloading = false
 		case err := <-errc:
@@ -138,6 +148,22 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 		zap.Int64("connections_displaced", servers.connsDisplaced.Load()),
 		zap.Int64("idle_connections_closed_for_room", servers.connsIdleClosed.Load()))
 	return nil
+}
+
+// watchCluster starts the Kubernetes mode's watcher, if cfg has one, and
+// tells when its caches are full (or the stop began).
+func watchCluster(ctx context.Context, cfg *config, bg *sync.WaitGroup, log *zap.Logger) <-chan error {
+	if cfg.kube == nil {
+		return nil
+	}
+	ch := make(chan error, 1)
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		log.Info("watching the cluster's Ingresses; /readyz fails until the caches are full and the first table is built")
+		ch <- cfg.kube.watcher.Run(ctx)
+	}()
+	return ch
 }
 
 func newLogger(cfg *config, stderr io.Writer) (*zap.Logger, error) {
@@ -184,7 +210,7 @@ func prepareDataDir(cfg *config, log *zap.Logger) error {
 func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src *certSources, runners []func(context.Context), rootPath string, err error) {
 	var main certSource
 	var runner func(context.Context)
-	if len(cfg.mainDomains) > 0 {
+	if len(cfg.mainDomains) > 0 || cfg.kube != nil { // the cluster names its hosts later
 		if main, runner, rootPath, err = newMainSource(cfg, log, onOrder); err != nil {
 			return nil, nil, "", err
 		}
@@ -261,6 +287,7 @@ func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics, transport *pr
 	return proxy.Config{
 		Routes:          routes,
 		Sites:           cfg.sites,
+		AllowEmpty:      cfg.kube != nil, // no Ingress yet
 		Transport:       m.RoundTripper(transport),
 		OnReject:        m.Rejected,
 		OnUpstreamError: m.UpstreamError,

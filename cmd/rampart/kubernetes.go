@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"slices"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rampart-proxy/rampart/kube"
+)
+
+// kubeMode is what `rampart kubernetes` adds to a configuration: the
+// cluster, watched, is where the sites come from.
+type kubeMode struct {
+	kubeconfig        string // "": in the cluster, as the Pod's ServiceAccount
+	allowExternalName bool
+
+	watcher *kube.Watcher
+	events  *kube.Events
+	base    *config     // the flags' configuration, which each table starts from
+	last    kube.Result // the table in service (its problems: the last built)
+}
+
+// runKubernetes is `rampart kubernetes`: the ingress controller. Every
+// setting of the edge applies (listeners, TLS, limits, headers); the sites
+// are the Ingresses of rampart's class, rebuilt whole at each change.
+func runKubernetes(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) error {
+	raw := rawFlags{kube: true}
+	fs := newFlagSet("rampart kubernetes", &raw)
+	km := &kubeMode{}
+	fs.StringVar(&km.kubeconfig, "kubeconfig", "", "kubeconfig file to reach the API server with; empty: the Pod's ServiceAccount (in the cluster)")
+	fs.BoolVar(&km.allowExternalName, "allow-external-name", false, "let an Ingress's backend be a Service of type ExternalName (refused by default: it can point at any name, the cloud's metadata service included)")
+	cfg, err := load(fs, &raw, args, env, stdout)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"domain", "upstream", "config"} {
+		if cfg.sources.given(name) {
+			return &settingError{cfg.sources.of(name), "not read by rampart kubernetes: the cluster's Ingresses name the sites and their backends", "drop it, and describe the site as an Ingress of rampart's class"}
+		}
+	}
+	if cfg.tlsMode == "files" {
+		return &settingError{cfg.sources.of("tls"), "files is not a mode of rampart kubernetes", "give each Ingress a spec.tls Secret (cert-manager's work), and leave --tls acme for the hosts without one"}
+	}
+	restCfg, err := restConfig(km.kubeconfig)
+	if err != nil {
+		return &settingError{cfg.sources.of("kubeconfig"), err.Error(), "run in a Pod with a ServiceAccount, or give --kubeconfig a readable file"}
+	}
+	restCfg.UserAgent = "rampart/" + buildVersion()
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	if km.watcher, err = kube.NewWatcher(kube.WatchConfig{Client: client}); err != nil {
+		return err
+	}
+	km.events = kube.NewEvents(client, "rampart")
+	defer km.events.Stop()
+	cfg.kube, km.base = km, cfg
+	return serve(ctx, cfg, nil, stderr, nil)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+			return nil, fmt.Errorf("not in a cluster (KUBERNETES_SERVICE_HOST is unset) and no kubeconfig given")
+		}
+		return rest.InClusterConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}
+
+// fromCluster serves the table the cluster asks for now, if it differs
+// from the one in service, and marks rampart ready once one is. It returns
+// the configuration in force.
+func (s *servers) fromCluster(cur *config, ready *atomic.Bool, log *zap.Logger) *config {
+	km := cur.kube
+	next, res := km.tableFromCluster(km.base, log)
+	if ready.Load() && reflect.DeepEqual(res.Sites, km.last.Sites) && reflect.DeepEqual(res.Certs, km.last.Certs) {
+		return cur // a change that changes nothing served (a status, an unrelated Service)
+	}
+	applied := s.reload(cur, func() (*config, error) { return next, nil }, log)
+	if applied == cur {
+		return cur // refused, and logged: the table in service stays
+	}
+	km.last = res
+	if !ready.Load() {
+		ready.Store(true)
+		log.Info("the cluster's Ingresses are served; ready", zap.Int("sites", len(res.Sites)), zap.Int("ingresses", len(res.Served)))
+	}
+	return applied
+}
+
+// tableFromCluster builds the configuration the cluster asks for now: base
+// (the flags) with the sites of the Ingresses served. Problems become
+// Events on their Ingresses, and a log line each.
+func (km *kubeMode) tableFromCluster(base *config, log *zap.Logger) (*config, kube.Result) {
+	snap := km.watcher.Snapshot()
+	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme"})
+	km.events.Report(snap.Ingresses, res.Problems)
+	for _, p := range res.Problems {
+		if !slices.Contains(km.last.Problems, p) {
+			log.Warn("an Ingress is not served", zap.String("ingress", p.Ingress), zap.String("reason", p.Reason), zap.String("problem", p.Message))
+		}
+	}
+	km.last.Problems = res.Problems
+	next := *base
+	next.sites, next.domains, next.flagDomains, next.mainDomains, next.siteCerts = res.Sites, nil, nil, nil, nil
+	withPair := map[string]bool{}
+	for _, c := range res.Certs {
+		next.siteCerts = append(next.siteCerts, siteCert{names: c.Hosts, certPEM: c.CertPEM, keyPEM: c.KeyPEM, from: "Secret " + c.Secret})
+		for _, h := range c.Hosts {
+			withPair[h] = true
+		}
+	}
+	for _, s := range res.Sites {
+		next.domains = append(next.domains, s.Hosts...)
+		for _, h := range s.Hosts {
+			if !withPair[h] {
+				next.mainDomains = append(next.mainDomains, h)
+			}
+		}
+	}
+	return &next, res
+}
