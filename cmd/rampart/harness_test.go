@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 
 // requireTool returns a tool's path, skipping where it is missing, except
 // under CI=true, where a missing tool fails the test.
-func requireTool(t *testing.T, name string) string {
+func requireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *syncBuffer) String() string {
 
 // proc is a process the test started and will end.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 	out  *syncBuffer
@@ -105,7 +105,7 @@ type proc struct {
 	err  error
 }
 
-func start(t *testing.T, name string, env []string, bin string, args ...string) *proc {
+func start(t testing.TB, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -159,7 +159,7 @@ func skipUnderRace(t *testing.T) {
 }
 
 // waitFor retries check every 100 ms until it succeeds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
+func waitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -172,7 +172,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 	t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
 }
 
-func waitListening(t *testing.T, addr string) {
+func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "listening on "+addr, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -185,7 +185,7 @@ func waitListening(t *testing.T, addr string) {
 
 // selfSignedFiles writes a self-signed ECDSA pair for names (DNS or IP) and
 // returns the paths; the certificate doubles as its own root.
-func selfSignedFiles(t *testing.T, dir string, names ...string) (certFile, keyFile string) {
+func selfSignedFiles(t testing.TB, dir string, names ...string) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -250,7 +250,7 @@ func handshake(addr, name string, roots *x509.CertPool) (*x509.Certificate, erro
 	return chain[0], nil
 }
 
-func poolFromFile(t *testing.T, file string) *x509.CertPool {
+func poolFromFile(t testing.TB, file string) *x509.CertPool {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {

@@ -63,7 +63,7 @@ const (
 
 // startAPIServer starts kube-apiserver and etcd, and returns the
 // administrator's client configuration and the environment (for users).
-func startAPIServer(t *testing.T) (*rest.Config, *envtest.Environment) {
+func startAPIServer(t testing.TB) (*rest.Config, *envtest.Environment) {
 	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -77,6 +77,7 @@ func startAPIServer(t *testing.T) (*rest.Config, *envtest.Environment) {
 	env.ControlPlane.Etcd.Configure().Set("listen-peer-urls", "http://127.0.0.1:18902")
 	api := &envtest.APIServer{SecurePort: kubeAPIServer}
 	api.SecureServing.Address = "127.0.0.1"
+	api.Configure().Set("service-cluster-ip-range", "10.96.0.0/16") // room for the memory benchmark's 1,000 Services
 	env.ControlPlane.APIServer = api
 	cfg, err := env.Start()
 	if err != nil {
@@ -495,7 +496,7 @@ func tlsSecretObj(t *testing.T, k kubernetes.Interface, ns, name string, certPEM
 	}
 }
 
-func selfSignedPEM(t *testing.T, names ...string) (certPEM, keyPEM []byte) {
+func selfSignedPEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	c, k := selfSignedFiles(t, dir, names...)
