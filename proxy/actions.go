@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,75 @@ type Redirect struct {
 	// KeepPath appends the request's path and query to To ("return 301
 	// https://new.example$request_uri" in nginx). False sends To as is.
 	KeepPath bool
+}
+
+// PathRewrite replaces the path a route's app is sent, as ingress-nginx's
+// rewrite-target does: when Regexp matches the path (escaped, as the client
+// sent it), the app is sent To with $1 to $9 replaced by the match's
+// groups; the query stays. A request whose path Regexp does not match gets
+// 404: the route takes only what both its Match and Regexp take.
+type PathRewrite struct {
+	// Regexp is matched against the path. Required.
+	Regexp *regexp.Regexp
+	// To is the new path: it starts with /, and $N (or ${N}) stands for
+	// the Nth group. Required.
+	To string
+}
+
+// expandTemplate turns To into regexp.Expand's form: $N and ${N} are
+// groups, any other $ is itself.
+func (pr *PathRewrite) expandTemplate() (string, error) {
+	if pr.Regexp == nil || !strings.HasPrefix(pr.To, "/") || strings.ContainsAny(pr.To, "?#\\ \r\n\x00") || strings.HasPrefix(pr.To, "//") {
+		return "", fmt.Errorf("rewrite %q: want a regular expression and a path such as /$1", pr.To)
+	}
+	var b strings.Builder
+	for i := 0; i < len(pr.To); i++ {
+		c := pr.To[i]
+		if c != '$' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		brace := j < len(pr.To) && pr.To[j] == '{'
+		if brace {
+			j++
+		}
+		k := j
+		for k < len(pr.To) && pr.To[k] >= '0' && pr.To[k] <= '9' {
+			k++
+		}
+		if k == j || (brace && (k >= len(pr.To) || pr.To[k] != '}')) {
+			b.WriteString("$$") // a plain dollar
+			continue
+		}
+		n, _ := strconv.Atoi(pr.To[j:k])
+		if n > pr.Regexp.NumSubexp() {
+			return "", fmt.Errorf("rewrite %q: $%d, but the expression has %d groups", pr.To, n, pr.Regexp.NumSubexp())
+		}
+		b.WriteString("${" + pr.To[j:k] + "}")
+		if brace {
+			k++
+		}
+		i = k - 1
+	}
+	return b.String(), nil
+}
+
+// regexpGate answers 404 to a request whose path the route's rewrite
+// expression does not match, and passes the others on.
+type regexpGate struct {
+	t    *table
+	re   *regexp.Regexp
+	next http.Handler
+}
+
+func (g *regexpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.re.MatchString(r.URL.EscapedPath()) {
+		g.t.onReject("no_route")
+		g.t.refusePage(w, r, http.StatusNotFound, noRoutePage)
+		return
+	}
+	g.next.ServeHTTP(w, r)
 }
 
 // Respond answers a route's requests itself: a maintenance page, a
@@ -162,6 +232,13 @@ func (t *table) newAction(r SiteRoute, pol Policy) (http.Handler, error) {
 	if err := checkPool(pc); err != nil {
 		return nil, err
 	}
+	var to string
+	if r.Rewrite != nil {
+		var err error
+		if to, err = r.Rewrite.expandTemplate(); err != nil {
+			return nil, err
+		}
+	}
 	if t.registry == nil {
 		return nil, nil // CheckRoute: nothing to build
 	}
@@ -171,14 +248,21 @@ func (t *table) newAction(r SiteRoute, pol Policy) (http.Handler, error) {
 	if r.StripPrefix {
 		out.strip = strings.TrimRight(routeKey(r.Match.Path), "/")
 	}
+	if r.Rewrite != nil {
+		out.re, out.to = r.Rewrite.Regexp, to
+		return &regexpGate{t: t, re: out.re, next: t.newReverseProxy(out, pl, pol.Timeout)}, nil
+	}
 	return t.newReverseProxy(out, pl, pol.Timeout), nil
 }
 
 // checkProxyOptions judges a route's StripPrefix, AddPrefix and UpstreamHost.
 func checkProxyOptions(r SiteRoute) error {
 	proxies := r.Upstream != nil || r.Pool != nil
-	if (r.StripPrefix || r.AddPrefix != "" || r.UpstreamHost != "") && !proxies {
-		return errors.New("strip_prefix, add_prefix and upstream_host go with an upstream or a pool")
+	if (r.StripPrefix || r.AddPrefix != "" || r.UpstreamHost != "" || r.Rewrite != nil) && !proxies {
+		return errors.New("strip_prefix, add_prefix, upstream_host and a rewrite go with an upstream or a pool")
+	}
+	if r.Rewrite != nil && (r.StripPrefix || r.AddPrefix != "") {
+		return errors.New("a rewrite replaces the whole path: not with strip_prefix or add_prefix")
 	}
 	if r.StripPrefix && (r.Match.Kind != PathPrefix || strings.Trim(r.Match.Path, "/") == "") {
 		return errors.New("strip_prefix needs the route's path (a prefix other than /) to take off")

@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -302,6 +304,63 @@ func TestRouteProxyOptions(t *testing.T) {
 		res.Body.Close()
 		if string(b) != tt.want {
 			t.Errorf("%s: the app got %q; want %q", tt.path, b, tt.want)
+		}
+	}
+}
+
+// TestRouteRewrite: a route's rewrite sends the app the path its
+// expression and template make (ingress-nginx's rewrite-target), the query
+// kept; a path under the route that the expression does not match gets 404
+// and never reaches the app; a bad template is refused.
+func TestRouteRewrite(t *testing.T) {
+	var reached atomic.Int64
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		fmt.Fprintf(w, "%s", r.URL.RequestURI())
+	}))
+	t.Cleanup(app.Close)
+	u := mustURL(app.URL)
+	p, err := New(Config{Sites: []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{
+		{Match: RouteMatch{Path: "/something"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`(?i)^/something(/|$)(.*)`), To: "/$2"}},
+		{Match: RouteMatch{Path: "/api"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`(?i)^/api/v([0-9]+)/(.*)`), To: "/${2}x/v$1$"}},
+		{Upstream: u},
+	}}}, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	t.Cleanup(front.Close)
+	for _, tt := range []struct {
+		path, want string
+		status     int
+	}{
+		{"/something/new?x=1", "/new?x=1", 200},
+		{"/something", "/", 200},
+		{"/Something/a%20b", "/a%20b", 200},
+		{"/api/v2/orders", "/ordersx/v2$", 200},
+		{"/api/orders", "", 404}, // under /api, not matched by its expression
+		{"/other", "/other", 200},
+	} {
+		before := reached.Load()
+		req, _ := http.NewRequest("GET", front.URL+tt.path, nil)
+		req.Host = "shop.test"
+		res, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.status || (tt.status == 200 && string(b) != tt.want) {
+			t.Errorf("%s: %d, the app got %q; want %d and %q", tt.path, res.StatusCode, b, tt.status, tt.want)
+		}
+		if tt.status == 404 && reached.Load() != before {
+			t.Errorf("%s reached the app", tt.path)
+		}
+	}
+	for _, to := range []string{"new", "/$3", "//x", "/a?b=$1"} {
+		r := SiteRoute{Match: RouteMatch{Path: "/a"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`^/a/(.*)`), To: to}}
+		if err := CheckRoute(r); err == nil {
+			t.Errorf("rewrite to %q accepted", to)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +86,10 @@ type SiteRoute struct {
 	// UpstreamHost, with Upstream or Pool, is the Host the app is sent.
 	// Empty sends the client's.
 	UpstreamHost string
+	// Rewrite, with Upstream or Pool, replaces the path the app is sent by
+	// a regular expression (ingress-nginx's rewrite-target); not with
+	// StripPrefix or AddPrefix. Nil sends the path as it came.
+	Rewrite *PathRewrite
 }
 
 // Config configures a Proxy.
@@ -442,17 +447,22 @@ func (p *Proxy) GoAway(ctx context.Context) { p.upgraded.goAway(ctx) }
 // routeOut is what a proxying route does to the outbound request and its
 // answer, built once.
 type routeOut struct {
-	base    *url.URL      // the pool's base URL
-	strip   string        // the route's path as routeKey has it, without a trailing "/"; "" strips nothing
-	add     string        // put in front of the path, without a trailing "/"
-	host    string        // the Host sent; "" sends the client's
-	headers *headerPolicy // the table's, with the route's policy on top
+	base    *url.URL       // the pool's base URL
+	strip   string         // the route's path as routeKey has it, without a trailing "/"; "" strips nothing
+	add     string         // put in front of the path, without a trailing "/"
+	host    string         // the Host sent; "" sends the client's
+	headers *headerPolicy  // the table's, with the route's policy on top
+	re      *regexp.Regexp // a Rewrite's, or nil
+	to      string         // a Rewrite's target, as a regexp.Expand template
 }
 
 // rewrite builds the outbound request. ReverseProxy has already removed the
 // hop-by-hop headers and every inbound X-Forwarded-* and Forwarded header.
 func (t *table) rewrite(pr *httputil.ProxyRequest, out *routeOut) {
-	if out.strip != "" || out.add != "" {
+	switch {
+	case out.re != nil:
+		rewriteRegexp(pr.Out.URL, out.re, out.to)
+	case out.strip != "" || out.add != "":
 		rewritePath(pr.Out.URL, out.strip, out.add)
 	}
 	pr.SetURL(out.base)
@@ -473,6 +483,30 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, out *routeOut) {
 // front of u's path, at the first segment boundary where what comes before
 // reads as strip however it is spelt (/API, /api;x, /%61pi), and puts add in
 // front of what is left.
+// rewriteRegexp sets u's path to the template to, expanded with re's match
+// of the escaped path (the route let only matching paths through).
+func rewriteRegexp(u *url.URL, re *regexp.Regexp, to string) {
+	esc := u.EscapedPath()
+	idx := re.FindStringSubmatchIndex(esc)
+	if idx == nil {
+		return
+	}
+	setEscapedPath(u, string(re.ExpandString(nil, to, esc, idx)))
+}
+
+// setEscapedPath gives u the escaped path esc ("/" in front if it lacks one).
+func setEscapedPath(u *url.URL, esc string) {
+	if esc == "" || esc[0] != '/' {
+		esc = "/" + esc
+	}
+	if p, err := url.PathUnescape(esc); err == nil {
+		u.Path, u.RawPath = p, esc
+		if u.EscapedPath() != esc {
+			u.RawPath = ""
+		}
+	}
+}
+
 func rewritePath(u *url.URL, strip, add string) {
 	esc := u.EscapedPath()
 	if strip != "" {
@@ -486,15 +520,7 @@ func rewritePath(u *url.URL, strip, add string) {
 	if esc == "" || esc[0] != '/' {
 		esc = "/" + esc
 	}
-	if add != "" {
-		esc = add + esc
-	}
-	if p, err := url.PathUnescape(esc); err == nil {
-		u.Path, u.RawPath = p, esc
-		if u.EscapedPath() != esc {
-			u.RawPath = ""
-		}
-	}
+	setEscapedPath(u, add+esc)
 }
 
 // upstreamError answers a failed upstream exchange: 504 when the app was too
