@@ -56,6 +56,10 @@ type Options struct {
 	// WildcardNeedsSecret refuses a wildcard host without a spec.tls
 	// Secret: ACME's HTTP and TLS-ALPN challenges cannot prove a wildcard.
 	WildcardNeedsSecret bool
+	// MaxTimeout is the longest a route may wait for its backend's
+	// response headers (--upstream-timeout); proxy-read-timeout is capped
+	// to it. Zero: no cap.
+	MaxTimeout time.Duration
 	// Now is when a spec.tls certificate must be valid. The zero value
 	// means time.Now().
 	Now time.Time
@@ -69,6 +73,10 @@ type Problem struct {
 	Reason string
 	// Message says what is wrong and what to do.
 	Message string
+	// Served is true when the Ingress is served regardless, with this part
+	// working otherwise than asked (an annotation rampart reads
+	// differently, or ignores); false when the Ingress is left out.
+	Served bool
 }
 
 // Result is a translation: the sites to serve and the problems met.
@@ -133,8 +141,7 @@ func Translate(s Snapshot, o Options) Result {
 			for _, r := range rs {
 				for _, c := range hosts[host] {
 					if c.route.Match.Path == r.Match.Path && c.route.Match.Kind == r.Match.Kind {
-						problems = append(problems, Problem{id, "PathConflict",
-							fmt.Sprintf("host %s path %s is served by Ingress %s, which is older; change the path or the host", host, r.Match.Path, c.owner)})
+						problems = append(problems, Problem{Ingress: id, Reason: "PathConflict", Message: fmt.Sprintf("host %s path %s is served by Ingress %s, which is older; change the path or the host", host, r.Match.Path, c.owner)})
 					}
 				}
 			}
@@ -143,12 +150,11 @@ func Translate(s Snapshot, o Options) Result {
 		problems = append(problems, tlsProblems...)
 		for host, c := range pairs {
 			if prev, ok := hostCert[host]; ok && prev.Secret != c.Secret {
-				problems = append(problems, Problem{id, "TLSConflict",
-					fmt.Sprintf("host %s is served with Secret %s by an older Ingress; name the same Secret, or none", host, prev.Secret)})
+				problems = append(problems, Problem{Ingress: id, Reason: "TLSConflict", Message: fmt.Sprintf("host %s is served with Secret %s by an older Ingress; name the same Secret, or none", host, prev.Secret)})
 			}
 		}
-		if len(problems) > 0 {
-			res.Problems = append(res.Problems, problems...)
+		res.Problems = append(res.Problems, problems...)
+		if slices.ContainsFunc(problems, func(p Problem) bool { return !p.Served }) {
 			continue
 		}
 		for host, c := range pairs {
@@ -201,26 +207,26 @@ func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute
 	for i, t := range ing.Spec.TLS {
 		at := fmt.Sprintf("spec.tls[%d]", i)
 		if t.SecretName == "" {
-			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s names no secretName; name a kubernetes.io/tls Secret, or drop the entry to have rampart obtain the certificate", at)})
+			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s names no secretName; name a kubernetes.io/tls Secret, or drop the entry to have rampart obtain the certificate", at)})
 			continue
 		}
 		if len(t.Hosts) == 0 {
-			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s lists no hosts; list the rules' hosts that Secret %s serves", at, t.SecretName)})
+			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s lists no hosts; list the rules' hosts that Secret %s serves", at, t.SecretName)})
 			continue
 		}
 		sec := findSecret(secrets, ing.Namespace, t.SecretName)
 		if sec == nil {
-			problems = append(problems, Problem{id, "SecretMissing", fmt.Sprintf("%s: Secret %s/%s of type kubernetes.io/tls not found; the Ingress is served once it exists", at, ing.Namespace, t.SecretName)})
+			problems = append(problems, Problem{Ingress: id, Reason: "SecretMissing", Message: fmt.Sprintf("%s: Secret %s/%s of type kubernetes.io/tls not found; the Ingress is served once it exists", at, ing.Namespace, t.SecretName)})
 			continue
 		}
 		c := &Cert{Secret: ing.Namespace + "/" + t.SecretName, CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey], ResourceVersion: sec.ResourceVersion}
 		pair, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
 		if err != nil {
-			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s: Secret %s: %v", at, c.Secret, err)})
+			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s: %v", at, c.Secret, err)})
 			continue
 		}
 		if now.Before(pair.Leaf.NotBefore) || now.After(pair.Leaf.NotAfter) {
-			problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s: Secret %s holds a certificate valid from %s to %s", at, c.Secret,
+			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s holds a certificate valid from %s to %s", at, c.Secret,
 				pair.Leaf.NotBefore.UTC().Format(time.RFC3339), pair.Leaf.NotAfter.UTC().Format(time.RFC3339))})
 			continue
 		}
@@ -233,7 +239,7 @@ func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute
 				name = "wildcard-check" + h[1:] // covered by a certificate for the wildcard
 			}
 			if err := pair.Leaf.VerifyHostname(name); err != nil {
-				problems = append(problems, Problem{id, "InvalidTLS", fmt.Sprintf("%s: Secret %s does not cover %s (it covers %v)", at, c.Secret, h, pair.Leaf.DNSNames)})
+				problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s does not cover %s (it covers %v)", at, c.Secret, h, pair.Leaf.DNSNames)})
 				continue
 			}
 			out[h] = c
@@ -242,7 +248,7 @@ func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute
 	if o.WildcardNeedsSecret {
 		for _, h := range sortedKeys(routes) {
 			if strings.HasPrefix(h, "*.") && out[h] == nil {
-				problems = append(problems, Problem{id, "WildcardWithoutTLS", fmt.Sprintf("host %s has no spec.tls Secret, and ACME cannot obtain a wildcard certificate by HTTP or TLS-ALPN; give it a Secret (cert-manager with DNS-01)", h)})
+				problems = append(problems, Problem{Ingress: id, Reason: "WildcardWithoutTLS", Message: fmt.Sprintf("host %s has no spec.tls Secret, and ACME cannot obtain a wildcard certificate by HTTP or TLS-ALPN; give it a Secret (cert-manager with DNS-01)", h)})
 			}
 		}
 	}
@@ -291,27 +297,60 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 	id := ing.Namespace + "/" + ing.Name
 	var problems []Problem
 	bad := func(reason, format string, args ...any) {
-		problems = append(problems, Problem{id, reason, fmt.Sprintf(format, args...)})
+		problems = append(problems, Problem{Ingress: id, Reason: reason, Message: fmt.Sprintf(format, args...)})
 	}
 	if ing.Spec.DefaultBackend != nil {
 		bad("Unsupported", "spec.defaultBackend is not served yet; give the backend a rule with a host and the path /")
 	}
+	st, notes := readAnnotations(ing, o)
+	for _, n := range notes {
+		switch n.Verdict {
+		case Refused:
+			bad("AnnotationRefused", "%s: %s", n.Annotation, n.Message)
+		case Differs:
+			problems = append(problems, Problem{Ingress: id, Reason: "AnnotationDiffers", Message: n.Annotation + ": " + n.Message, Served: true})
+		}
+	}
 	routes := map[string][]proxy.SiteRoute{}
+	seen := map[string]string{} // host and match → where in the Ingress
+	add := func(host, at string, r proxy.SiteRoute) {
+		key := fmt.Sprintf("%s %d %s", host, r.Match.Kind, r.Match.Path)
+		if first, dup := seen[key]; dup {
+			bad("PathConflict", "%s matches what %s matches (host %s, path %s); give each path once", at, first, host, r.Match.Path)
+			return
+		}
+		seen[key] = at
+		routes[host] = append(routes[host], r)
+	}
 	for ri, rule := range ing.Spec.Rules {
 		if rule.Host == "" {
 			bad("Unsupported", "spec.rules[%d] has no host; rampart serves rules for named hosts only (it holds a certificate per name)", ri)
 			continue
+		}
+		if st.appRoot != "" && ri == slices.IndexFunc(ing.Spec.Rules, func(r networkingv1.IngressRule) bool { return r.Host == rule.Host }) {
+			add(rule.Host, NginxPrefix+"app-root", proxy.SiteRoute{Match: proxy.RouteMatch{Path: "/", Kind: proxy.PathExact},
+				Redirect: &proxy.Redirect{Status: 302, To: st.appRoot}, Policy: st.policy})
 		}
 		if rule.HTTP == nil {
 			continue
 		}
 		for pi, p := range rule.HTTP.Paths {
 			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
-			route := proxy.SiteRoute{Match: proxy.RouteMatch{Path: p.Path}}
+			route := proxy.SiteRoute{Match: proxy.RouteMatch{Path: p.Path}, Policy: st.policy}
 			switch {
 			case p.PathType == nil:
 				bad("InvalidPath", "%s has no pathType; give Exact or Prefix", at)
 				continue
+			case !strings.HasPrefix(p.Path, "/"):
+				bad("InvalidPath", "%s path %q does not start with /", at, p.Path)
+				continue
+			case st.regex:
+				// ingress-nginx: with use-regex or rewrite-target, every
+				// path is an expression, whatever its pathType.
+				if err := regexRoute(&route, p.Path, st.rewriteTo); err != nil {
+					bad("InvalidPath", "%s: %v", at, err)
+					continue
+				}
 			case *p.PathType == networkingv1.PathTypeExact:
 				route.Match.Kind = proxy.PathExact
 			case *p.PathType == networkingv1.PathTypePrefix, *p.PathType == networkingv1.PathTypeImplementationSpecific:
@@ -320,19 +359,22 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 				bad("InvalidPath", "%s has pathType %q; give Exact, Prefix or ImplementationSpecific", at, *p.PathType)
 				continue
 			}
-			if !strings.HasPrefix(p.Path, "/") {
-				bad("InvalidPath", "%s path %q does not start with /", at, p.Path)
-				continue
-			}
-			if err := backendRoute(&route, ing.Namespace, p.Backend, s, o); err != "" {
+			if st.redirect != nil {
+				route.Redirect, route.Rewrite = st.redirect, nil
+			} else if err := backendRoute(&route, ing.Namespace, p.Backend, s, o, st.scheme); err != "" {
 				bad("InvalidBackend", "%s: %s", at, err)
 				continue
+			}
+			if route.Pool != nil {
+				route.Pool.Balance, route.UpstreamHost = st.balance, st.upstreamHost
+			} else {
+				route.Rewrite = nil // a redirect or a 503 has no path to rewrite
 			}
 			if err := proxy.CheckRoute(route); err != nil {
 				bad("InvalidPath", "%s: %v", at, err)
 				continue
 			}
-			routes[rule.Host] = append(routes[rule.Host], route)
+			add(rule.Host, at, route)
 		}
 	}
 	return routes, problems
@@ -340,7 +382,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 
 // backendRoute points a route at a backend's ready endpoints (a pool), or
 // at a 503 when it has none. It returns what is wrong, or "".
-func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, s Snapshot, o Options) string {
+func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, s Snapshot, o Options, scheme string) string {
 	if b.Resource != nil {
 		return "a resource backend is not served; use a Service"
 	}
@@ -360,11 +402,11 @@ func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, 
 		if !o.AllowExternalName {
 			return fmt.Sprintf("Service %s/%s is of type ExternalName (%s), which rampart does not follow unless allowed", ns, svc.Name, svc.Spec.ExternalName)
 		}
-		pool.Members = []*url.URL{{Scheme: "http", Host: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(sp.Port)))}}
+		pool.Members = []*url.URL{{Scheme: scheme, Host: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(sp.Port)))}}
 		r.Pool = pool
 		return ""
 	}
-	pool.Members = readyEndpoints(s.EndpointSlices, ns, svc.Name, sp)
+	pool.Members = readyEndpoints(s.EndpointSlices, ns, svc.Name, sp, scheme)
 	if len(pool.Members) == 0 {
 		r.Respond = unavailable
 		return ""
@@ -401,7 +443,7 @@ func portText(p networkingv1.ServiceBackendPort) string {
 
 // readyEndpoints lists the addresses of a Service port's ready endpoints
 // across its EndpointSlices (a terminating endpoint is not ready), sorted.
-func readyEndpoints(all []discoveryv1.EndpointSlice, ns, svc string, sp corev1.ServicePort) []*url.URL {
+func readyEndpoints(all []discoveryv1.EndpointSlice, ns, svc string, sp corev1.ServicePort, scheme string) []*url.URL {
 	seen := map[string]bool{}
 	var out []*url.URL
 	for _, es := range all {
@@ -430,7 +472,7 @@ func readyEndpoints(all []discoveryv1.EndpointSlice, ns, svc string, sp corev1.S
 				host := net.JoinHostPort(a, strconv.Itoa(int(port)))
 				if !seen[host] {
 					seen[host] = true
-					out = append(out, &url.URL{Scheme: "http", Host: host})
+					out = append(out, &url.URL{Scheme: scheme, Host: host})
 				}
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,39 @@ func describe(sites []proxy.Site) string {
 				fmt.Fprintf(&b, "pool %s [%s]", r.Pool.Name, strings.Join(m, " "))
 			case r.Respond != nil:
 				fmt.Fprintf(&b, "respond %d", r.Respond.Status)
+			case r.Redirect != nil:
+				fmt.Fprintf(&b, "redirect %d %s", r.Redirect.Status, r.Redirect.To)
+			}
+			if r.Pool != nil && len(r.Pool.Members) > 0 && r.Pool.Members[0].Scheme != "http" {
+				fmt.Fprintf(&b, " scheme=%s", r.Pool.Members[0].Scheme)
+			}
+			if r.Pool != nil && r.Pool.Balance != proxy.RoundRobin {
+				fmt.Fprintf(&b, " balance=%s", r.Pool.Balance)
+			}
+			if r.Rewrite != nil {
+				fmt.Fprintf(&b, " rewrite=%s→%q", r.Rewrite.Regexp, r.Rewrite.To)
+			}
+			if r.UpstreamHost != "" {
+				fmt.Fprintf(&b, " host=%s", r.UpstreamHost)
+			}
+			if p := r.Policy; !reflect.DeepEqual(p, proxy.Policy{}) {
+				fmt.Fprintf(&b, " policy{")
+				if p.MaxBodyBytes != 0 {
+					fmt.Fprintf(&b, " body=%d", p.MaxBodyBytes)
+				}
+				if p.Timeout != 0 {
+					fmt.Fprintf(&b, " timeout=%s", p.Timeout)
+				}
+				if len(p.Allow)+len(p.Deny) > 0 {
+					fmt.Fprintf(&b, " allow=%v deny=%v", p.Allow, p.Deny)
+				}
+				if rl := p.RateLimit; rl != nil {
+					fmt.Fprintf(&b, " rate=%g burst=%d", rl.Rate, rl.Burst)
+				}
+				if p.CSP != "" || p.HSTS != "" {
+					fmt.Fprintf(&b, " csp=%q hsts=%q", p.CSP, p.HSTS)
+				}
+				b.WriteString(" }")
 			}
 			b.WriteString("\n")
 		}
@@ -334,6 +368,91 @@ func TestTranslateTLS(t *testing.T) {
 			}
 			if len(tt.problems) > 0 && strings.HasPrefix(tt.problems[0], "web/shop ") && len(res.Sites) != 0 {
 				t.Errorf("the Ingress waiting for its Secret is served: %s", describe(res.Sites))
+			}
+		})
+	}
+}
+
+// TestTranslateAnnotations: ingress-nginx's annotations, as migrated
+// manifests carry them, become routes, policies and pools; where rampart
+// differs the Ingress is served with a problem saying how (Served); raw
+// configuration, an access control rampart cannot enforce, and a value
+// that does not parse leave the Ingress out.
+func TestTranslateAnnotations(t *testing.T) {
+	const n = "nginx.ingress.kubernetes.io/"
+	rules := `rules: [{host: a.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`
+	with := func(annotations, spec string) string {
+		return strings.Replace(ingress("ann", "2026-01-01T00:00:00Z", "rampart", spec), "creationTimestamp:", "annotations: {"+annotations+"}, creationTimestamp:", 1)
+	}
+	for _, tt := range []struct {
+		name, objects string
+		want          string
+		problems      []string // "Reason annotation", Served ones marked +
+	}{
+		{"honoured: body size, read timeout, ranges, upstream host, gRPC", with(n+`proxy-body-size: 8m, `+n+`proxy-read-timeout: "30", `+n+`whitelist-source-range: "10.0.0.0/8, 192.168.1.7", `+n+`denylist-source-range: 10.9.0.0/16, `+n+`upstream-vhost: internal.svc, `+n+`backend-protocol: GRPC, `+n+`ssl-redirect: "true"`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] scheme=h2c host=internal.svc policy{ body=8388608 timeout=30s allow=[10.0.0.0/8 192.168.1.7/32] deny=[10.9.0.0/16] }\n", nil},
+		{"a read timeout over --upstream-timeout is capped", with(n+`proxy-read-timeout: "600"`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] policy{ timeout=2m0s }\n", []string{"+AnnotationDiffers " + n + "proxy-read-timeout"}},
+		{"rewrite-target with capture groups (the documented example)", with(n+`rewrite-target: /$2, `+n+`use-regex: "true"`,
+			`rules: [{host: a.example.com, http: {paths: [{path: "/something(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"a.example.com prefix /something -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/something(/|$)(.*)→\"/$2\"\n", []string{"+AnnotationDiffers " + n + "use-regex"}},
+		{"rewrite-target: / sends every request under the path to / (ingress-nginx's behaviour since 0.22)", with(n+`rewrite-target: /`,
+			`rules: [{host: a.example.com, http: {paths: [{path: /app, pathType: Exact, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"a.example.com prefix /app -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/app→\"/\"\n", nil},
+		{"an expression inside a segment routes by the segments before it", with(n+`use-regex: "true"`,
+			`rules: [{host: a.example.com, http: {paths: [{path: "/api/v[0-9]+/.*", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"a.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/api/v[0-9]+/.*→\"\"\n", []string{"+AnnotationDiffers " + n + "use-regex"}},
+		{"permanent redirect, with its code", with(n+`permanent-redirect: "https://new.example.com/", `+n+`permanent-redirect-code: "308"`, rules),
+			"a.example.com prefix / -> redirect 308 https://new.example.com/\n", nil},
+		{"temporal redirect wins over permanent, as in ingress-nginx", with(n+`permanent-redirect: "https://p.example.com/", `+n+`temporal-redirect: "https://t.example.com/"`, rules),
+			"a.example.com prefix / -> redirect 302 https://t.example.com/\n", nil},
+		{"app-root", with(n+`app-root: /shop`, rules),
+			"a.example.com exact / -> redirect 302 /shop\na.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000]\n", nil},
+		{"limit-rps with the burst multiplier; affinity by address", with(n+`limit-rps: "10", `+n+`limit-burst-multiplier: "3", `+n+`affinity: cookie, `+n+`session-cookie-name: route`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] balance=client_hash policy{ rate=10 burst=30 }\n",
+			[]string{"+AnnotationDiffers " + n + "affinity", "+AnnotationDiffers " + n + "limit-rps"}},
+		{"rampart's own", with(`rampart-proxy.io/csp: "frame-ancestors 'none'", rampart-proxy.io/hsts: max-age=300, rampart-proxy.io/rate-limit: 5/s, rampart-proxy.io/rate-limit-burst: "20"`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] policy{ rate=5 burst=20 csp=\"frame-ancestors 'none'\" hsts=\"max-age=300\" }\n", nil},
+		{"differs: ssl-redirect false, HTTPS backends verified, connect and send timeouts, body size 0, unknown annotations", with(n+`ssl-redirect: "false", `+n+`backend-protocol: HTTPS, `+n+`proxy-connect-timeout: "5", `+n+`proxy-send-timeout: "5", `+n+`proxy-body-size: "0", `+n+`enable-cors: "true", `+n+`session-cookie-name: x`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] scheme=https\n",
+			[]string{"+AnnotationDiffers " + n + "backend-protocol", "+AnnotationDiffers " + n + "enable-cors", "+AnnotationDiffers " + n + "proxy-body-size",
+				"+AnnotationDiffers " + n + "proxy-connect-timeout", "+AnnotationDiffers " + n + "proxy-send-timeout", "+AnnotationDiffers " + n + "session-cookie-name", "+AnnotationDiffers " + n + "ssl-redirect"}},
+		{"snippets are refused", with(n+`configuration-snippet: "more_set_headers 'X: y';"`, rules), "", []string{"AnnotationRefused " + n + "configuration-snippet"}},
+		{"raw configuration in auth-url is refused", with(n+`auth-url: "http://auth.svc/verify"`, rules), "", []string{"AnnotationRefused " + n + "auth-url"}},
+		{"basic auth is refused, never served open", with(n+`auth-type: basic, `+n+`auth-secret: users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
+		{"a value that does not parse", with(n+`proxy-read-timeout: 60s`, rules), "", []string{"AnnotationRefused " + n + "proxy-read-timeout"}},
+		{"a bad range", with(n+`whitelist-source-range: "10.0.0.0/33"`, rules), "", []string{"AnnotationRefused " + n + "whitelist-source-range"}},
+		{"a redirect with nginx variables", with(n+`permanent-redirect: "https://x.example.com$request_uri"`, rules), "", []string{"AnnotationRefused " + n + "permanent-redirect"}},
+		{"FastCGI", with(n+`backend-protocol: FCGI`, rules), "", []string{"AnnotationRefused " + n + "backend-protocol"}},
+		{"a misspelt rampart annotation", with(`rampart-proxy.io/cps: "default-src 'self'"`, rules), "", []string{"AnnotationRefused rampart-proxy.io/cps"}},
+		{"two expressions with one literal start", with(n+`use-regex: "true"`,
+			`rules: [{host: a.example.com, http: {paths: [{path: "/a(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}, {path: "/a/(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"", []string{"+AnnotationDiffers " + n + "use-regex", "PathConflict"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Translate(snapshot(t, cluster+tt.objects), Options{MaxTimeout: 2 * time.Minute})
+			if got := describe(res.Sites); got != tt.want {
+				t.Errorf("sites:\n%s\nwant:\n%s", got, tt.want)
+			}
+			var got []string
+			for _, p := range res.Problems {
+				mark := ""
+				if p.Served {
+					mark = "+"
+				}
+				ann, _, _ := strings.Cut(p.Message, ": ")
+				if !strings.HasPrefix(p.Reason, "Annotation") {
+					ann = ""
+				}
+				got = append(got, strings.TrimSpace(mark+p.Reason+" "+ann))
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.problems, "; ") {
+				t.Errorf("problems %q; want %q (%+v)", got, tt.problems, res.Problems)
+			}
+			if len(res.Sites) > 0 {
+				if _, err := proxy.New(proxy.Config{Sites: res.Sites}); err != nil {
+					t.Errorf("the sites do not make a table: %v", err)
+				}
 			}
 		})
 	}

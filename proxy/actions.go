@@ -33,13 +33,17 @@ type PathRewrite struct {
 	// Regexp is matched against the path. Required.
 	Regexp *regexp.Regexp
 	// To is the new path: it starts with /, and $N (or ${N}) stands for
-	// the Nth group. Required.
+	// the Nth group. Empty keeps the path: the expression only chooses
+	// the requests (ingress-nginx's use-regex).
 	To string
 }
 
 // expandTemplate turns To into regexp.Expand's form: $N and ${N} are
 // groups, any other $ is itself.
 func (pr *PathRewrite) expandTemplate() (string, error) {
+	if pr.Regexp != nil && pr.To == "" {
+		return "", nil
+	}
 	if pr.Regexp == nil || !strings.HasPrefix(pr.To, "/") || strings.ContainsAny(pr.To, "?#\\ \r\n\x00") || strings.HasPrefix(pr.To, "//") {
 		return "", fmt.Errorf("rewrite %q: want a regular expression and a path such as /$1", pr.To)
 	}

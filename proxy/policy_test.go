@@ -323,6 +323,7 @@ func TestRouteRewrite(t *testing.T) {
 	p, err := New(Config{Sites: []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{
 		{Match: RouteMatch{Path: "/something"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`(?i)^/something(/|$)(.*)`), To: "/$2"}},
 		{Match: RouteMatch{Path: "/api"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`(?i)^/api/v([0-9]+)/(.*)`), To: "/${2}x/v$1$"}},
+		{Match: RouteMatch{Path: "/only"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`^/only/[a-z]+$`)}},
 		{Upstream: u},
 	}}}, Logger: zaptest.NewLogger(t)})
 	if err != nil {
@@ -334,6 +335,8 @@ func TestRouteRewrite(t *testing.T) {
 		path, want string
 		status     int
 	}{
+		{"/only/abc?q", "/only/abc?q", 200}, // an expression without a template chooses, and changes nothing
+		{"/only/a1", "", 404},
 		{"/something/new?x=1", "/new?x=1", 200},
 		{"/something", "/", 200},
 		{"/Something/a%20b", "/a%20b", 200},

@@ -460,7 +460,7 @@ type routeOut struct {
 // hop-by-hop headers and every inbound X-Forwarded-* and Forwarded header.
 func (t *table) rewrite(pr *httputil.ProxyRequest, out *routeOut) {
 	switch {
-	case out.re != nil:
+	case out.re != nil && out.to != "":
 		rewriteRegexp(pr.Out.URL, out.re, out.to)
 	case out.strip != "" || out.add != "":
 		rewritePath(pr.Out.URL, out.strip, out.add)

@@ -389,6 +389,24 @@ func TestIngressController(t *testing.T) {
 	leafB := mustParse(t, certB)
 	waitFor(t, 15*time.Second, "the rotated certificate served", func() error { return servedCert(kubeHTTPS, "secure.test", leafB) })
 
+	// A migrated manifest: ingress-nginx's rewrite-target works as there; a
+	// snippet leaves its Ingress out, with an Event.
+	migrated := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "migrated", Namespace: web, Annotations: map[string]string{
+		"nginx.ingress.kubernetes.io/rewrite-target": "/$2", "nginx.ingress.kubernetes.io/use-regex": "true"}},
+		Spec: networkingv1.IngressSpec{IngressClassName: ptr("rampart"), Rules: []networkingv1.IngressRule{rule("old.test", "/shop(/|$)(.*)", "shop")}}}
+	migrated.Spec.Rules[0].HTTP.Paths[0].PathType = ptr(networkingv1.PathTypeImplementationSpecific)
+	if _, err := k.NetworkingV1().Ingresses(web).Create(ctx, migrated, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitBody(t, client, "https://old.test/shop/cart?x=1", "a /cart")
+	snippet := migrated.DeepCopy()
+	snippet.Name, snippet.Annotations = "snippet", map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers 'X: y';"}
+	snippet.Spec.Rules[0].Host = "snippet.test"
+	if _, err := k.NetworkingV1().Ingresses(web).Create(ctx, snippet, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, k, web, "snippet", "AnnotationRefused", "configuration-snippet")
+
 	// Another class is ignored; a broken Ingress gets an Event.
 	if _, err := k.NetworkingV1().IngressClasses().Create(ctx, &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "nginx"},
 		Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}, metav1.CreateOptions{}); err != nil {
@@ -396,19 +414,8 @@ func TestIngressController(t *testing.T) {
 	}
 	ingressObj(t, k, web, "other", "nginx", nil, rule("other.test", "/", "shop"))
 	ingressObj(t, k, web, "broken", "rampart", nil, rule("broken.test", "/", "missing"))
-	waitFor(t, 15*time.Second, "an Event on the broken Ingress", func() error {
-		evs, err := k.CoreV1().Events(web).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=broken"})
-		if err != nil {
-			return err
-		}
-		for _, e := range evs.Items {
-			if e.Reason == "InvalidBackend" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "missing") {
-				return nil
-			}
-		}
-		return fmt.Errorf("events: %v", evs.Items)
-	})
-	for _, host := range []string{"other.test", "broken.test"} {
+	waitEvent(t, k, web, "broken", "InvalidBackend", "missing")
+	for _, host := range []string{"other.test", "broken.test", "snippet.test"} {
 		res, err := client.Get("https://" + host + "/")
 		if err == nil {
 			res.Body.Close()
@@ -426,6 +433,24 @@ func TestIngressController(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// waitEvent waits for a Warning Event with reason on the Ingress, its
+// message holding what.
+func waitEvent(t *testing.T, k kubernetes.Interface, ns, ingress, reason, what string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "a "+reason+" Event on Ingress "+ingress, func() error {
+		evs, err := k.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + ingress})
+		if err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == reason && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, what) {
+				return nil
+			}
+		}
+		return fmt.Errorf("events: %v", evs.Items)
+	})
+}
 
 func rule(host, path, svc string) networkingv1.IngressRule {
 	return networkingv1.IngressRule{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{

@@ -104,10 +104,14 @@ func (s *servers) fromCluster(cur *config, ready *atomic.Bool, log *zap.Logger) 
 // Events on their Ingresses, and a log line each.
 func (km *kubeMode) tableFromCluster(base *config, log *zap.Logger) (*config, kube.Result) {
 	snap := km.watcher.Snapshot()
-	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme"})
+	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme", MaxTimeout: base.upstreamTimeout})
 	km.events.Report(snap.Ingresses, res.Problems)
 	for _, p := range res.Problems {
-		if !slices.Contains(km.last.Problems, p) {
+		switch {
+		case slices.Contains(km.last.Problems, p): // logged when it appeared
+		case p.Served:
+			log.Warn("an Ingress is served otherwise than it asks", zap.String("ingress", p.Ingress), zap.String("reason", p.Reason), zap.String("difference", p.Message))
+		default:
 			log.Warn("an Ingress is not served", zap.String("ingress", p.Ingress), zap.String("reason", p.Reason), zap.String("problem", p.Message))
 		}
 	}
