@@ -19,6 +19,11 @@ FUZZ_TARGETS := proxy:FuzzRawRequest proxy:FuzzRedirect proxy:FuzzHeaderPolicy h
 	cmd/rampart:FuzzLogNeverHoldsCard
 FUZZTIME ?= 5000x
 
+# The Kubernetes tests' API server and etcd, if .ci/kube/build has built them
+# on this machine (.ci/run does); without, those tests skip (fail under CI=true).
+KUBEBUILDER_ASSETS ?= $(shell bash .ci/kube/build --cached)
+export KUBEBUILDER_ASSETS
+
 # The fuzzers run first so that go test's summary closes the output; the race
 # run of the packages with concurrency (rampart built with -race) comes last.
 test: fmt-check

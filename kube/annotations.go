@@ -50,6 +50,9 @@ type Note struct {
 	// Message says what rampart does, or why not, and what to do. Empty
 	// for Honoured.
 	Message string
+	// With names the annotation this one is part of (auth-realm's is
+	// auth-type), whose verdict it shares; "" for one that stands alone.
+	With string
 }
 
 // settings is what an Ingress's annotations make of its routes.
@@ -85,8 +88,9 @@ var companions = map[string]string{
 func readAnnotations(ing *networkingv1.Ingress, o Options) (settings, []Note) {
 	st := settings{scheme: "http"}
 	var notes []Note
+	var later []int // companions' notes, judged with their annotation
 	note := func(name string, v Verdict, format string, args ...any) {
-		notes = append(notes, Note{name, v, fmt.Sprintf(format, args...)})
+		notes = append(notes, Note{Annotation: name, Verdict: v, Message: fmt.Sprintf(format, args...)})
 	}
 	a := ing.Annotations
 	get := func(short string) (string, bool) { v, ok := a[NginxPrefix+short]; return strings.TrimSpace(v), ok }
@@ -113,7 +117,8 @@ func readAnnotations(ing *networkingv1.Ingress, o Options) (settings, []Note) {
 			if _, with := get(companions[short]); !with {
 				note(name, Differs, "ignored: it goes with %s%s, which is not set", NginxPrefix, companions[short])
 			} else {
-				notes = append(notes, Note{Annotation: name, Verdict: Honoured})
+				later = append(later, len(notes)) // judged as the annotation it goes with, below
+				notes = append(notes, Note{Annotation: name, With: NginxPrefix + companions[short]})
 			}
 			continue
 		}
@@ -121,6 +126,13 @@ func readAnnotations(ing *networkingv1.Ingress, o Options) (settings, []Note) {
 		nginxAnnotation(&st, name, short, v, get, o, note)
 		if len(notes) == before {
 			notes = append(notes, Note{Annotation: name, Verdict: Honoured})
+		}
+	}
+	for _, i := range later {
+		for _, n := range notes {
+			if n.Annotation == notes[i].With && n.Verdict != Honoured {
+				notes[i].Verdict, notes[i].Message = n.Verdict, "goes with "+n.Annotation+" ("+n.Verdict.String()+")"
+			}
 		}
 	}
 	return st, notes

@@ -304,6 +304,9 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 	}
 	st, notes := readAnnotations(ing, o)
 	for _, n := range notes {
+		if n.With != "" {
+			continue // the annotation it goes with tells
+		}
 		switch n.Verdict {
 		case Refused:
 			bad("AnnotationRefused", "%s: %s", n.Annotation, n.Message)

@@ -427,6 +427,13 @@ func TestIngressController(t *testing.T) {
 	if body := mustGet(t, client, "https://shop.test/"); !strings.HasSuffix(body, " /") {
 		t.Errorf("shop.test broke beside the broken Ingress: %q", body)
 	}
+	// rampart migrate reads the same cluster, as the same ServiceAccount.
+	out, err := exec.Command(rampartBin, "migrate", "--kubeconfig", kcFile).CombinedOutput()
+	if code := exitCode(t, err); code != 1 || !strings.Contains(string(out), "web/snippet: NOT SERVED") ||
+		!strings.Contains(string(out), "web/migrated: served, with 1 difference(s)") || !strings.Contains(string(out), "web/shop: works as is") ||
+		!strings.Contains(string(out), "web/broken: NOT SERVED until the unsupported parts are changed\n  unsupported: InvalidBackend: ") {
+		t.Errorf("rampart migrate on the cluster: exit %d\n%s", code, out)
+	}
 	if out := rp.out.String(); strings.Contains(out, "forbidden") || strings.Contains(out, "Forbidden") {
 		t.Errorf("rampart was refused something as the shipped ServiceAccount:\n%s", out)
 	}

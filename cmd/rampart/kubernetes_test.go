@@ -292,3 +292,37 @@ func TestIngressManifests(t *testing.T) {
 		t.Errorf("service %s is %s; want LoadBalancer", s.Name, s.Spec.Type)
 	}
 }
+
+// TestMigrate: rampart migrate on manifests written the way ingress-nginx
+// users write them gives each Ingress its verdict, names every annotation
+// that differs or is unsupported, and exits 1 because some would not be
+// served.
+func TestMigrate(t *testing.T) {
+	out, err := exec.Command(rampartBin, "migrate", "testdata/migrate/ingress-nginx.yaml").CombinedOutput()
+	if code := exitCode(t, err); code != 1 {
+		t.Errorf("exit %d; want 1 (some Ingresses would not be served)\n%s", code, out)
+	}
+	for _, want := range []string{
+		"shop/plain: works as is\n",
+		"shop/rewrite: served, with 1 difference(s)\n  works as is: nginx.ingress.kubernetes.io/proxy-body-size, nginx.ingress.kubernetes.io/rewrite-target, nginx.ingress.kubernetes.io/ssl-redirect\n  differs: nginx.ingress.kubernetes.io/use-regex: ",
+		"shop/limits: served, with 2 difference(s)\n",
+		"  differs: nginx.ingress.kubernetes.io/enable-cors: ignored",
+		"  differs: nginx.ingress.kubernetes.io/limit-rps: per client address, as in ingress-nginx; over the limit rampart answers 429",
+		"shop/snippet: NOT SERVED until the unsupported parts are changed\n  unsupported: nginx.ingress.kubernetes.io/configuration-snippet: raw configuration, never taken",
+		"shop/basic-auth: NOT SERVED until the unsupported parts are changed\n  unsupported: nginx.ingress.kubernetes.io/auth-realm: goes with nginx.ingress.kubernetes.io/auth-type (unsupported)\n",
+		"  unsupported: nginx.ingress.kubernetes.io/auth-type: basic authentication from an Ingress's Secret is not read yet",
+		"shop/timeout-with-unit: NOT SERVED until the unsupported parts are changed\n  unsupported: nginx.ingress.kubernetes.io/proxy-read-timeout: \"60s\" is not a whole number of seconds",
+		"shop/redirect: served, with 1 difference(s)\n  works as is: nginx.ingress.kubernetes.io/permanent-redirect\n  differs: nginx.ingress.kubernetes.io/some-future-annotation: ignored",
+		"rampart migrate: 7 Ingresses in the files (their Services and Secrets taken to exist): 1 work as is, 3 served with differences, 3 not served\n",
+		"rampart: migrate: 3 of 7 Ingresses would not be served\n",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+	// A file that is not YAML of Ingresses: a setting error, exit 2.
+	out, err = exec.Command(rampartBin, "migrate", "testdata/migrate/missing.yaml").CombinedOutput()
+	if code := exitCode(t, err); code != 2 || !strings.Contains(string(out), "fix: ") {
+		t.Errorf("a missing file: exit %d, %s; want 2 and the fix", code, out)
+	}
+}
