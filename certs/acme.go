@@ -31,8 +31,21 @@ type ACMEConfig struct {
 	// orders nothing until SetDomains gives some (the Kubernetes mode).
 	Domains []string
 
-	// CacheDir holds certificates and the ACME account key (mode 0700). Required.
+	// CacheDir holds certificates and the ACME account key (mode 0700).
+	// Required unless Cache is set.
 	CacheDir string
+
+	// Cache, if not nil, replaces CacheDir: a store that replicas share
+	// (the Kubernetes mode's Secrets), which also carries the challenge
+	// answers, so any replica can answer the CA.
+	Cache autocert.Cache
+
+	// MayOrder, if not nil, tells whether this replica may order now (it
+	// holds the Lease). While it says no, handshakes are served only what
+	// Cache holds (re-read now and then, so the leader's new and renewed
+	// certificates are picked up), nothing is ordered or renewed, and Run's
+	// loops wait. Nil: this replica always may.
+	MayOrder func() bool
 
 	// DirectoryURL is the CA's ACME directory. Empty means Let's Encrypt production.
 	DirectoryURL string
@@ -70,6 +83,7 @@ type ACMEConfig struct {
 // ACME serves certificates obtained and renewed through autocert.
 type ACME struct {
 	m      *autocert.Manager
+	cache  autocert.Cache // the Manager's
 	served servedNames
 	cfg    ACMEConfig
 	log    *zap.Logger
@@ -79,11 +93,12 @@ type ACME struct {
 	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
 	runCtx  context.Context      // Run's, for the orders of names added later; nil before Run
 	running map[string]bool      // names with an obtain loop going
+	follows map[string]*followed // a follower's certificates, read from the cache
 }
 
 // NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
 func NewACME(cfg ACMEConfig) (*ACME, error) {
-	if cfg.CacheDir == "" {
+	if cfg.CacheDir == "" && cfg.Cache == nil {
 		return nil, errors.New("certs: ACME needs a cache directory")
 	}
 	if cfg.RetryMin == 0 {
@@ -100,9 +115,14 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 	transport.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
 	a := &ACME{cfg: cfg, log: log}
 	a.served.store(cfg.Domains)
+	var cache autocert.Cache = autocert.DirCache(cfg.CacheDir)
+	if cfg.Cache != nil {
+		cache = cfg.Cache
+	}
+	a.cache = loggingCache{cache, log}
 	a.m = &autocert.Manager{
 		Prompt: autocert.AcceptTOS,
-		Cache:  loggingCache{autocert.DirCache(cfg.CacheDir), log},
+		Cache:  a.cache,
 		// The policy compares names without port: autocert's HTTP-01 handler
 		// passes the Host header as received, port included.
 		HostPolicy: func(_ context.Context, host string) error {
@@ -130,6 +150,9 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 // failure, whatever the CA's Retry-After): Run alone orders, on its backoff.
 // Challenge handshakes (TLS-ALPN-01) always pass.
 func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !isChallenge(hello) && !a.mayOrder() {
+		return a.follow(hello)
+	}
 	if !isChallenge(hello) {
 		name := hostname.Canonical(hello.ServerName)
 		a.mu.Lock()
@@ -284,6 +307,14 @@ func (a *ACME) obtain(ctx context.Context, domain string) {
 		if !a.served.has(domain) {
 			return // removed by a reload: nothing is ordered for it any more
 		}
+		for !a.mayOrder() { // another replica orders; this one may take over
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		a.log.Debug("ordering a certificate, unless the cache holds it", zap.String("domain", domain))
 		start := time.Now()
 		// An ECDSA-capable hello, so that the certificate obtained first is the
 		// ECDSA one modern clients use; autocert adds RSA on demand.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +25,12 @@ import (
 type kubeMode struct {
 	kubeconfig        string // "": in the cluster, as the Pod's ServiceAccount
 	allowExternalName bool
+	namespace         string        // rampart's own: its ACME Secrets and Lease
+	leaseDuration     time.Duration // the ACME Lease's
+	identity          string        // this replica's, in the Lease
+
+	client kubernetes.Interface
+	leader *kube.Leader // nil unless --tls acme: then only its holder orders
 
 	watcher *kube.Watcher
 	events  *kube.Events
@@ -38,9 +47,19 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	km := &kubeMode{}
 	fs.StringVar(&km.kubeconfig, "kubeconfig", "", "kubeconfig file to reach the API server with; empty: the Pod's ServiceAccount (in the cluster)")
 	fs.BoolVar(&km.allowExternalName, "allow-external-name", false, "let an Ingress's backend be a Service of type ExternalName (refused by default: it can point at any name, the cloud's metadata service included)")
+	fs.StringVar(&km.namespace, "namespace", ownNamespace(), "rampart's own namespace, where the replicas share their ACME account and certificates (Secrets) and elect the one that orders (a Lease); default: the Pod's")
+	lease := fs.String("lease-duration", "15s", "how long the replica that orders certificates keeps the Lease after it stops renewing it, before another takes over")
 	cfg, err := load(fs, &raw, args, env, stdout)
 	if err != nil {
 		return err
+	}
+	if km.leaseDuration, err = time.ParseDuration(*lease); err != nil || km.leaseDuration < time.Second {
+		return &settingError{cfg.sources.of("lease-duration"), fmt.Sprintf("%q is not a duration of a second or more", *lease), "use a duration such as 15s"}
+	}
+	km.identity = os.Getenv("POD_NAME")
+	if km.identity == "" {
+		host, _ := os.Hostname()
+		km.identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	for _, name := range []string{"domain", "upstream", "config"} {
 		if cfg.sources.given(name) {
@@ -59,13 +78,43 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	if err != nil {
 		return err
 	}
+	km.client = client
 	if km.watcher, err = kube.NewWatcher(kube.WatchConfig{Client: client}); err != nil {
 		return err
 	}
 	km.events = kube.NewEvents(client, "rampart")
 	defer km.events.Stop()
 	cfg.kube, km.base = km, cfg
-	return serve(ctx, cfg, nil, stderr, nil)
+	var lost atomic.Bool
+	if cfg.tlsMode == "acme" {
+		// One replica orders at a time; every one serves from the shared
+		// Secrets. A leader that loses the Lease stops (and is restarted as
+		// a follower): an order of its might still finish, and leader
+		// election does not fence.
+		km.leader = &kube.Leader{}
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		go kube.RunElection(ctx, kube.ElectionConfig{Client: client, Namespace: km.namespace, Identity: km.identity,
+			LeaseDuration: km.leaseDuration, OnLost: func() { lost.Store(true); stop() }}, km.leader)
+	}
+	err = serve(ctx, cfg, nil, stderr, nil)
+	if err == nil && lost.Load() {
+		err = errors.New("this replica lost the ACME Lease while it held it; stopped, to rejoin as a follower")
+	}
+	return err
+}
+
+// ownNamespace is the Pod's namespace (POD_NAMESPACE, or the
+// ServiceAccount's), else the manifests' rampart-ingress.
+func ownNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "rampart-ingress"
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rampart-proxy/rampart/kube"
@@ -26,7 +27,7 @@ import (
 func runMigrate(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rampart migrate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	kubeconfig := fs.String("kubeconfig", "", "read the cluster's Ingresses (every namespace) with this kubeconfig; empty, and no FILE: the Pod's ServiceAccount")
+	kubeconfig := fs.String("kubeconfig", "", "read the cluster's Ingresses (every namespace) with this kubeconfig; empty, and no FILE: kubectl's (KUBECONFIG, ~/.kube/config), or in a Pod its ServiceAccount")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "rampart migrate [FILE ...] [--kubeconfig FILE]: judge Ingress objects written for ingress-nginx before switching to rampart.\n"+
@@ -166,6 +167,10 @@ func ingressesIn(data []byte) ([]networkingv1.Ingress, error) {
 func clusterSnapshot(ctx context.Context, kubeconfig string) (kube.Snapshot, error) {
 	var s kube.Snapshot
 	rc, err := restConfig(kubeconfig)
+	if kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		// Outside the cluster: kubectl's own (KUBECONFIG, ~/.kube/config).
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
+	}
 	if err != nil {
 		return s, &settingError{"--kubeconfig", err.Error(), "give --kubeconfig, or FILEs of Ingress objects"}
 	}

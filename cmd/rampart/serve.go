@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-proxy/rampart/certs"
+	"github.com/rampart-proxy/rampart/kube"
 	"github.com/rampart-proxy/rampart/metrics"
 	"github.com/rampart-proxy/rampart/proxy"
 	"github.com/rampart-proxy/rampart/redact"
@@ -252,6 +253,12 @@ func newMainSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 	}
 	if cfg.acmeEABKID != "" {
 		acfg.EAB = &acme.ExternalAccountBinding{KID: cfg.acmeEABKID, Key: cfg.acmeEABKey}
+	}
+	if km := cfg.kube; km != nil && km.leader != nil {
+		// The replicas share one cache (Secrets in rampart's namespace), and
+		// only the Lease's holder orders.
+		acfg.Cache = &kube.SecretCache{Client: km.client, Namespace: km.namespace}
+		acfg.MayOrder = km.leader.Held
 	}
 	a, err := certs.NewACME(acfg)
 	if err != nil {
