@@ -135,16 +135,25 @@ func Translate(s Snapshot, o Options) Result {
 			continue
 		}
 		id := ing.Namespace + "/" + ing.Name
-		routes, problems := translateIngress(ing, s, o)
-		// A path another Ingress already serves for the host.
+		routes, fallback, problems := translateIngress(ing, s, o)
+		// A path another Ingress already serves for the host. The "/" that
+		// spec.defaultBackend gives a host yields to an older Ingress's.
 		for host, rs := range routes {
-			for _, r := range rs {
+			for j := 0; j < len(rs); j++ {
+				r := rs[j]
 				for _, c := range hosts[host] {
-					if c.route.Match.Path == r.Match.Path && c.route.Match.Kind == r.Match.Kind {
-						problems = append(problems, Problem{Ingress: id, Reason: "PathConflict", Message: fmt.Sprintf("host %s path %s is served by Ingress %s, which is older; change the path or the host", host, r.Match.Path, c.owner)})
+					if c.route.Match.Path != r.Match.Path || c.route.Match.Kind != r.Match.Kind {
+						continue
 					}
+					if fallback[host] && r.Match.Path == "/" && r.Match.Kind == proxy.PathPrefix {
+						rs = slices.Delete(rs, j, j+1)
+						j--
+						break
+					}
+					problems = append(problems, Problem{Ingress: id, Reason: "PathConflict", Message: fmt.Sprintf("host %s path %s is served by Ingress %s, which is older; change the path or the host", host, r.Match.Path, c.owner)})
 				}
 			}
+			routes[host] = rs
 		}
 		pairs, tlsProblems := ingressCerts(ing, routes, s.Secrets, o)
 		problems = append(problems, tlsProblems...)
@@ -292,15 +301,15 @@ func ours(ing *networkingv1.Ingress, classes map[string]bool, defaultClass strin
 	return defaultClass != ""
 }
 
-// translateIngress turns one Ingress into routes by host, or problems.
-func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[string][]proxy.SiteRoute, []Problem) {
+// translateIngress turns one Ingress into routes by host, or problems;
+// fallback names the hosts whose "/" is spec.defaultBackend's.
+func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes map[string][]proxy.SiteRoute, fallback map[string]bool, problems []Problem) {
 	id := ing.Namespace + "/" + ing.Name
-	var problems []Problem
 	bad := func(reason, format string, args ...any) {
 		problems = append(problems, Problem{Ingress: id, Reason: reason, Message: fmt.Sprintf(format, args...)})
 	}
-	if ing.Spec.DefaultBackend != nil {
-		bad("Unsupported", "spec.defaultBackend is not served yet; give the backend a rule with a host and the path /")
+	if ing.Spec.DefaultBackend != nil && len(ing.Spec.Rules) == 0 {
+		bad("Unsupported", "an Ingress of spec.defaultBackend alone (every host) is not served: rampart holds a certificate per name; give the backend a rule with a host")
 	}
 	st, notes := readAnnotations(ing, o)
 	for _, n := range notes {
@@ -314,7 +323,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 			problems = append(problems, Problem{Ingress: id, Reason: "AnnotationDiffers", Message: n.Annotation + ": " + n.Message, Served: true})
 		}
 	}
-	routes := map[string][]proxy.SiteRoute{}
+	routes, fallback = map[string][]proxy.SiteRoute{}, map[string]bool{}
 	seen := map[string]string{} // host and match → where in the Ingress
 	add := func(host, at string, r proxy.SiteRoute) {
 		key := fmt.Sprintf("%s %d %s", host, r.Match.Kind, r.Match.Path)
@@ -327,7 +336,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 	}
 	for ri, rule := range ing.Spec.Rules {
 		if rule.Host == "" {
-			bad("Unsupported", "spec.rules[%d] has no host; rampart serves rules for named hosts only (it holds a certificate per name)", ri)
+			bad("Unsupported", "spec.rules[%d] has no host, so it serves every name; rampart serves rules for named hosts only (it holds a certificate per name): name the host", ri)
 			continue
 		}
 		if st.appRoot != "" && ri == slices.IndexFunc(ing.Spec.Rules, func(r networkingv1.IngressRule) bool { return r.Host == rule.Host }) {
@@ -380,7 +389,27 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (map[str
 			add(rule.Host, at, route)
 		}
 	}
-	return routes, problems
+	// spec.defaultBackend takes what the rules' paths do not, for each
+	// of their hosts: a "/" where the Ingress gives none.
+	if b := ing.Spec.DefaultBackend; b != nil {
+		for host := range routes {
+			if _, has := seen[fmt.Sprintf("%s %d %s", host, proxy.PathPrefix, "/")]; has {
+				continue
+			}
+			route := proxy.SiteRoute{Match: proxy.RouteMatch{Path: "/"}, Policy: st.policy}
+			if st.redirect != nil {
+				route.Redirect = st.redirect
+			} else if err := backendRoute(&route, ing.Namespace, *b, s, o, st.scheme); err != "" {
+				bad("InvalidBackend", "spec.defaultBackend: %s", err)
+				break
+			} else if route.Pool != nil {
+				route.Pool.Balance, route.UpstreamHost = st.balance, st.upstreamHost
+			}
+			add(host, "spec.defaultBackend", route)
+			fallback[host] = true
+		}
+	}
+	return routes, fallback, problems
 }
 
 // backendRoute points a route at a backend's ready endpoints (a pool), or

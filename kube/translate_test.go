@@ -242,9 +242,27 @@ shop.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.
 			`rules: [{host: e.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: outside, port: {number: 80}}}}]}}]`), "", []string{"web/ext InvalidBackend"}},
 		{"a resource backend is refused", ingress("res", "2026-01-01T00:00:00Z", "rampart",
 			`rules: [{host: r.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}]}}]`), "", []string{"web/res InvalidBackend"}},
-		{"a rule without host, and a default backend, are not served yet", ingress("nohost", "2026-01-01T00:00:00Z", "rampart",
+		{"a rule without host is not served (every name: rampart holds a certificate per name)", ingress("nohost", "2026-01-01T00:00:00Z", "rampart",
 			`defaultBackend: {service: {name: api, port: {number: 9000}}}
-  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`), "", []string{"web/nohost Unsupported", "web/nohost Unsupported"}},
+  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`), "", []string{"web/nohost Unsupported"}},
+		{"nor a default backend alone", ingress("onlydefault", "2026-01-01T00:00:00Z", "rampart",
+			`defaultBackend: {service: {name: api, port: {number: 9000}}}`), "", []string{"web/onlydefault Unsupported"}},
+		{"a default backend takes what the rules' paths do not, for their hosts", ingress("fallback", "2026-01-01T00:00:00Z", "rampart",
+			`defaultBackend: {service: {name: shop, port: {number: 80}}}
+  rules: [{host: d.example.com, http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}, {host: e.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			`d.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000]
+d.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+e.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000]
+`, nil},
+		{"a default backend's / yields to an older Ingress's /", shop + ingress("later-default", "2026-03-01T00:00:00Z", "rampart",
+			`defaultBackend: {service: {name: api, port: {number: 9000}}}
+  rules: [{host: shop.example.com, http: {paths: [{path: /more, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			`*.tenants.example.com prefix / -> respond 503
+shop.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000]
+shop.example.com exact /healthz -> pool web/shop:http [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+shop.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
+shop.example.com prefix /more -> pool web/api:9000 [10.2.0.1:9000]
+`, nil},
 		{"a path the older Ingress holds: the newer is left out", shop + ingress("later", "2026-03-01T00:00:00Z", "rampart",
 			`rules: [{host: shop.example.com, http: {paths: [{path: /extra, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}, {path: /api, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}]}}]`),
 			`*.tenants.example.com prefix / -> respond 503
