@@ -6,16 +6,12 @@ import (
 	"encoding/base32"
 	"errors"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/acme/autocert"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -95,69 +91,4 @@ func (c *SecretCache) Delete(ctx context.Context, key string) error {
 		return nil
 	}
 	return err
-}
-
-// LeaseName is the Lease whose holder alone orders certificates.
-const LeaseName = "rampart-acme"
-
-// Leader tells whether this replica holds the Lease that lets one replica
-// at a time order certificates. The zero value holds nothing.
-type Leader struct{ held atomic.Bool }
-
-// Held tells whether this replica leads now.
-func (l *Leader) Held() bool { return l.held.Load() }
-
-// ElectionConfig configures RunElection.
-type ElectionConfig struct {
-	Client    kubernetes.Interface // required
-	Namespace string               // the Lease's; required
-	Identity  string               // this replica's, unique (the Pod's name); required
-	// LeaseDuration is how long a leader that stopped renewing keeps the
-	// Lease before another may take it. Zero means 15 seconds; the leader
-	// renews within two thirds of it.
-	LeaseDuration time.Duration
-	// OnLost is called if this replica led and lost the Lease (it could not
-	// renew in time): it must stop ordering at once, and rampart stops, to
-	// rejoin as a follower. Nil means nothing is called.
-	OnLost func()
-	// OnNewLeader is called with each new leader's identity. Nil: none.
-	OnNewLeader func(identity string)
-}
-
-// RunElection competes for the Lease until ctx ends, keeping l up to date.
-// The Lease is not released on the way out: an order the leader began may
-// still be running, and leader election does not fence; another replica
-// takes over once the Lease expires.
-func RunElection(ctx context.Context, cfg ElectionConfig, l *Leader) {
-	d := cfg.LeaseDuration
-	if d == 0 {
-		d = 15 * time.Second
-	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: LeaseName, Namespace: cfg.Namespace},
-		Client:     cfg.Client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
-	}
-	for ctx.Err() == nil {
-		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-			Lock:          lock,
-			LeaseDuration: d,
-			RenewDeadline: d * 2 / 3,
-			RetryPeriod:   max(d/8, 250*time.Millisecond),
-			Name:          LeaseName,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(context.Context) { l.held.Store(true) },
-				OnStoppedLeading: func() {
-					if l.held.Swap(false) && ctx.Err() == nil && cfg.OnLost != nil {
-						cfg.OnLost()
-					}
-				},
-				OnNewLeader: func(id string) {
-					if cfg.OnNewLeader != nil {
-						cfg.OnNewLeader(id)
-					}
-				},
-			},
-		})
-	}
 }

@@ -262,11 +262,20 @@ func TestIngressController(t *testing.T) {
 	// through a server-side dry run (nothing here runs Pods).
 	applyManifests(t, admin, func(kind string) bool {
 		switch kind {
-		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "IngressClass":
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "IngressClass", "Service":
 			return true
 		}
 		return false
 	})
+	// The cloud gives rampart's LoadBalancer Service its address.
+	lb, err := k.CoreV1().Services("rampart-ingress").Get(ctx, "rampart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.10"}}
+	if _, err := k.CoreV1().Services("rampart-ingress").UpdateStatus(ctx, lb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// rampart authenticates as the ServiceAccount would, with its groups.
 	user, err := env.AddUser(envtest.User{Name: kubeSA, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rampart-ingress", "system:authenticated"}}, nil)
 	if err != nil {
@@ -315,6 +324,19 @@ func TestIngressController(t *testing.T) {
 	if body := mustGet(t, client, "https://shop.test/"); body != "a /" {
 		t.Fatalf("shop.test/ answered %q; want app a", body)
 	}
+
+	// The leader (the only replica) writes the LoadBalancer's address into
+	// the Ingress's status, as kubectl get ingress shows it.
+	waitFor(t, 30*time.Second, "the Ingress's status.loadBalancer", func() error {
+		ing, err := k.NetworkingV1().Ingresses(web).Get(ctx, "shop", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if lbs := ing.Status.LoadBalancer.Ingress; len(lbs) != 1 || lbs[0].IP != "203.0.113.10" {
+			return fmt.Errorf("status %+v", ing.Status.LoadBalancer)
+		}
+		return nil
+	})
 
 	// Constant rate on shop.test while the cluster changes around it.
 	load := startLoad(t, client, "https://shop.test/cart", 20*time.Millisecond, nil)

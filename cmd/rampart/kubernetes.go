@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,8 +30,12 @@ type kubeMode struct {
 	leaseDuration     time.Duration // the ACME Lease's
 	identity          string        // this replica's, in the Lease
 
+	publish string // the Service whose address the Ingresses' status shows
+
 	client kubernetes.Interface
-	leader *kube.Leader // nil unless --tls acme: then only its holder orders
+	leader *kube.Leader       // its holder alone orders certificates (--tls acme) and writes status
+	status *kube.StatusWriter // made by start
+	lost   func()             // called if this replica loses the Lease it held: rampart stops
 
 	watcher *kube.Watcher
 	events  *kube.Events
@@ -48,6 +53,7 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	fs.StringVar(&km.kubeconfig, "kubeconfig", "", "kubeconfig file to reach the API server with; empty: the Pod's ServiceAccount (in the cluster)")
 	fs.BoolVar(&km.allowExternalName, "allow-external-name", false, "let an Ingress's backend be a Service of type ExternalName (refused by default: it can point at any name, the cloud's metadata service included)")
 	fs.StringVar(&km.namespace, "namespace", ownNamespace(), "rampart's own namespace, where the replicas share their ACME account and certificates (Secrets) and elect the one that orders (a Lease); default: the Pod's")
+	fs.StringVar(&km.publish, "publish-service", ownNamespace()+"/rampart", "namespace/name of the Service in front of rampart (its LoadBalancer): its address is written into each served Ingress's status")
 	lease := fs.String("lease-duration", "15s", "how long the replica that orders certificates keeps the Lease after it stops renewing it, before another takes over")
 	cfg, err := load(fs, &raw, args, env, stdout)
 	if err != nil {
@@ -74,6 +80,7 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 		return &settingError{cfg.sources.of("kubeconfig"), err.Error(), "run in a Pod with a ServiceAccount, or give --kubeconfig a readable file"}
 	}
 	restCfg.UserAgent = "rampart/" + buildVersion()
+	restCfg.QPS, restCfg.Burst = 50, 100 // the status of many Ingresses, written at once
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
@@ -85,24 +92,52 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	km.events = kube.NewEvents(client, "rampart")
 	defer km.events.Stop()
 	cfg.kube, km.base = km, cfg
+	// One replica at a time holds the Lease: it alone orders certificates
+	// (the others serve what the shared Secrets hold) and writes status. A
+	// leader that loses the Lease while alive stops, and is restarted as a
+	// follower: an order of its might still finish, and leader election
+	// does not fence.
 	var lost atomic.Bool
-	if cfg.tlsMode == "acme" {
-		// One replica orders at a time; every one serves from the shared
-		// Secrets. A leader that loses the Lease stops (and is restarted as
-		// a follower): an order of its might still finish, and leader
-		// election does not fence.
-		km.leader = &kube.Leader{}
-		var stop context.CancelFunc
-		ctx, stop = context.WithCancel(ctx)
-		defer stop()
-		go kube.RunElection(ctx, kube.ElectionConfig{Client: client, Namespace: km.namespace, Identity: km.identity,
-			LeaseDuration: km.leaseDuration, OnLost: func() { lost.Store(true); stop() }}, km.leader)
-	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	km.leader, km.lost = &kube.Leader{}, func() { lost.Store(true); stop() }
 	err = serve(ctx, cfg, nil, stderr, nil)
 	if err == nil && lost.Load() {
-		err = errors.New("this replica lost the ACME Lease while it held it; stopped, to rejoin as a follower")
+		err = errors.New("this replica lost the Lease while it held it; stopped, to rejoin as a follower")
 	}
 	return err
+}
+
+// start runs the cluster's watch, the election and the status writer
+// until ctx ends; synced tells when the caches are full (or the stop
+// began).
+func (km *kubeMode) start(ctx context.Context, bg *sync.WaitGroup, log *zap.Logger) (synced <-chan error) {
+	ch := make(chan error, 1)
+	km.status = kube.NewStatusWriter(km.client, km.publish, km.leader, func(ingress string, err error) {
+		log.Warn("an Ingress's status not written", zap.String("ingress", ingress), zap.Error(err))
+	})
+	bg.Add(3)
+	go func() {
+		defer bg.Done()
+		log.Info("watching the cluster's Ingresses; /readyz fails until the caches are full and the first table is built")
+		ch <- km.watcher.Run(ctx)
+	}()
+	go func() {
+		defer bg.Done()
+		kube.RunElection(ctx, kube.ElectionConfig{Client: km.client, Namespace: km.namespace, Identity: km.identity, LeaseDuration: km.leaseDuration,
+			OnLost: func() {
+				log.Error("lost the Lease while holding it; stopping, to be restarted as a follower", zap.String("lease", km.namespace+"/"+kube.LeaseName))
+				km.lost()
+			},
+			OnNewLeader: func(id string) {
+				log.Info("the replica that orders certificates and writes status", zap.String("leader", id), zap.Bool("this", id == km.identity))
+			}}, km.leader)
+	}()
+	go func() {
+		defer bg.Done()
+		km.status.Run(ctx)
+	}()
+	return ch
 }
 
 // ownNamespace is the Pod's namespace (POD_NAMESPACE, or the
@@ -155,6 +190,7 @@ func (km *kubeMode) tableFromCluster(base *config, log *zap.Logger) (*config, ku
 	snap := km.watcher.Snapshot()
 	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme", MaxTimeout: base.upstreamTimeout})
 	km.events.Report(snap.Ingresses, res.Problems)
+	km.status.Offer(snap, res.Served)
 	for _, p := range res.Problems {
 		switch {
 		case slices.Contains(km.last.Problems, p): // logged when it appeared

@@ -151,20 +151,13 @@ func serve(ctx context.Context, cfg *config, reload func() (*config, error), std
 	return nil
 }
 
-// watchCluster starts the Kubernetes mode's watcher, if cfg has one, and
-// tells when its caches are full (or the stop began).
+// watchCluster starts the Kubernetes mode's background work, if cfg has
+// it, and tells when the cluster's caches are full (or the stop began).
 func watchCluster(ctx context.Context, cfg *config, bg *sync.WaitGroup, log *zap.Logger) <-chan error {
 	if cfg.kube == nil {
 		return nil
 	}
-	ch := make(chan error, 1)
-	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		log.Info("watching the cluster's Ingresses; /readyz fails until the caches are full and the first table is built")
-		ch <- cfg.kube.watcher.Run(ctx)
-	}()
-	return ch
+	return cfg.kube.start(ctx, bg, log.Named("kubernetes"))
 }
 
 func newLogger(cfg *config, stderr io.Writer) (*zap.Logger, error) {
@@ -254,7 +247,7 @@ func newMainSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 	if cfg.acmeEABKID != "" {
 		acfg.EAB = &acme.ExternalAccountBinding{KID: cfg.acmeEABKID, Key: cfg.acmeEABKey}
 	}
-	if km := cfg.kube; km != nil && km.leader != nil {
+	if km := cfg.kube; km != nil {
 		// The replicas share one cache (Secrets in rampart's namespace), and
 		// only the Lease's holder orders.
 		acfg.Cache = &kube.SecretCache{Client: km.client, Namespace: km.namespace}
