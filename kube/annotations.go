@@ -2,6 +2,7 @@ package kube
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/rampart-proxy/rampart/proxy"
@@ -85,7 +87,10 @@ var companions = map[string]string{
 // readAnnotations judges every annotation of rampart's and ingress-nginx's
 // on ing and returns the settings they make, with a note for each that is
 // not simply honoured (and each that is, for rampart migrate).
-func readAnnotations(ing *networkingv1.Ingress, o Options) (settings, []Note) {
+//
+// secrets are the Secrets auth-secret may name (Snapshot.AuthSecrets); nil
+// when they cannot be known (rampart migrate on files).
+func readAnnotations(ing *networkingv1.Ingress, o Options, secrets []corev1.Secret) (settings, []Note) {
 	st := settings{scheme: "http"}
 	var notes []Note
 	var later []int // companions' notes, judged with their annotation
@@ -124,6 +129,9 @@ func readAnnotations(ing *networkingv1.Ingress, o Options) (settings, []Note) {
 		}
 		before := len(notes)
 		nginxAnnotation(&st, name, short, v, get, o, note)
+		if short == "auth-type" && v == "basic" {
+			basicAuth(&st, ing, name, get, secrets, note)
+		}
 		if len(notes) == before {
 			notes = append(notes, Note{Annotation: name, Verdict: Honoured})
 		}
@@ -260,7 +268,9 @@ func nginxAnnotation(st *settings, name, short, v string, get func(string) (stri
 		}
 		note(name, Differs, "per client address, as in ingress-nginx; over the limit rampart answers 429 with Retry-After (ingress-nginx 503)")
 	case "auth-type":
-		note(name, Refused, "basic authentication from an Ingress's Secret is not read yet: the Ingress would be served without its password; protect it with a rampart file site, or wait for this")
+		if v != "basic" {
+			bad("basic (rampart has no digest authentication, and never serves such an Ingress open)")
+		}
 	case "upstream-vhost":
 		if v == "" || strings.ContainsAny(v, "/@?#$ \\\r\n\x00") {
 			bad("a host name")
@@ -389,4 +399,86 @@ func regexRoute(r *proxy.SiteRoute, path, to string) error {
 	r.Match = proxy.RouteMatch{Path: cmp.Or(strings.TrimRight(lit, "/"), "/")}
 	r.Rewrite = &proxy.PathRewrite{Regexp: re, To: to}
 	return nil
+}
+
+// basicAuth reads auth-type basic's Secret (auth-secret, in the Ingress's
+// namespace): htpasswd lines under the key auth (auth-secret-type
+// auth-file, the default), or one key per user (auth-map). rampart checks
+// bcrypt hashes only. Without the Secret, the Ingress is not served: never
+// open.
+func basicAuth(st *settings, ing *networkingv1.Ingress, name string, get func(string) (string, bool), secrets []corev1.Secret, note func(string, Verdict, string, ...any)) {
+	ref, ok := get("auth-secret")
+	if !ok || ref == "" {
+		note(name, Refused, "basic without %sauth-secret: the Ingress would be open", NginxPrefix)
+		return
+	}
+	ns, secretName, qualified := strings.Cut(ref, "/")
+	if !qualified {
+		ns, secretName = ing.Namespace, ref
+	}
+	if ns != ing.Namespace {
+		note(name, Refused, "auth-secret %q is in another namespace; rampart reads it from the Ingress's own", ref)
+		return
+	}
+	kind, _ := get("auth-secret-type")
+	if kind != "" && kind != "auth-file" && kind != "auth-map" {
+		note(name, Refused, "auth-secret-type %q is not auth-file or auth-map", kind)
+		return
+	}
+	realm, _ := get("auth-realm")
+	if secrets == nil {
+		note(name, Differs, "works if Secret %s/%s holds bcrypt hashes (htpasswd -B): rampart checks no other kind; ingress-nginx's htpasswd default, MD5, is refused when served", ns, secretName)
+		st.policy.BasicAuth = &proxy.BasicAuth{Realm: realm, Users: map[string][]byte{"checked-when-served": []byte("$2y$10$")}}
+		return
+	}
+	i := slices.IndexFunc(secrets, func(s corev1.Secret) bool { return s.Namespace == ns && s.Name == secretName })
+	if i < 0 {
+		note(name, Refused, "Secret %s/%s not found (or not readable): the Ingress would be open; it is served once the Secret exists", ns, secretName)
+		return
+	}
+	users := map[string][]byte{}
+	var err error
+	if kind == "auth-map" {
+		var lines []string
+		for user, hash := range secrets[i].Data {
+			lines = append(lines, user+":"+string(hash))
+		}
+		slices.Sort(lines)
+		users, err = proxy.ParseHtpasswd([]byte(strings.Join(lines, "\n")))
+	} else {
+		users, err = proxy.ParseHtpasswd(secrets[i].Data["auth"])
+	}
+	if err == nil && len(users) == 0 {
+		err = errors.New("no users (the key auth holds the htpasswd lines)")
+	}
+	if err != nil {
+		note(name, Refused, "Secret %s/%s: %v; rampart checks bcrypt only: htpasswd -B -c auth USER, then kubectl create secret generic %s --from-file=auth", ns, secretName, err, secretName)
+		return
+	}
+	st.policy.BasicAuth = &proxy.BasicAuth{Realm: realm, Users: users}
+}
+
+// AuthSecretNames lists the Secrets that Ingresses' auth-secret
+// annotations name ("namespace/name", the Ingress's namespace when
+// unqualified): the caller fetches these for Snapshot.AuthSecrets, and no
+// other Secret beyond the TLS ones.
+func AuthSecretNames(ings []networkingv1.Ingress) []string {
+	var out []string
+	for _, ing := range ings {
+		if strings.TrimSpace(ing.Annotations[NginxPrefix+"auth-type"]) != "basic" {
+			continue
+		}
+		ref := strings.TrimSpace(ing.Annotations[NginxPrefix+"auth-secret"])
+		if ref == "" {
+			continue
+		}
+		if !strings.Contains(ref, "/") {
+			ref = ing.Namespace + "/" + ref
+		}
+		if !slices.Contains(out, ref) {
+			out = append(out, ref)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

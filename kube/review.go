@@ -35,18 +35,19 @@ func (r Review) Served() bool {
 // ready, so only what the Ingress itself says is judged.
 func ReviewIngresses(s Snapshot, o Options, cluster bool) []Review {
 	const class = "rampart-migrate"
+	o.FromFiles = !cluster
 	var out []Review
 	for _, ing := range s.Ingresses {
 		ing := *ing.DeepCopy()
 		id := ing.Namespace + "/" + ing.Name
 		ing.Spec.IngressClassName = ptrTo(class)
 		delete(ing.Annotations, legacyClassAnnotation)
-		one := Snapshot{Ingresses: []networkingv1.Ingress{ing}, Services: s.Services, EndpointSlices: s.EndpointSlices, Secrets: s.Secrets,
+		one := Snapshot{Ingresses: []networkingv1.Ingress{ing}, Services: s.Services, EndpointSlices: s.EndpointSlices, Secrets: s.Secrets, AuthSecrets: s.AuthSecrets,
 			IngressClasses: []networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: class}, Spec: networkingv1.IngressClassSpec{Controller: ControllerName}}}}
 		if !cluster {
 			one.Services, one.EndpointSlices = assumedBackends(&ing)
 		}
-		_, notes := readAnnotations(&ing, o)
+		_, notes := readAnnotations(&ing, o, authSecrets(one, o))
 		r := Review{Ingress: id, Notes: notes}
 		for _, p := range Translate(one, o).Problems {
 			if strings.HasPrefix(p.Reason, "Annotation") || (!cluster && (p.Reason == "SecretMissing" || p.Reason == "WildcardWithoutTLS")) {

@@ -43,6 +43,11 @@ type Snapshot struct {
 	EndpointSlices []discoveryv1.EndpointSlice
 	// Secrets are those of type kubernetes.io/tls: the spec.tls pairs.
 	Secrets []corev1.Secret
+	// AuthSecrets are the Secrets that auth-secret annotations name
+	// (AuthSecretNames), fetched one by one: no other is ever cached. An
+	// Ingress whose Secret is not among them is not served (but see
+	// Options.FromFiles).
+	AuthSecrets []corev1.Secret
 }
 
 // Options are the settings that change the translation. The zero value is
@@ -60,6 +65,10 @@ type Options struct {
 	// response headers (--upstream-timeout); proxy-read-timeout is capped
 	// to it. Zero: no cap.
 	MaxTimeout time.Duration
+	// FromFiles is for rampart migrate on files: the Secrets that
+	// auth-secret names cannot be read, and are taken to exist. False (the
+	// controller): a Secret not in Snapshot.AuthSecrets is missing.
+	FromFiles bool
 	// Now is when a spec.tls certificate must be valid. The zero value
 	// means time.Now().
 	Now time.Time
@@ -273,6 +282,18 @@ func findSecret(secrets []corev1.Secret, ns, name string) *corev1.Secret {
 	return nil
 }
 
+// Ours lists the Ingresses of rampart's classes.
+func (s Snapshot) Ours() []networkingv1.Ingress {
+	classes, defaultClass := ourClasses(s.IngressClasses)
+	var out []networkingv1.Ingress
+	for i := range s.Ingresses {
+		if ours(&s.Ingresses[i], classes, defaultClass) {
+			out = append(out, s.Ingresses[i])
+		}
+	}
+	return out
+}
+
 // ourClasses names the IngressClasses with rampart's controller, and the one
 // marked default among them ("" if none).
 func ourClasses(ics []networkingv1.IngressClass) (map[string]bool, string) {
@@ -311,7 +332,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes 
 	if ing.Spec.DefaultBackend != nil && len(ing.Spec.Rules) == 0 {
 		bad("Unsupported", "an Ingress of spec.defaultBackend alone (every host) is not served: rampart holds a certificate per name; give the backend a rule with a host")
 	}
-	st, notes := readAnnotations(ing, o)
+	st, notes := readAnnotations(ing, o, authSecrets(s, o))
 	for _, n := range notes {
 		if n.With != "" {
 			continue // the annotation it goes with tells
@@ -520,4 +541,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// authSecrets is what readAnnotations is given: nil only from files.
+func authSecrets(s Snapshot, o Options) []corev1.Secret {
+	if o.FromFiles {
+		return nil
+	}
+	if s.AuthSecrets == nil {
+		return []corev1.Secret{}
+	}
+	return s.AuthSecrets
 }

@@ -9,12 +9,15 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rampart-proxy/rampart/proxy"
@@ -43,7 +46,11 @@ func snapshot(t *testing.T, docs string) Snapshot {
 		case "EndpointSlice":
 			s.EndpointSlices, err = appendDecoded(s.EndpointSlices, doc)
 		case "Secret":
-			s.Secrets, err = appendDecoded(s.Secrets, doc)
+			if strings.Contains(doc, "type: kubernetes.io/tls") {
+				s.Secrets, err = appendDecoded(s.Secrets, doc)
+			} else {
+				s.AuthSecrets, err = appendDecoded(s.AuthSecrets, doc) // fetched by name, as AuthSecretNames asks
+			}
 		default:
 			t.Fatalf("kind %q", meta.Kind)
 		}
@@ -109,6 +116,10 @@ func describe(sites []proxy.Site) string {
 				}
 				if rl := p.RateLimit; rl != nil {
 					fmt.Fprintf(&b, " rate=%g burst=%d", rl.Rate, rl.Burst)
+				}
+				if ba := p.BasicAuth; ba != nil {
+					users := slices.Sorted(maps.Keys(ba.Users))
+					fmt.Fprintf(&b, " auth=%s%v", ba.Realm, users)
 				}
 				if p.CSP != "" || p.HSTS != "" {
 					fmt.Fprintf(&b, " csp=%q hsts=%q", p.CSP, p.HSTS)
@@ -437,7 +448,14 @@ func TestTranslateAnnotations(t *testing.T) {
 				"+AnnotationDiffers " + n + "proxy-connect-timeout", "+AnnotationDiffers " + n + "proxy-send-timeout", "+AnnotationDiffers " + n + "session-cookie-name", "+AnnotationDiffers " + n + "ssl-redirect"}},
 		{"snippets are refused", with(n+`configuration-snippet: "more_set_headers 'X: y';"`, rules), "", []string{"AnnotationRefused " + n + "configuration-snippet"}},
 		{"raw configuration in auth-url is refused", with(n+`auth-url: "http://auth.svc/verify"`, rules), "", []string{"AnnotationRefused " + n + "auth-url"}},
-		{"basic auth is refused, never served open", with(n+`auth-type: basic, `+n+`auth-secret: users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
+		{"basic auth from an htpasswd Secret (bcrypt)", authSecret("users", "auth: "+b64("alice:"+bcryptHash(t, "pw")+"\n")) + with(n+`auth-type: basic, `+n+`auth-secret: users, `+n+`auth-realm: Staff`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] policy{ auth=Staff[alice] }\n", nil},
+		{"basic auth from an auth-map Secret", authSecret("users", "bob: "+b64(bcryptHash(t, "pw"))) + with(n+`auth-type: basic, `+n+`auth-secret: web/users, `+n+`auth-secret-type: auth-map`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] policy{ auth=[bob] }\n", nil},
+		{"basic auth whose Secret is missing is refused, never served open", with(n+`auth-type: basic, `+n+`auth-secret: users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
+		{"htpasswd's MD5 (its default) is refused: rampart checks bcrypt", authSecret("users", "auth: "+b64("alice:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n")) + with(n+`auth-type: basic, `+n+`auth-secret: users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
+		{"a Secret of another namespace is refused", authSecret("users", "auth: "+b64("alice:"+bcryptHash(t, "pw")+"\n")) + with(n+`auth-type: basic, `+n+`auth-secret: other/users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
+		{"digest is refused", with(n+`auth-type: digest, `+n+`auth-secret: users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
 		{"a value that does not parse", with(n+`proxy-read-timeout: 60s`, rules), "", []string{"AnnotationRefused " + n + "proxy-read-timeout"}},
 		{"a bad range", with(n+`whitelist-source-range: "10.0.0.0/33"`, rules), "", []string{"AnnotationRefused " + n + "whitelist-source-range"}},
 		{"a redirect with nginx variables", with(n+`permanent-redirect: "https://x.example.com$request_uri"`, rules), "", []string{"AnnotationRefused " + n + "permanent-redirect"}},
@@ -474,4 +492,19 @@ func TestTranslateAnnotations(t *testing.T) {
 			}
 		})
 	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func bcryptHash(t *testing.T, pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// authSecret is an Opaque Secret of web, with data as YAML's flow map body.
+func authSecret(name, data string) string {
+	return "\n---\nkind: Secret\napiVersion: v1\nmetadata: {name: " + name + ", namespace: web}\ntype: Opaque\ndata: {" + data + "}\n"
 }

@@ -89,6 +89,10 @@ func NewWatcher(cfg WatchConfig) (*Watcher, error) {
 	return w, nil
 }
 
+// Poke asks for a rebuild as a change would (the Secrets that auth-secret
+// names are read, not watched: a caller pokes now and then to see them change).
+func (w *Watcher) Poke() { w.poke() }
+
 func (w *Watcher) poke() {
 	select {
 	case w.raw <- struct{}{}:

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -428,6 +429,31 @@ func TestIngressController(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, k, web, "snippet", "AnnotationRefused", "configuration-snippet")
+
+	// Basic authentication from an htpasswd Secret: 401 without, 200 with.
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.CoreV1().Secrets(web).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "staff-users", Namespace: web},
+		Data: map[string][]byte{"auth": []byte("alice:" + string(hash) + "\n")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	staff := migrated.DeepCopy()
+	staff.Name, staff.Annotations = "staff", map[string]string{"nginx.ingress.kubernetes.io/auth-type": "basic",
+		"nginx.ingress.kubernetes.io/auth-secret": "staff-users", "nginx.ingress.kubernetes.io/auth-realm": "Staff only"}
+	staff.Spec.Rules = []networkingv1.IngressRule{rule("staff.test", "/", "shop")}
+	if _, err := k.NetworkingV1().Ingresses(web).Create(ctx, staff, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, client, "https://staff.test/", http.StatusUnauthorized)
+	req, _ := http.NewRequest("GET", "https://staff.test/x", nil)
+	req.SetBasicAuth("alice", "s3cret")
+	if res, err := client.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("with the password: %v %v; want 200", res, err)
+	} else {
+		res.Body.Close()
+	}
 
 	// Another class is ignored; a broken Ingress gets an Event.
 	if _, err := k.NetworkingV1().IngressClasses().Create(ctx, &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "nginx"},

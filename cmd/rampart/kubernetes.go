@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,10 +36,11 @@ type kubeMode struct {
 
 	publish string // the Service whose address the Ingresses' status shows
 
-	client kubernetes.Interface
-	leader *kube.Leader       // its holder alone orders certificates (--tls acme) and writes status
-	status *kube.StatusWriter // made by start
-	lost   func()             // called if this replica loses the Lease it held: rampart stops
+	client  kubernetes.Interface
+	leader  *kube.Leader       // its holder alone orders certificates (--tls acme) and writes status
+	status  *kube.StatusWriter // made by start
+	lost    func()             // called if this replica loses the Lease it held: rampart stops
+	hasAuth atomic.Bool        // an Ingress served names an auth-secret: poke the watcher now and then
 
 	watcher *kube.Watcher
 	events  *kube.Events
@@ -116,7 +121,7 @@ func (km *kubeMode) start(ctx context.Context, bg *sync.WaitGroup, log *zap.Logg
 	km.status = kube.NewStatusWriter(km.client, km.publish, km.leader, func(ingress string, err error) {
 		log.Warn("an Ingress's status not written", zap.String("ingress", ingress), zap.Error(err))
 	})
-	bg.Add(3)
+	bg.Add(4)
 	go func() {
 		defer bg.Done()
 		log.Info("watching the cluster's Ingresses; /readyz fails until the caches are full and the first table is built")
@@ -137,7 +142,45 @@ func (km *kubeMode) start(ctx context.Context, bg *sync.WaitGroup, log *zap.Logg
 		defer bg.Done()
 		km.status.Run(ctx)
 	}()
+	go func() { // the Secrets auth-secret names are read, not watched
+		defer bg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(authSecretRefresh):
+			}
+			if km.hasAuth.Load() {
+				km.watcher.Poke()
+			}
+		}
+	}()
 	return ch
+}
+
+// authSecretRefresh is how soon a change to a Secret that auth-secret
+// names is served.
+const authSecretRefresh = 30 * time.Second
+
+// fetchAuthSecrets reads the Secrets that the Ingresses' auth-secret
+// annotations name, one by one, from the API server: rampart watches no
+// Secret but TLS ones. One that cannot be read leaves its Ingress out.
+func fetchAuthSecrets(client kubernetes.Interface, ings []networkingv1.Ingress, log *zap.Logger) []corev1.Secret {
+	out := []corev1.Secret{}
+	for _, ref := range kube.AuthSecretNames(ings) {
+		ns, name, _ := strings.Cut(ref, "/")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		cancel()
+		if err != nil {
+			if log != nil && !apierrors.IsNotFound(err) {
+				log.Warn("a Secret that auth-secret names could not be read", zap.String("secret", ref), zap.Error(err))
+			}
+			continue
+		}
+		out = append(out, *s)
+	}
+	return out
 }
 
 // ownNamespace is the Pod's namespace (POD_NAMESPACE, or the
@@ -188,6 +231,8 @@ func (s *servers) fromCluster(cur *config, ready *atomic.Bool, log *zap.Logger) 
 // Events on their Ingresses, and a log line each.
 func (km *kubeMode) tableFromCluster(base *config, log *zap.Logger) (*config, kube.Result) {
 	snap := km.watcher.Snapshot()
+	snap.AuthSecrets = fetchAuthSecrets(km.client, snap.Ours(), log)
+	km.hasAuth.Store(len(snap.AuthSecrets) > 0)
 	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme", MaxTimeout: base.upstreamTimeout})
 	km.events.Report(snap.Ingresses, res.Problems)
 	km.status.Offer(snap, res.Served)

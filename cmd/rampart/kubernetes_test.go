@@ -309,12 +309,11 @@ func TestMigrate(t *testing.T) {
 		"  differs: nginx.ingress.kubernetes.io/enable-cors: ignored",
 		"  differs: nginx.ingress.kubernetes.io/limit-rps: per client address, as in ingress-nginx; over the limit rampart answers 429",
 		"shop/snippet: NOT SERVED until the unsupported parts are changed\n  unsupported: nginx.ingress.kubernetes.io/configuration-snippet: raw configuration, never taken",
-		"shop/basic-auth: NOT SERVED until the unsupported parts are changed\n  unsupported: nginx.ingress.kubernetes.io/auth-realm: goes with nginx.ingress.kubernetes.io/auth-type (unsupported)\n",
-		"  unsupported: nginx.ingress.kubernetes.io/auth-type: basic authentication from an Ingress's Secret is not read yet",
+		"shop/basic-auth: served, with 1 difference(s)\n  differs: nginx.ingress.kubernetes.io/auth-type: works if Secret shop/basic-auth holds bcrypt hashes (htpasswd -B)",
 		"shop/timeout-with-unit: NOT SERVED until the unsupported parts are changed\n  unsupported: nginx.ingress.kubernetes.io/proxy-read-timeout: \"60s\" is not a whole number of seconds",
 		"shop/redirect: served, with 1 difference(s)\n  works as is: nginx.ingress.kubernetes.io/permanent-redirect\n  differs: nginx.ingress.kubernetes.io/some-future-annotation: ignored",
-		"rampart migrate: 7 Ingresses in the files (their Services and Secrets taken to exist): 1 work as is, 3 served with differences, 3 not served\n",
-		"rampart: migrate: 3 of 7 Ingresses would not be served\n",
+		"rampart migrate: 7 Ingresses in the files (their Services and Secrets taken to exist): 1 work as is, 4 served with differences, 2 not served\n",
+		"rampart: migrate: 2 of 7 Ingresses would not be served\n",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)

@@ -67,6 +67,9 @@ func runMigrate(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	for _, r := range reviews {
 		var works, differs, unsupported []string
 		for _, n := range r.Notes {
+			if n.With != "" && n.Verdict != kube.Honoured {
+				continue // told with the annotation it goes with
+			}
 			switch n.Verdict {
 			case kube.Honoured:
 				works = append(works, n.Annotation)
@@ -195,5 +198,6 @@ func clusterSnapshot(ctx context.Context, kubeconfig string) (kube.Snapshot, err
 		return s, fmt.Errorf("listing TLS Secrets: %w", err)
 	}
 	s.Ingresses, s.Services, s.EndpointSlices, s.Secrets = ings.Items, svcs.Items, eps.Items, secrets.Items
+	s.AuthSecrets = fetchAuthSecrets(k, s.Ingresses, nil)
 	return s, nil
 }
