@@ -9,7 +9,6 @@ package kube
 
 import (
 	"cmp"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -69,6 +68,9 @@ type Options struct {
 	// auth-secret names cannot be read, and are taken to exist. False (the
 	// controller): a Secret not in Snapshot.AuthSecrets is missing.
 	FromFiles bool
+	// Pairs, if not nil, remembers the spec.tls pairs checked by earlier
+	// translations (keep one across rebuilds). Nil checks each every time.
+	Pairs *PairCache
 	// Now is when a spec.tls certificate must be valid. The zero value
 	// means time.Now().
 	Now time.Time
@@ -118,11 +120,43 @@ type Cert struct {
 // ingress-nginx gives it.
 var unavailable = &proxy.Respond{Status: 503, Body: "503 Service Unavailable: no ready endpoint for this backend.\n"}
 
+// index is a snapshot with its objects found by name, built once per
+// Translate: a cluster's thousand Ingresses look up their Services,
+// EndpointSlices and Secrets without scanning every list.
+type index struct {
+	Snapshot
+	services map[string]*corev1.Service              // by namespace/name
+	slices   map[string][]*discoveryv1.EndpointSlice // by namespace/the Service's name
+	tls      map[string]*corev1.Secret               // kubernetes.io/tls ones, by namespace/name
+}
+
+func newIndex(s Snapshot) *index {
+	x := &index{Snapshot: s, services: map[string]*corev1.Service{}, slices: map[string][]*discoveryv1.EndpointSlice{}, tls: map[string]*corev1.Secret{}}
+	for i := range s.Services {
+		x.services[s.Services[i].Namespace+"/"+s.Services[i].Name] = &s.Services[i]
+	}
+	for i := range s.EndpointSlices {
+		es := &s.EndpointSlices[i]
+		if svc := es.Labels[serviceNameLabel]; svc != "" {
+			x.slices[es.Namespace+"/"+svc] = append(x.slices[es.Namespace+"/"+svc], es)
+		}
+	}
+	for i := range s.Secrets {
+		if s.Secrets[i].Type == corev1.SecretTypeTLS {
+			x.tls[s.Secrets[i].Namespace+"/"+s.Secrets[i].Name] = &s.Secrets[i]
+		}
+	}
+	return x
+}
+
 // Translate turns a snapshot into sites. Ingresses of another class are
 // ignored. Ingresses are applied oldest first; a path two of them claim
 // for one host goes to the older, and the newer is left out with a problem.
 func Translate(s Snapshot, o Options) Result {
 	var res Result
+	x := newIndex(s)
+	o.Pairs.begin()
+	defer o.Pairs.sweep()
 	classes, defaultClass := ourClasses(s.IngressClasses)
 	ings := slices.Clone(s.Ingresses)
 	slices.SortStableFunc(ings, func(a, b networkingv1.Ingress) int {
@@ -144,7 +178,7 @@ func Translate(s Snapshot, o Options) Result {
 			continue
 		}
 		id := ing.Namespace + "/" + ing.Name
-		routes, fallback, problems := translateIngress(ing, s, o)
+		routes, fallback, problems := translateIngress(ing, x, o)
 		// A path another Ingress already serves for the host. The "/" that
 		// spec.defaultBackend gives a host yields to an older Ingress's.
 		for host, rs := range routes {
@@ -164,7 +198,7 @@ func Translate(s Snapshot, o Options) Result {
 			}
 			routes[host] = rs
 		}
-		pairs, tlsProblems := ingressCerts(ing, routes, s.Secrets, o)
+		pairs, tlsProblems := ingressCerts(ing, routes, x, o)
 		problems = append(problems, tlsProblems...)
 		for host, c := range pairs {
 			if prev, ok := hostCert[host]; ok && prev.Secret != c.Secret {
@@ -214,7 +248,7 @@ func Translate(s Snapshot, o Options) Result {
 // rules' hosts that one names its pair. A Secret that is missing, broken,
 // expired or does not cover a host is a problem: the Ingress waits for it
 // (cert-manager writes the Secret after the Ingress appears).
-func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute, secrets []corev1.Secret, o Options) (map[string]*Cert, []Problem) {
+func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute, x *index, o Options) (map[string]*Cert, []Problem) {
 	id := ing.Namespace + "/" + ing.Name
 	var problems []Problem
 	out := map[string]*Cert{}
@@ -232,20 +266,20 @@ func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute
 			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s lists no hosts; list the rules' hosts that Secret %s serves", at, t.SecretName)})
 			continue
 		}
-		sec := findSecret(secrets, ing.Namespace, t.SecretName)
+		sec := x.tls[ing.Namespace+"/"+t.SecretName]
 		if sec == nil {
 			problems = append(problems, Problem{Ingress: id, Reason: "SecretMissing", Message: fmt.Sprintf("%s: Secret %s/%s of type kubernetes.io/tls not found; the Ingress is served once it exists", at, ing.Namespace, t.SecretName)})
 			continue
 		}
 		c := &Cert{Secret: ing.Namespace + "/" + t.SecretName, CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey], ResourceVersion: sec.ResourceVersion}
-		pair, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+		leaf, err := o.Pairs.parse(c.CertPEM, c.KeyPEM)
 		if err != nil {
 			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s: %v", at, c.Secret, err)})
 			continue
 		}
-		if now.Before(pair.Leaf.NotBefore) || now.After(pair.Leaf.NotAfter) {
+		if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 			problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s holds a certificate valid from %s to %s", at, c.Secret,
-				pair.Leaf.NotBefore.UTC().Format(time.RFC3339), pair.Leaf.NotAfter.UTC().Format(time.RFC3339))})
+				leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))})
 			continue
 		}
 		for _, h := range t.Hosts {
@@ -256,8 +290,8 @@ func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute
 			if strings.HasPrefix(h, "*.") {
 				name = "wildcard-check" + h[1:] // covered by a certificate for the wildcard
 			}
-			if err := pair.Leaf.VerifyHostname(name); err != nil {
-				problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s does not cover %s (it covers %v)", at, c.Secret, h, pair.Leaf.DNSNames)})
+			if err := leaf.VerifyHostname(name); err != nil {
+				problems = append(problems, Problem{Ingress: id, Reason: "InvalidTLS", Message: fmt.Sprintf("%s: Secret %s does not cover %s (it covers %v)", at, c.Secret, h, leaf.DNSNames)})
 				continue
 			}
 			out[h] = c
@@ -271,15 +305,6 @@ func ingressCerts(ing *networkingv1.Ingress, routes map[string][]proxy.SiteRoute
 		}
 	}
 	return out, problems
-}
-
-func findSecret(secrets []corev1.Secret, ns, name string) *corev1.Secret {
-	for i := range secrets {
-		if secrets[i].Namespace == ns && secrets[i].Name == name && secrets[i].Type == corev1.SecretTypeTLS {
-			return &secrets[i]
-		}
-	}
-	return nil
 }
 
 // Ours lists the Ingresses of rampart's classes.
@@ -324,7 +349,7 @@ func ours(ing *networkingv1.Ingress, classes map[string]bool, defaultClass strin
 
 // translateIngress turns one Ingress into routes by host, or problems;
 // fallback names the hosts whose "/" is spec.defaultBackend's.
-func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes map[string][]proxy.SiteRoute, fallback map[string]bool, problems []Problem) {
+func translateIngress(ing *networkingv1.Ingress, x *index, o Options) (routes map[string][]proxy.SiteRoute, fallback map[string]bool, problems []Problem) {
 	id := ing.Namespace + "/" + ing.Name
 	bad := func(reason, format string, args ...any) {
 		problems = append(problems, Problem{Ingress: id, Reason: reason, Message: fmt.Sprintf(format, args...)})
@@ -332,7 +357,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes 
 	if ing.Spec.DefaultBackend != nil && len(ing.Spec.Rules) == 0 {
 		bad("Unsupported", "an Ingress of spec.defaultBackend alone (every host) is not served: rampart holds a certificate per name; give the backend a rule with a host")
 	}
-	st, notes := readAnnotations(ing, o, authSecrets(s, o))
+	st, notes := readAnnotations(ing, o, authSecrets(x.Snapshot, o))
 	for _, n := range notes {
 		if n.With != "" {
 			continue // the annotation it goes with tells
@@ -394,7 +419,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes 
 			}
 			if st.redirect != nil {
 				route.Redirect, route.Rewrite = st.redirect, nil
-			} else if err := backendRoute(&route, ing.Namespace, p.Backend, s, o, st.scheme); err != "" {
+			} else if err := backendRoute(&route, ing.Namespace, p.Backend, x, o, st.scheme); err != "" {
 				bad("InvalidBackend", "%s: %s", at, err)
 				continue
 			}
@@ -420,7 +445,7 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes 
 			route := proxy.SiteRoute{Match: proxy.RouteMatch{Path: "/"}, Policy: st.policy}
 			if st.redirect != nil {
 				route.Redirect = st.redirect
-			} else if err := backendRoute(&route, ing.Namespace, *b, s, o, st.scheme); err != "" {
+			} else if err := backendRoute(&route, ing.Namespace, *b, x, o, st.scheme); err != "" {
 				bad("InvalidBackend", "spec.defaultBackend: %s", err)
 				break
 			} else if route.Pool != nil {
@@ -435,14 +460,14 @@ func translateIngress(ing *networkingv1.Ingress, s Snapshot, o Options) (routes 
 
 // backendRoute points a route at a backend's ready endpoints (a pool), or
 // at a 503 when it has none. It returns what is wrong, or "".
-func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, s Snapshot, o Options, scheme string) string {
+func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, x *index, o Options, scheme string) string {
 	if b.Resource != nil {
 		return "a resource backend is not served; use a Service"
 	}
 	if b.Service == nil {
 		return "no backend Service"
 	}
-	svc := findService(s.Services, ns, b.Service.Name)
+	svc := x.services[ns+"/"+b.Service.Name]
 	if svc == nil {
 		return fmt.Sprintf("Service %s/%s not found", ns, b.Service.Name)
 	}
@@ -459,22 +484,13 @@ func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, 
 		r.Pool = pool
 		return ""
 	}
-	pool.Members = readyEndpoints(s.EndpointSlices, ns, svc.Name, sp, scheme)
+	pool.Members = readyEndpoints(x.slices[ns+"/"+svc.Name], sp, scheme)
 	if len(pool.Members) == 0 {
 		r.Respond = unavailable
 		return ""
 	}
 	r.Pool = pool
 	return ""
-}
-
-func findService(svcs []corev1.Service, ns, name string) *corev1.Service {
-	for i := range svcs {
-		if svcs[i].Namespace == ns && svcs[i].Name == name {
-			return &svcs[i]
-		}
-	}
-	return nil
 }
 
 // servicePort finds the Service's port that a backend names, by number or name.
@@ -496,13 +512,10 @@ func portText(p networkingv1.ServiceBackendPort) string {
 
 // readyEndpoints lists the addresses of a Service port's ready endpoints
 // across its EndpointSlices (a terminating endpoint is not ready), sorted.
-func readyEndpoints(all []discoveryv1.EndpointSlice, ns, svc string, sp corev1.ServicePort, scheme string) []*url.URL {
+func readyEndpoints(eps []*discoveryv1.EndpointSlice, sp corev1.ServicePort, scheme string) []*url.URL {
 	seen := map[string]bool{}
 	var out []*url.URL
-	for _, es := range all {
-		if es.Namespace != ns || es.Labels[serviceNameLabel] != svc {
-			continue
-		}
+	for _, es := range eps {
 		var port int32
 		for _, p := range es.Ports {
 			// A slice's ports carry the Service port's name ("" for an
@@ -530,7 +543,7 @@ func readyEndpoints(all []discoveryv1.EndpointSlice, ns, svc string, sp corev1.S
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b *url.URL) int { return strings.Compare(a.Host, b.Host) })
+	sortURLs(out)
 	return out
 }
 
@@ -552,4 +565,8 @@ func authSecrets(s Snapshot, o Options) []corev1.Secret {
 		return []corev1.Secret{}
 	}
 	return s.AuthSecrets
+}
+
+func sortURLs(us []*url.URL) {
+	slices.SortFunc(us, func(a, b *url.URL) int { return strings.Compare(a.Host, b.Host) })
 }

@@ -8,10 +8,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"maps"
 	"math/big"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -507,4 +511,52 @@ func bcryptHash(t *testing.T, pw string) string {
 // authSecret is an Opaque Secret of web, with data as YAML's flow map body.
 func authSecret(name, data string) string {
 	return "\n---\nkind: Secret\napiVersion: v1\nmetadata: {name: " + name + ", namespace: web}\ntype: Opaque\ndata: {" + data + "}\n"
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestGolden")
+
+// TestGolden: each testdata/golden/NAME.yaml (Ingresses and what they name,
+// as users write them) translates to the route table and problems in
+// NAME.golden. After a deliberate change: go test ./kube -run TestGolden
+// -update, then read the diff as a reviewer would.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/golden/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no golden fixtures")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := regexp.MustCompile(`(?m)^#.*\n`).ReplaceAllString(string(data), "")
+			res := Translate(snapshot(t, docs), Options{MaxTimeout: time.Minute, Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+			var b strings.Builder
+			b.WriteString(describe(res.Sites))
+			for _, p := range res.Problems {
+				served := "left out"
+				if p.Served {
+					served = "served"
+				}
+				fmt.Fprintf(&b, "problem %s (%s) %s: %s\n", p.Ingress, served, p.Reason, p.Message)
+			}
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (write it with -update)", err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("%s differs from %s:\n%s", file, golden, b.String())
+			}
+			if _, err := proxy.New(proxy.Config{Sites: res.Sites, AllowEmpty: true}); err != nil {
+				t.Errorf("the sites do not make a table: %v", err)
+			}
+		})
+	}
 }

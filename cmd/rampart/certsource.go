@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rampart-proxy/rampart/certs"
+	"github.com/rampart-proxy/rampart/hostname"
 )
 
 // siteCert is a site's own certificate and the names it serves: files
@@ -49,7 +51,8 @@ type certSources struct {
 	main certSource // nil when every name has a pair of its own
 	log  *zap.Logger
 
-	sites atomic.Pointer[[]*sitePair]
+	sites  atomic.Pointer[[]*sitePair]
+	byName atomic.Pointer[map[string]*sitePair] // the pairs by their exact names (a cluster has a thousand)
 
 	mu     sync.Mutex
 	runCtx context.Context // for the pairs' watchers; nil before run
@@ -68,7 +71,7 @@ func newCertSources(main certSource, sites []siteCert, log *zap.Logger) (*certSo
 	if err != nil {
 		return nil, err
 	}
-	cs.sites.Store(&pairs)
+	cs.store(pairs)
 	return cs, nil
 }
 
@@ -95,11 +98,30 @@ func (cs *certSources) load(sites []siteCert, old []*sitePair) ([]*sitePair, err
 	return pairs, nil
 }
 
+// store puts pairs in service, with their index by exact name.
+func (cs *certSources) store(pairs []*sitePair) {
+	byName := map[string]*sitePair{}
+	for _, p := range pairs {
+		for _, n := range p.cert.names {
+			if _, taken := byName[n]; !taken && !strings.HasPrefix(n, "*.") {
+				byName[n] = p
+			}
+		}
+	}
+	cs.byName.Store(&byName)
+	cs.sites.Store(&pairs)
+}
+
 func (cs *certSources) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	pairs := *cs.sites.Load()
-	for _, p := range pairs {
-		if hello.ServerName != "" && p.files.Serves(hello.ServerName) {
+	if hello.ServerName != "" {
+		if p := (*cs.byName.Load())[hostname.Canonical(hello.ServerName)]; p != nil {
 			return p.files.GetCertificate(hello)
+		}
+		for _, p := range pairs {
+			if p.files.Serves(hello.ServerName) { // a wildcard's
+				return p.files.GetCertificate(hello)
+			}
 		}
 	}
 	if cs.main != nil {
@@ -164,7 +186,7 @@ func (cs *certSources) update(next *config) error {
 			return err
 		}
 	}
-	cs.sites.Store(&pairs)
+	cs.store(pairs)
 	for _, p := range pairs {
 		cs.watch(p)
 	}

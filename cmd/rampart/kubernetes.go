@@ -41,6 +41,7 @@ type kubeMode struct {
 	status  *kube.StatusWriter // made by start
 	lost    func()             // called if this replica loses the Lease it held: rampart stops
 	hasAuth atomic.Bool        // an Ingress served names an auth-secret: poke the watcher now and then
+	pairs   kube.PairCache     // the spec.tls pairs checked, across rebuilds
 
 	watcher *kube.Watcher
 	events  *kube.Events
@@ -231,9 +232,11 @@ func (s *servers) fromCluster(cur *config, ready *atomic.Bool, log *zap.Logger) 
 // Events on their Ingresses, and a log line each.
 func (km *kubeMode) tableFromCluster(base *config, log *zap.Logger) (*config, kube.Result) {
 	snap := km.watcher.Snapshot()
-	snap.AuthSecrets = fetchAuthSecrets(km.client, snap.Ours(), log)
-	km.hasAuth.Store(len(snap.AuthSecrets) > 0)
-	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme", MaxTimeout: base.upstreamTimeout})
+	ours := snap.Ours()
+	snap.AuthSecrets = fetchAuthSecrets(km.client, ours, log)
+	km.hasAuth.Store(len(kube.AuthSecretNames(ours)) > 0) // one missing too: it may appear
+	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme",
+		MaxTimeout: base.upstreamTimeout, Pairs: &km.pairs})
 	km.events.Report(snap.Ingresses, res.Problems)
 	km.status.Offer(snap, res.Served)
 	for _, p := range res.Problems {
