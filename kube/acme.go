@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -30,8 +30,8 @@ const (
 // server, never to a cache of rampart's: the replica about to order reads
 // what another may have just written. The zero value is not usable.
 type SecretCache struct {
-	// Client reaches the API server. Required.
-	Client kubernetes.Interface
+	// Secrets reaches the API server's Secrets. Required.
+	Secrets typedcorev1.SecretsGetter
 	// Namespace holds the Secrets. Required.
 	Namespace string
 }
@@ -47,7 +47,7 @@ func secretName(key string) string {
 
 // Get reads key from its Secret, or returns autocert.ErrCacheMiss.
 func (c *SecretCache) Get(ctx context.Context, key string) ([]byte, error) {
-	s, err := c.Client.CoreV1().Secrets(c.Namespace).Get(ctx, secretName(key), metav1.GetOptions{})
+	s, err := c.Secrets.Secrets(c.Namespace).Get(ctx, secretName(key), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, autocert.ErrCacheMiss
 	}
@@ -62,7 +62,7 @@ func (c *SecretCache) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Put writes key's Secret: creates it, or replaces its value.
 func (c *SecretCache) Put(ctx context.Context, key string, data []byte) error {
-	secrets := c.Client.CoreV1().Secrets(c.Namespace)
+	secrets := c.Secrets.Secrets(c.Namespace)
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: secretName(key), Namespace: c.Namespace,
 			Labels: map[string]string{managedByLabel: "rampart"}, Annotations: map[string]string{acmeKeyAnnotation: key}},
@@ -86,7 +86,7 @@ func (c *SecretCache) Put(ctx context.Context, key string, data []byte) error {
 
 // Delete removes key's Secret; one already gone is no error.
 func (c *SecretCache) Delete(ctx context.Context, key string) error {
-	err := c.Client.CoreV1().Secrets(c.Namespace).Delete(ctx, secretName(key), metav1.DeleteOptions{})
+	err := c.Secrets.Secrets(c.Namespace).Delete(ctx, secretName(key), metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

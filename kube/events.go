@@ -3,7 +3,6 @@ package kube
 import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -21,9 +20,9 @@ type Events struct {
 }
 
 // NewEvents records Events as component (the Event's source).
-func NewEvents(client kubernetes.Interface, component string) *Events {
+func NewEvents(c *Clients, component string) *Events {
 	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.Core.Events("")})
 	return &Events{broadcaster: b, recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component}), last: map[Problem]bool{}}
 }
 

@@ -6,14 +6,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 )
 
 // LeaseName is the Lease whose holder alone orders certificates.
@@ -28,9 +28,9 @@ func (l *Leader) Held() bool { return l.held.Load() }
 
 // ElectionConfig configures RunElection.
 type ElectionConfig struct {
-	Client    kubernetes.Interface // required
-	Namespace string               // the Lease's; required
-	Identity  string               // this replica's, unique (the Pod's name); required
+	Clients   *Clients // required
+	Namespace string   // the Lease's; required
+	Identity  string   // this replica's, unique (the Pod's name); required
 	// LeaseDuration is how long a leader that stopped renewing keeps the
 	// Lease before another may take it. Zero means 15 seconds; the leader
 	// renews within two thirds of it.
@@ -44,7 +44,15 @@ type ElectionConfig struct {
 }
 
 // RunElection competes for the Lease until ctx ends, keeping l up to date.
-// The Lease is not released on the way out: an order the leader began may
+// It is client-go's leader election on a Lease, written here (client-go's
+// elector and lock packages import its whole clientset and informer
+// factory, which would bring every API group into the binary): a Lease is
+// taken when it has no holder, or its holder has not renewed it within its
+// duration as this replica observed it (no clock is compared across
+// machines); every write is conditional on the version read, so two
+// replicas never both take it. The leader renews it every eighth of the
+// duration, and one that cannot for two thirds of it stops leading. The
+// Lease is not released on the way out: an order the leader began may
 // still be running, and leader election does not fence; another replica
 // takes over once the Lease expires.
 func RunElection(ctx context.Context, cfg ElectionConfig, l *Leader) {
@@ -52,33 +60,91 @@ func RunElection(ctx context.Context, cfg ElectionConfig, l *Leader) {
 	if d == 0 {
 		d = 15 * time.Second
 	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: LeaseName, Namespace: cfg.Namespace},
-		Client:     cfg.Client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
-	}
+	e := &elector{cfg: cfg, d: d, leases: cfg.Clients.Coordination.Leases(cfg.Namespace)}
+	retry := max(d/8, 250*time.Millisecond)
+	var renewed time.Time // the leader's last renewal
 	for ctx.Err() == nil {
-		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-			Lock:          lock,
-			LeaseDuration: d,
-			RenewDeadline: d * 2 / 3,
-			RetryPeriod:   max(d/8, 250*time.Millisecond),
-			Name:          LeaseName,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(context.Context) { l.held.Store(true) },
-				OnStoppedLeading: func() {
-					if l.held.Swap(false) && ctx.Err() == nil && cfg.OnLost != nil {
-						cfg.OnLost()
-					}
-				},
-				OnNewLeader: func(id string) {
-					if cfg.OnNewLeader != nil {
-						cfg.OnNewLeader(id)
-					}
-				},
-			},
-		})
+		attempt, cancel := context.WithTimeout(ctx, retry*2)
+		ok := e.tryAcquireOrRenew(attempt)
+		cancel()
+		switch {
+		case ok:
+			renewed = time.Now()
+			l.held.Store(true)
+		case l.held.Load() && (e.otherHolds() || time.Since(renewed) > d*2/3):
+			l.held.Store(false)
+			if ctx.Err() == nil && cfg.OnLost != nil {
+				cfg.OnLost()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(retry):
+		}
 	}
+	l.held.Store(false)
+}
+
+// elector is one replica's view of the Lease.
+type elector struct {
+	cfg        ElectionConfig
+	d          time.Duration
+	leases     coordinationv1client.LeaseInterface
+	holder     string    // as last seen
+	version    string    // the Lease's resourceVersion as last seen
+	observedAt time.Time // when this replica last saw the Lease change
+}
+
+func (e *elector) otherHolds() bool { return e.holder != "" && e.holder != e.cfg.Identity }
+
+// observe records what the Lease says now, telling of a new holder.
+func (e *elector) observe(lease *coordinationv1.Lease) {
+	if lease.ResourceVersion == e.version {
+		return
+	}
+	holder := ptr.Deref(lease.Spec.HolderIdentity, "")
+	if holder != e.holder && holder != "" && e.cfg.OnNewLeader != nil {
+		e.cfg.OnNewLeader(holder)
+	}
+	e.holder, e.version, e.observedAt = holder, lease.ResourceVersion, time.Now()
+}
+
+// tryAcquireOrRenew takes or renews the Lease, and tells whether this
+// replica holds it now.
+func (e *elector) tryAcquireOrRenew(ctx context.Context) bool {
+	now := metav1.NewMicroTime(time.Now())
+	cur, err := e.leases.Get(ctx, LeaseName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName, Namespace: e.cfg.Namespace},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &e.cfg.Identity, LeaseDurationSeconds: ptr.To(int32(e.d / time.Second)),
+				AcquireTime: &now, RenewTime: &now}}
+		created, err := e.leases.Create(ctx, lease, metav1.CreateOptions{})
+		if err != nil {
+			return false
+		}
+		e.observe(created)
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	e.observe(cur)
+	held := e.holder == e.cfg.Identity
+	if !held && e.holder != "" && time.Since(e.observedAt) < time.Duration(ptr.Deref(cur.Spec.LeaseDurationSeconds, 0))*time.Second {
+		return false // another's, and alive as far as this replica has seen
+	}
+	next := cur.DeepCopy()
+	next.Spec.HolderIdentity, next.Spec.LeaseDurationSeconds, next.Spec.RenewTime = &e.cfg.Identity, ptr.To(int32(e.d/time.Second)), &now
+	if !held {
+		next.Spec.AcquireTime = &now
+		next.Spec.LeaseTransitions = ptr.To(ptr.Deref(cur.Spec.LeaseTransitions, 0) + 1)
+	}
+	updated, err := e.leases.Update(ctx, next, metav1.UpdateOptions{}) // conditional on cur's resourceVersion
+	if err != nil {
+		return false
+	}
+	e.observe(updated)
+	return true
 }
 
 // StatusWriter keeps each served Ingress's status.loadBalancer equal to the
@@ -86,7 +152,7 @@ func RunElection(ctx context.Context, cfg ElectionConfig, l *Leader) {
 // get ingress shows it. Only the Lease's holder writes. The zero value is
 // not usable; use NewStatusWriter.
 type StatusWriter struct {
-	client  kubernetes.Interface
+	client  *Clients
 	publish string // "namespace/name"
 	leader  *Leader
 	latest  chan statusWork
@@ -100,7 +166,7 @@ type statusWork struct {
 
 // NewStatusWriter writes for the Service publish ("namespace/name") while
 // leader is held; onError, if not nil, hears of each write that failed.
-func NewStatusWriter(client kubernetes.Interface, publish string, leader *Leader, onError func(string, error)) *StatusWriter {
+func NewStatusWriter(client *Clients, publish string, leader *Leader, onError func(string, error)) *StatusWriter {
 	return &StatusWriter{client: client, publish: publish, leader: leader, latest: make(chan statusWork, 1), onError: onError}
 }
 
@@ -152,12 +218,12 @@ func (w *StatusWriter) write(ctx context.Context, s statusWork) {
 			continue
 		}
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur, err := w.client.NetworkingV1().Ingresses(ing.Namespace).Get(ctx, ing.Name, metav1.GetOptions{})
+			cur, err := w.client.Networking.Ingresses(ing.Namespace).Get(ctx, ing.Name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
 			cur.Status.LoadBalancer.Ingress = want
-			_, err = w.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+			_, err = w.client.Networking.Ingresses(ing.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 			return err
 		})
 		if err != nil && !apierrors.IsNotFound(err) && w.onError != nil {

@@ -12,9 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -24,8 +23,8 @@ const SecretTypeTLS = string(corev1.SecretTypeTLS)
 
 // WatchConfig configures a Watcher.
 type WatchConfig struct {
-	// Client reaches the API server. Required.
-	Client kubernetes.Interface
+	// Clients reach the API server. Required.
+	Clients *Clients
 	// Debounce is how long a change waits for the ones after it, so that a
 	// burst (a Deployment rolled, a namespace applied) builds one table.
 	// Zero means 100 ms.
@@ -39,44 +38,34 @@ type WatchConfig struct {
 // are often the larger part of an object, and rampart never reads them.
 type Watcher struct {
 	cfg     WatchConfig
-	factory informers.SharedInformerFactory
-	secrets informers.SharedInformerFactory
 	raw     chan struct{} // an informer saw a change (cap 1: a burst is one)
 	changed chan struct{} // Changed's: raw, debounced
-	synced  []cache.InformerSynced
+	all     []cache.SharedIndexInformer
 
-	ingresses informerLister[*networkingv1.Ingress]
-	classes   informerLister[*networkingv1.IngressClass]
-	services  informerLister[*corev1.Service]
-	slices    informerLister[*discoveryv1.EndpointSlice]
-	tls       informerLister[*corev1.Secret]
+	ingresses, classes, services, slices, tls cache.SharedIndexInformer
 }
 
-type informerLister[T any] interface {
-	List(labels.Selector) ([]T, error)
-}
-
-// NewWatcher prepares the informers; Run starts them.
+// NewWatcher prepares the informers; Run starts them. They are built from
+// list and watch calls of the typed clients (not client-go's informer
+// factory, which would bring every API group into the binary).
 func NewWatcher(cfg WatchConfig) (*Watcher, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("kube: the watcher needs a client")
+	if cfg.Clients == nil {
+		return nil, errors.New("kube: the watcher needs clients")
 	}
 	if cfg.Debounce == 0 {
 		cfg.Debounce = 100 * time.Millisecond
 	}
+	c := cfg.Clients
 	w := &Watcher{cfg: cfg, raw: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
-	w.factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTransform(stripManagedFields))
-	w.secrets = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTransform(stripManagedFields),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("type", SecretTypeTLS).String()
-		}))
-	ing := w.factory.Networking().V1().Ingresses()
-	ic := w.factory.Networking().V1().IngressClasses()
-	svc := w.factory.Core().V1().Services()
-	es := w.factory.Discovery().V1().EndpointSlices()
-	sec := w.secrets.Core().V1().Secrets()
-	w.ingresses, w.classes, w.services, w.slices, w.tls = ing.Lister(), ic.Lister(), svc.Lister(), es.Lister(), sec.Lister()
-	for _, inf := range []cache.SharedIndexInformer{ing.Informer(), ic.Informer(), svc.Informer(), es.Informer(), sec.Informer()} {
+	w.ingresses = informer(&networkingv1.Ingress{}, c.Networking.Ingresses("").List, c.Networking.Ingresses("").Watch, nil)
+	w.classes = informer(&networkingv1.IngressClass{}, c.Networking.IngressClasses().List, c.Networking.IngressClasses().Watch, nil)
+	w.services = informer(&corev1.Service{}, c.Core.Services("").List, c.Core.Services("").Watch, nil)
+	w.slices = informer(&discoveryv1.EndpointSlice{}, c.Discovery.EndpointSlices("").List, c.Discovery.EndpointSlices("").Watch, nil)
+	w.tls = informer(&corev1.Secret{}, c.Core.Secrets("").List, c.Core.Secrets("").Watch, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("type", SecretTypeTLS).String()
+	})
+	w.all = []cache.SharedIndexInformer{w.ingresses, w.classes, w.services, w.slices, w.tls}
+	for _, inf := range w.all {
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { w.poke() },
 			UpdateFunc: func(any, any) { w.poke() },
@@ -84,9 +73,30 @@ func NewWatcher(cfg WatchConfig) (*Watcher, error) {
 		}); err != nil {
 			return nil, err
 		}
-		w.synced = append(w.synced, inf.HasSynced)
 	}
 	return w, nil
+}
+
+// informer lists and watches one kind, every namespace, each object
+// stripped before it is stored; tweak, if not nil, narrows the list.
+func informer[L runtime.Object](example runtime.Object, list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error), tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	if tweak == nil {
+		tweak = func(*metav1.ListOptions) {}
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return watchFn(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, example, 0, cache.Indexers{})
+	_ = inf.SetTransform(stripManagedFields) // before Run: cannot fail
+	return inf
 }
 
 // Poke asks for a rebuild as a change would (the Secrets that auth-secret
@@ -108,10 +118,13 @@ func (w *Watcher) Changed() <-chan struct{} { return w.changed }
 // first Snapshot is then whole), or with ctx's error. The informers, and
 // the debouncing of Changed, go on until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	w.factory.Start(ctx.Done())
-	w.secrets.Start(ctx.Done())
+	synced := make([]cache.InformerSynced, len(w.all))
+	for i, inf := range w.all {
+		go inf.RunWithContext(ctx)
+		synced[i] = inf.HasSynced
+	}
 	go w.debounce(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("kube: the caches did not fill: %w", context.Cause(ctx))
 	}
 	return nil
@@ -146,23 +159,23 @@ func (w *Watcher) debounce(ctx context.Context) {
 // the cache: a reader must not change them.
 func (w *Watcher) Snapshot() Snapshot {
 	var s Snapshot
-	s.Ingresses = deref(w.ingresses.List(labels.Everything()))
-	s.IngressClasses = deref(w.classes.List(labels.Everything()))
-	s.Services = deref(w.services.List(labels.Everything()))
-	s.EndpointSlices = deref(w.slices.List(labels.Everything()))
-	s.Secrets = deref(w.tls.List(labels.Everything()))
+	s.Ingresses = stored[networkingv1.Ingress](w.ingresses)
+	s.IngressClasses = stored[networkingv1.IngressClass](w.classes)
+	s.Services = stored[corev1.Service](w.services)
+	s.EndpointSlices = stored[discoveryv1.EndpointSlice](w.slices)
+	s.Secrets = stored[corev1.Secret](w.tls)
 	return s
 }
 
-// deref copies the listed objects' structs (the cache's maps and slices
-// inside them stay shared).
-func deref[T any](list []*T, err error) []T {
-	if err != nil { // the listers of a started cache do not fail
-		return nil
-	}
-	out := make([]T, len(list))
-	for i, p := range list {
-		out[i] = *p
+// stored copies the structs an informer holds (the maps and slices inside
+// them stay shared with the cache).
+func stored[T any](inf cache.SharedIndexInformer) []T {
+	list := inf.GetStore().List()
+	out := make([]T, 0, len(list))
+	for _, o := range list {
+		if p, ok := o.(*T); ok {
+			out = append(out, *p)
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -22,6 +24,19 @@ import (
 // has no managed fields or kubectl last-applied copies, and a change is
 // told through Changed, once for a burst.
 func TestWatcherAgainstAPIServer(t *testing.T) {
+	cfg := startTestAPIServer(t)
+	k := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	if _, err := k.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	watcherChecks(t, cfg, k)
+}
+
+// startTestAPIServer starts kube-apiserver and etcd (envtest) on this
+// package's ports and returns the administrator's configuration.
+func startTestAPIServer(t *testing.T) *rest.Config {
+	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		if os.Getenv("CI") == "true" {
@@ -40,11 +55,11 @@ func TestWatcherAgainstAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	k := kubernetes.NewForConfigOrDie(cfg)
+	return cfg
+}
+
+func watcherChecks(t *testing.T, cfg *rest.Config, k kubernetes.Interface) {
 	ctx := context.Background()
-	if _, err := k.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	certPEM, keyPEM := selfSigned(t, "a.example.com")
 	for _, s := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "a-tls", Namespace: "web"}, Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM}},
@@ -62,7 +77,11 @@ func TestWatcherAgainstAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w, err := NewWatcher(WatchConfig{Client: k})
+	clients, err := NewClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWatcher(WatchConfig{Clients: clients})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +135,73 @@ func TestWatcherAgainstAPIServer(t *testing.T) {
 	}
 	if v := w.Snapshot().Ingresses[0].Annotations["n"]; v != "4" {
 		t.Errorf("after the burst the cache holds n=%q; want the last, 4", v)
+	}
+}
+
+// TestElectionAgainstAPIServer: two replicas compete for the Lease on a
+// real API server: exactly one leads at every sample; when the leader
+// stops (and cannot renew), the other takes over once the Lease has gone
+// unrenewed for its duration, never before.
+func TestElectionAgainstAPIServer(t *testing.T) {
+	cfg := startTestAPIServer(t)
+	k := kubernetes.NewForConfigOrDie(cfg)
+	if _, err := k.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rampart-ingress"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := NewClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const d = 2 * time.Second
+	var leaders [2]Leader
+	var cancels [2]context.CancelFunc
+	done := make(chan struct{}, 2)
+	for i := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i] = cancel
+		go func() {
+			RunElection(ctx, ElectionConfig{Clients: clients, Namespace: "rampart-ingress", Identity: fmt.Sprintf("replica-%d", i), LeaseDuration: d}, &leaders[i])
+			done <- struct{}{}
+		}()
+	}
+	defer func() { cancels[0](); cancels[1](); <-done; <-done }()
+	which := func() int {
+		n, who := 0, -1
+		for i := range leaders {
+			if leaders[i].Held() {
+				n, who = n+1, i
+			}
+		}
+		if n > 1 {
+			t.Fatal("both replicas lead at once")
+		}
+		return who
+	}
+	leader := -1
+	for deadline := time.Now().Add(10 * time.Second); leader < 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		leader = which()
+	}
+	if leader < 0 {
+		t.Fatal("no leader after 10 s")
+	}
+	for range 40 { // two Lease durations: the leadership stays put
+		if w := which(); w != leader {
+			t.Fatalf("the leader moved from %d to %d while it renewed", leader, w)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancels[leader]()
+	stopped := time.Now()
+	other := 1 - leader
+	for which() != other {
+		if time.Since(stopped) > 5*d {
+			t.Fatal("the other replica did not take over")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if took := time.Since(stopped); took < d-d/4 {
+		t.Errorf("taken over %v after the leader stopped; a live Lease is %v", took, d)
+	} else {
+		t.Logf("taken over %v after the leader stopped (Lease %v)", took.Round(10*time.Millisecond), d)
 	}
 }

@@ -203,8 +203,10 @@ func TestContainerSidecar(t *testing.T) {
 	t.Logf("image %s: %s bytes", rampartImage, size)
 	var n int64
 	fmt.Sscan(size, &n)
-	if n == 0 || n > 25<<20 {
-		t.Errorf("image size %s bytes; want under 25 MB", size)
+	// About 14 MB of it is the edge; about 28 MB the Kubernetes mode's
+	// client-go (its typed clients register every API group's types).
+	if n == 0 || n > 45<<20 {
+		t.Errorf("image size %s bytes; want under 45 MB", size)
 	}
 	if ports := p.run("image", "inspect", rampartImage, "--format", "{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}"); ports != "8080/tcp 8443/tcp" {
 		t.Errorf("image exposes %q; want 8080/tcp 8443/tcp (the admin listener stays on loopback)", ports)

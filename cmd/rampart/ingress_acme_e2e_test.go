@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,16 +15,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // Ports: Pebble 18910–18913, the load balancer in front of the replicas
 // 18915 (HTTP) and 18916 (HTTPS), replica i 18920+i (HTTPS), 18923+i
 // (HTTP) and 18926+i (admin).
 
-// balancer is the cloud's load balancer in front of the replicas: each
-// connection goes to the next replica that accepts it. Paused, it holds
-// new connections until resumed.
+// balancer is a TCP relay: the cloud's load balancer in front of the
+// replicas (each connection goes to the next target that accepts it), or a
+// gate in front of the API server. Paused, it holds new connections until
+// resumed.
 type balancer struct {
 	mu      sync.Mutex
 	next    int
@@ -108,19 +107,8 @@ func TestIngressACMEReplicas(t *testing.T) {
 		}
 		return false
 	})
-	user, err := env.AddUser(envtest.User{Name: kubeSA, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rampart-ingress", "system:authenticated"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	kcFile := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kcFile, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kcFile := kubeconfigFor(t, env, dir, shippedServiceAccount)
 	ca := startPebble(t, 18910, 18915, 18916)
 	var httpTargets, tlsTargets []string
 	for i := range 3 {

@@ -63,35 +63,14 @@ func BenchmarkIngressMemory(b *testing.B) {
 	for err := range errs {
 		b.Fatal(err)
 	}
-	user, err := env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
 	dir := b.TempDir()
-	kcFile := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kcFile, kc, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	kcFile := kubeconfigFor(b, env, dir, envtest.User{Name: "bench", Groups: []string{"system:masters"}})
 	b.ResetTimer()
 	for range b.N {
 		rp := start(b, "rampart kubernetes", nil, rampartBin, "kubernetes", "--kubeconfig", kcFile, "--tls", "internal",
 			"--data-dir", filepath.Join(dir, "data"), "--https-addr", kubeHTTPS, "--http-addr", "", "--admin-addr", kubeAdmin)
 		waitListening(b, kubeAdmin)
-		waitFor(b, 2*time.Minute, "ready with the cluster's table", func() error {
-			res, err := http.Get("http://" + kubeAdmin + "/readyz")
-			if err != nil {
-				return err
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				return fmt.Errorf("status %d", res.StatusCode)
-			}
-			return nil
-		})
+		waitFor(b, 2*time.Minute, "ready with the cluster's table", func() error { return statusOK(http.Get("http://" + kubeAdmin + "/readyz")) })
 		if !strings.Contains(rp.out.String(), `"sites":1000`) {
 			b.Fatalf("the first table does not hold the 1,000 sites:\n%s", lastLines(rp.out.String(), 5))
 		}

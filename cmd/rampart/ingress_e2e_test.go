@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,45 +159,27 @@ func runTestApp(name, addr string) {
 	}
 }
 
-// gate is a TCP relay to the API server that holds every connection until
-// opened: rampart cannot reach the cluster while it is shut.
-type gate struct {
-	open chan struct{}
-	once sync.Once
-	ln   net.Listener
-}
+// shippedServiceAccount is rampart's ServiceAccount as the API server
+// knows it, with its groups: RBAC judges it by the shipped bindings.
+var shippedServiceAccount = envtest.User{Name: kubeSA, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rampart-ingress", "system:authenticated"}}
 
-func newGate(t *testing.T, listen, target string) *gate {
+// kubeconfigFor writes a kubeconfig for user into dir and returns its path.
+func kubeconfigFor(t testing.TB, env *envtest.Environment, dir string, user envtest.User) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", listen)
+	u, err := env.AddUser(user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{open: make(chan struct{}), ln: ln}
-	t.Cleanup(func() { ln.Close(); g.release() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				<-g.open
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go func() { _, _ = io.Copy(u, c); u.Close() }()
-				_, _ = io.Copy(c, u)
-			}()
-		}
-	}()
-	return g
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(file, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
-
-func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 
 // applyManifests decodes install.yaml; those objects that create picks are
 // created with the administrator's rights, every one is also checked by a
@@ -277,21 +258,17 @@ func TestIngressController(t *testing.T) {
 	if _, err := k.CoreV1().Services("rampart-ingress").UpdateStatus(ctx, lb, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// rampart authenticates as the ServiceAccount would, with its groups.
-	user, err := env.AddUser(envtest.User{Name: kubeSA, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rampart-ingress", "system:authenticated"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Through the gate, shut: rampart starts without the cluster.
-	g := newGate(t, kubeGate, fmt.Sprintf("127.0.0.1:%d", kubeAPIServer))
-	kubeconfig = []byte(strings.Replace(string(kubeconfig), fmt.Sprintf("127.0.0.1:%d", kubeAPIServer), kubeGate, 1))
+	// rampart authenticates as the ServiceAccount would, with its groups,
+	// through a gate, shut: rampart starts without the cluster.
 	dir := t.TempDir()
-	kcFile := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kcFile, kubeconfig, 0o600); err != nil {
+	kcFile := kubeconfigFor(t, env, dir, shippedServiceAccount)
+	g := newBalancer(t, kubeGate, []string{fmt.Sprintf("127.0.0.1:%d", kubeAPIServer)})
+	g.pause()
+	kc, err := os.ReadFile(kcFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kcFile, []byte(strings.Replace(string(kc), fmt.Sprintf("127.0.0.1:%d", kubeAPIServer), kubeGate, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -313,13 +290,8 @@ func TestIngressController(t *testing.T) {
 	if code := getStatus(t, "http://"+kubeAdmin+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz answered %d before the caches filled; want 503", code)
 	}
-	g.release()
-	waitFor(t, 30*time.Second, "/readyz once the cluster is reached", func() error {
-		if code := getStatus(t, "http://"+kubeAdmin+"/readyz"); code != http.StatusOK {
-			return fmt.Errorf("status %d", code)
-		}
-		return nil
-	})
+	g.resume()
+	waitFor(t, 30*time.Second, "/readyz once the cluster is reached", func() error { return statusOK(http.Get("http://" + kubeAdmin + "/readyz")) })
 	roots := poolFromFile(t, filepath.Join(dir, "data", "internal-ca", "root.pem"))
 	client := clientTo(kubeHTTPS, roots)
 	if body := mustGet(t, client, "https://shop.test/"); body != "a /" {

@@ -18,7 +18,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -36,7 +35,7 @@ type kubeMode struct {
 
 	publish string // the Service whose address the Ingresses' status shows
 
-	client  kubernetes.Interface
+	client  *kube.Clients
 	leader  *kube.Leader       // its holder alone orders certificates (--tls acme) and writes status
 	status  *kube.StatusWriter // made by start
 	lost    func()             // called if this replica loses the Lease it held: rampart stops
@@ -87,12 +86,12 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	}
 	restCfg.UserAgent = "rampart/" + buildVersion()
 	restCfg.QPS, restCfg.Burst = 50, 100 // the status of many Ingresses, written at once
-	client, err := kubernetes.NewForConfig(restCfg)
+	client, err := kube.NewClients(restCfg)
 	if err != nil {
 		return err
 	}
 	km.client = client
-	if km.watcher, err = kube.NewWatcher(kube.WatchConfig{Client: client}); err != nil {
+	if km.watcher, err = kube.NewWatcher(kube.WatchConfig{Clients: client}); err != nil {
 		return err
 	}
 	km.events = kube.NewEvents(client, "rampart")
@@ -130,7 +129,7 @@ func (km *kubeMode) start(ctx context.Context, bg *sync.WaitGroup, log *zap.Logg
 	}()
 	go func() {
 		defer bg.Done()
-		kube.RunElection(ctx, kube.ElectionConfig{Client: km.client, Namespace: km.namespace, Identity: km.identity, LeaseDuration: km.leaseDuration,
+		kube.RunElection(ctx, kube.ElectionConfig{Clients: km.client, Namespace: km.namespace, Identity: km.identity, LeaseDuration: km.leaseDuration,
 			OnLost: func() {
 				log.Error("lost the Lease while holding it; stopping, to be restarted as a follower", zap.String("lease", km.namespace+"/"+kube.LeaseName))
 				km.lost()
@@ -166,12 +165,12 @@ const authSecretRefresh = 30 * time.Second
 // fetchAuthSecrets reads the Secrets that the Ingresses' auth-secret
 // annotations name, one by one, from the API server: rampart watches no
 // Secret but TLS ones. One that cannot be read leaves its Ingress out.
-func fetchAuthSecrets(client kubernetes.Interface, ings []networkingv1.Ingress, log *zap.Logger) []corev1.Secret {
+func fetchAuthSecrets(client *kube.Clients, ings []networkingv1.Ingress, log *zap.Logger) []corev1.Secret {
 	out := []corev1.Secret{}
 	for _, ref := range kube.AuthSecretNames(ings) {
 		ns, name, _ := strings.Cut(ref, "/")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		s, err := client.Core.Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 		cancel()
 		if err != nil {
 			if log != nil && !apierrors.IsNotFound(err) {

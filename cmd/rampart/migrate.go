@@ -12,7 +12,6 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
@@ -177,23 +176,23 @@ func clusterSnapshot(ctx context.Context, kubeconfig string) (kube.Snapshot, err
 	if err != nil {
 		return s, &settingError{"--kubeconfig", err.Error(), "give --kubeconfig, or FILEs of Ingress objects"}
 	}
-	k, err := kubernetes.NewForConfig(rc)
+	k, err := kube.NewClients(rc)
 	if err != nil {
 		return s, err
 	}
-	ings, err := k.NetworkingV1().Ingresses("").List(ctx, metav1.ListOptions{})
+	ings, err := k.Networking.Ingresses("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return s, fmt.Errorf("listing Ingresses: %w", err)
 	}
-	svcs, err := k.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	svcs, err := k.Core.Services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return s, fmt.Errorf("listing Services: %w", err)
 	}
-	eps, err := k.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{})
+	eps, err := k.Discovery.EndpointSlices("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return s, fmt.Errorf("listing EndpointSlices: %w", err)
 	}
-	secrets, err := k.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=" + kube.SecretTypeTLS})
+	secrets, err := k.Core.Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=" + kube.SecretTypeTLS})
 	if err != nil {
 		return s, fmt.Errorf("listing TLS Secrets: %w", err)
 	}

@@ -250,7 +250,7 @@ func newMainSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 	if km := cfg.kube; km != nil {
 		// The replicas share one cache (Secrets in rampart's namespace), and
 		// only the Lease's holder orders.
-		acfg.Cache = &kube.SecretCache{Client: km.client, Namespace: km.namespace}
+		acfg.Cache = &kube.SecretCache{Secrets: km.client.Core, Namespace: km.namespace}
 		acfg.MayOrder = km.leader.Held
 	}
 	a, err := certs.NewACME(acfg)
