@@ -332,17 +332,20 @@ func ownAnnotation(st *settings, name, short, v string, all map[string]string, n
 func parseNginxSize(v string) (int64, bool) {
 	v = strings.ToLower(strings.ReplaceAll(v, " ", ""))
 	mult := int64(1)
-	switch {
-	case v == "":
+	if v == "" {
 		return 0, false
-	case strings.HasSuffix(v, "k"):
+	}
+	switch v[len(v)-1] { // one unit at most: "8mb" is not a size
+	case 'k':
 		mult = 1 << 10
-	case strings.HasSuffix(v, "m"):
+	case 'm':
 		mult = 1 << 20
-	case strings.HasSuffix(v, "g"):
+	case 'g':
 		mult = 1 << 30
 	}
-	v = strings.TrimRight(v, "bkmg")
+	if strings.ContainsRune("bkmg", rune(v[len(v)-1])) {
+		v = v[:len(v)-1]
+	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/mult {
 		return 0, false
@@ -363,12 +366,16 @@ func parseRanges(v string) ([]netip.Prefix, error) {
 			if err != nil {
 				return nil, err
 			}
+			a = a.Unmap()
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 			continue
 		}
 		p, err := netip.ParsePrefix(f)
 		if err != nil {
 			return nil, err
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // clients are compared as IPv4
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}
@@ -382,23 +389,27 @@ func parseRanges(v string) ([]netip.Prefix, error) {
 // regular expression: ingress-nginx matches it without case from the
 // path's start; rampart routes by its literal start (whole segments, which
 // rampart's routing compares without case too) and lets the expression
-// choose among those requests.
-func regexRoute(r *proxy.SiteRoute, path, to string) error {
+// choose among those requests. wider is true when the expression also
+// takes paths beyond those segments (/app takes /apple in ingress-nginx):
+// those go to another route here, and the Ingress is told.
+func regexRoute(r *proxy.SiteRoute, path, to string) (wider bool, err error) {
 	re, err := regexp.Compile("(?i)^" + path)
 	if err != nil {
-		return fmt.Errorf("path %q is not a regular expression: %v", path, err)
+		return false, fmt.Errorf("path %q is not a regular expression: %v", path, err)
 	}
-	lit := path
+	lit, rest := path, ""
 	if i := strings.IndexAny(path, `.+*?()|[]{}^$\`); i >= 0 {
-		lit = path[:i]
-		rest := path[i:]
+		lit, rest = path[:i], path[i:]
 		if !(strings.HasPrefix(rest, "(/") || strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, "$")) && !strings.HasSuffix(lit, "/") {
 			lit = lit[:strings.LastIndex(lit, "/")+1] // the expression goes on inside a segment
 		}
 	}
+	// Only a segment's end after the literal keeps the two alike.
+	bounded := strings.HasSuffix(lit, "/") || strings.HasPrefix(rest, "(/|$)") || strings.HasPrefix(rest, "$") ||
+		(strings.HasPrefix(rest, "/") && !(len(rest) > 1 && strings.ContainsRune("?*{", rune(rest[1]))))
 	r.Match = proxy.RouteMatch{Path: cmp.Or(strings.TrimRight(lit, "/"), "/")}
 	r.Rewrite = &proxy.PathRewrite{Regexp: re, To: to}
-	return nil
+	return !bounded, nil
 }
 
 // basicAuth reads auth-type basic's Secret (auth-secret, in the Ingress's
@@ -474,6 +485,9 @@ func AuthSecretNames(ings []networkingv1.Ingress) []string {
 		}
 		if !strings.Contains(ref, "/") {
 			ref = ing.Namespace + "/" + ref
+		}
+		if !strings.HasPrefix(ref, ing.Namespace+"/") {
+			continue // another namespace's: refused, and never read
 		}
 		if !slices.Contains(out, ref) {
 			out = append(out, ref)

@@ -20,11 +20,17 @@ import (
 const LeaseName = "rampart-acme"
 
 // Leader tells whether this replica holds the Lease that lets one replica
-// at a time order certificates. The zero value holds nothing.
-type Leader struct{ held atomic.Bool }
+// at a time order certificates and write status. The zero value holds
+// nothing.
+type Leader struct {
+	until atomic.Int64 // unix nanoseconds: held before then
+}
 
-// Held tells whether this replica leads now.
-func (l *Leader) Held() bool { return l.held.Load() }
+// Held tells whether this replica leads now: it renewed the Lease, and
+// less than two thirds of the Lease's duration has passed since it began
+// that renewal (another replica waits a whole duration from when it saw
+// it, so the two never overlap).
+func (l *Leader) Held() bool { return time.Now().UnixNano() < l.until.Load() }
 
 // ElectionConfig configures RunElection.
 type ElectionConfig struct {
@@ -32,7 +38,8 @@ type ElectionConfig struct {
 	Namespace string   // the Lease's; required
 	Identity  string   // this replica's, unique (the Pod's name); required
 	// LeaseDuration is how long a leader that stopped renewing keeps the
-	// Lease before another may take it. Zero means 15 seconds; the leader
+	// Lease before another may take it, in whole seconds (the Lease's
+	// unit; a fraction is dropped). Zero means 15 seconds; the leader
 	// renews within two thirds of it.
 	LeaseDuration time.Duration
 	// OnLost is called if this replica led and lost the Lease (it could not
@@ -56,23 +63,27 @@ type ElectionConfig struct {
 // still be running, and leader election does not fence; another replica
 // takes over once the Lease expires.
 func RunElection(ctx context.Context, cfg ElectionConfig, l *Leader) {
-	d := cfg.LeaseDuration
+	d := cfg.LeaseDuration.Truncate(time.Second)
 	if d == 0 {
 		d = 15 * time.Second
 	}
 	e := &elector{cfg: cfg, d: d, leases: cfg.Clients.Coordination.Leases(cfg.Namespace)}
 	retry := max(d/8, 250*time.Millisecond)
-	var renewed time.Time // the leader's last renewal
+	led := false
 	for ctx.Err() == nil {
+		began := time.Now() // before the read: the Lease's life counts from here
 		attempt, cancel := context.WithTimeout(ctx, retry*2)
 		ok := e.tryAcquireOrRenew(attempt)
 		cancel()
 		switch {
 		case ok:
-			renewed = time.Now()
-			l.held.Store(true)
-		case l.held.Load() && (e.otherHolds() || time.Since(renewed) > d*2/3):
-			l.held.Store(false)
+			l.until.Store(began.Add(d * 2 / 3).UnixNano())
+			led = true
+		case e.otherHolds():
+			l.until.Store(0)
+		}
+		if led && !l.Held() {
+			led = false
 			if ctx.Err() == nil && cfg.OnLost != nil {
 				cfg.OnLost()
 			}
@@ -82,7 +93,7 @@ func RunElection(ctx context.Context, cfg ElectionConfig, l *Leader) {
 		case <-time.After(retry):
 		}
 	}
-	l.held.Store(false)
+	l.until.Store(0)
 }
 
 // elector is one replica's view of the Lease.

@@ -185,7 +185,7 @@ func Translate(s Snapshot, o Options) Result {
 			for j := 0; j < len(rs); j++ {
 				r := rs[j]
 				for _, c := range hosts[host] {
-					if c.route.Match.Path != r.Match.Path || c.route.Match.Kind != r.Match.Kind {
+					if matchKey(c.route.Match) != matchKey(r.Match) {
 						continue
 					}
 					if fallback[host] && r.Match.Path == "/" && r.Match.Kind == proxy.PathPrefix {
@@ -372,7 +372,13 @@ func translateIngress(ing *networkingv1.Ingress, x *index, o Options) (routes ma
 	routes, fallback = map[string][]proxy.SiteRoute{}, map[string]bool{}
 	seen := map[string]string{} // host and match → where in the Ingress
 	add := func(host, at string, r proxy.SiteRoute) {
-		key := fmt.Sprintf("%s %d %s", host, r.Match.Kind, r.Match.Path)
+		// Every route is checked here, whatever made it: one the proxy
+		// would refuse must leave its Ingress out, not stop every table.
+		if err := proxy.CheckRoute(r); err != nil {
+			bad("InvalidPath", "%s: %v", at, err)
+			return
+		}
+		key := host + " " + matchKey(r.Match)
 		if first, dup := seen[key]; dup {
 			bad("PathConflict", "%s matches what %s matches (host %s, path %s); give each path once", at, first, host, r.Match.Path)
 			return
@@ -405,9 +411,14 @@ func translateIngress(ing *networkingv1.Ingress, x *index, o Options) (routes ma
 			case st.regex:
 				// ingress-nginx: with use-regex or rewrite-target, every
 				// path is an expression, whatever its pathType.
-				if err := regexRoute(&route, p.Path, st.rewriteTo); err != nil {
+				wider, err := regexRoute(&route, p.Path, st.rewriteTo)
+				if err != nil {
 					bad("InvalidPath", "%s: %v", at, err)
 					continue
+				}
+				if wider {
+					problems = append(problems, Problem{Ingress: id, Reason: "RegexWider", Served: true, Message: fmt.Sprintf(
+						"%s path %q: ingress-nginx's expression also takes paths that only begin like %s (%sx); rampart routes it by whole segments, so those go to another route of the host; end the expression with (/|$) to say which", at, p.Path, route.Match.Path, strings.TrimRight(route.Match.Path, "/"))})
 				}
 			case *p.PathType == networkingv1.PathTypeExact:
 				route.Match.Kind = proxy.PathExact
@@ -428,10 +439,6 @@ func translateIngress(ing *networkingv1.Ingress, x *index, o Options) (routes ma
 			} else {
 				route.Rewrite = nil // a redirect or a 503 has no path to rewrite
 			}
-			if err := proxy.CheckRoute(route); err != nil {
-				bad("InvalidPath", "%s: %v", at, err)
-				continue
-			}
 			add(rule.Host, at, route)
 		}
 	}
@@ -439,7 +446,7 @@ func translateIngress(ing *networkingv1.Ingress, x *index, o Options) (routes ma
 	// of their hosts: a "/" where the Ingress gives none.
 	if b := ing.Spec.DefaultBackend; b != nil {
 		for host := range routes {
-			if _, has := seen[fmt.Sprintf("%s %d %s", host, proxy.PathPrefix, "/")]; has {
+			if _, has := seen[host+" "+matchKey(proxy.RouteMatch{Path: "/"})]; has {
 				continue
 			}
 			route := proxy.SiteRoute{Match: proxy.RouteMatch{Path: "/"}, Policy: st.policy}
@@ -484,7 +491,7 @@ func backendRoute(r *proxy.SiteRoute, ns string, b networkingv1.IngressBackend, 
 		r.Pool = pool
 		return ""
 	}
-	pool.Members = readyEndpoints(x.slices[ns+"/"+svc.Name], sp, scheme)
+	pool.Members = readyEndpoints(x.slices[ns+"/"+svc.Name], sp, scheme, o.AllowExternalName)
 	if len(pool.Members) == 0 {
 		r.Respond = unavailable
 		return ""
@@ -512,10 +519,13 @@ func portText(p networkingv1.ServiceBackendPort) string {
 
 // readyEndpoints lists the addresses of a Service port's ready endpoints
 // across its EndpointSlices (a terminating endpoint is not ready), sorted.
-func readyEndpoints(eps []*discoveryv1.EndpointSlice, sp corev1.ServicePort, scheme string) []*url.URL {
+func readyEndpoints(eps []*discoveryv1.EndpointSlice, sp corev1.ServicePort, scheme string, allowNames bool) []*url.URL {
 	seen := map[string]bool{}
 	var out []*url.URL
 	for _, es := range eps {
+		if es.AddressType == discoveryv1.AddressTypeFQDN && !allowNames {
+			continue // names, like an ExternalName Service: not followed unless allowed
+		}
 		var port int32
 		for _, p := range es.Ports {
 			// A slice's ports carry the Service port's name ("" for an
@@ -569,4 +579,15 @@ func authSecrets(s Snapshot, o Options) []corev1.Secret {
 
 func sortURLs(us []*url.URL) {
 	slices.SortFunc(us, func(a, b *url.URL) int { return strings.Compare(a.Host, b.Host) })
+}
+
+// matchKey is what the proxy's matcher makes of a route's match: paths
+// compared without case, a prefix without its trailing slash. Two routes
+// with one key take the same requests.
+func matchKey(m proxy.RouteMatch) string {
+	p := strings.ToLower(m.Path)
+	if m.Kind == proxy.PathPrefix && p != "/" {
+		p = strings.TrimRight(p, "/")
+	}
+	return fmt.Sprintf("%d %s", m.Kind, p)
 }

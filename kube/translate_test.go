@@ -285,6 +285,26 @@ shop.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000]
 shop.example.com exact /healthz -> pool web/shop:http [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
 shop.example.com prefix / -> pool web/shop:80 [10.1.0.1:8080 10.1.0.2:8080 10.1.0.5:8080]
 `, []string{"web/later PathConflict"}},
+		{"a path the older Ingress holds, written otherwise (case, trailing slash): the newer is left out", ingress("open", "2026-01-01T00:00:00Z", "rampart",
+			`rules: [{host: m.example.com, http: {paths: [{path: /admin/, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`) +
+			ingress("guarded", "2026-02-01T00:00:00Z", "rampart",
+				`rules: [{host: m.example.com, http: {paths: [{path: /Admin, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
+			"m.example.com prefix /admin/ -> pool web/api:9000 [10.2.0.1:9000]\n", []string{"web/guarded PathConflict"}},
+		{"an EndpointSlice of names is not followed, as an ExternalName Service is not", `
+---
+kind: Service
+apiVersion: v1
+metadata: {name: named, namespace: web}
+spec: {ports: [{name: http, port: 80}]}
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: named-1, namespace: web, labels: {kubernetes.io/service-name: named}}
+addressType: FQDN
+ports: [{name: http, port: 80}]
+endpoints: [{addresses: [metadata.google.internal]}]
+` + ingress("fqdn", "2026-01-01T00:00:00Z", "rampart", `rules: [{host: f.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: named, port: {number: 80}}}}]}}]`),
+			"f.example.com prefix / -> respond 503\n", nil},
 		{"two Ingresses share a host: paths merge, oldest first", ingress("b", "2026-02-01T00:00:00Z", "rampart",
 			`rules: [{host: m.example.com, http: {paths: [{path: /b, pathType: Prefix, backend: {service: {name: api, port: {number: 9000}}}}]}}]`) +
 			ingress("a", "2026-01-01T00:00:00Z", "rampart",
@@ -431,7 +451,7 @@ func TestTranslateAnnotations(t *testing.T) {
 			"a.example.com prefix /something -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/something(/|$)(.*)→\"/$2\"\n", []string{"+AnnotationDiffers " + n + "use-regex"}},
 		{"rewrite-target: / sends every request under the path to / (ingress-nginx's behaviour since 0.22)", with(n+`rewrite-target: /`,
 			`rules: [{host: a.example.com, http: {paths: [{path: /app, pathType: Exact, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
-			"a.example.com prefix /app -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/app→\"/\"\n", nil},
+			"a.example.com prefix /app -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/app→\"/\"\n", []string{"+RegexWider"}},
 		{"an expression inside a segment routes by the segments before it", with(n+`use-regex: "true"`,
 			`rules: [{host: a.example.com, http: {paths: [{path: "/api/v[0-9]+/.*", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
 			"a.example.com prefix /api -> pool web/api:9000 [10.2.0.1:9000] rewrite=(?i)^/api/v[0-9]+/.*→\"\"\n", []string{"+AnnotationDiffers " + n + "use-regex"}},
@@ -465,6 +485,12 @@ func TestTranslateAnnotations(t *testing.T) {
 		{"a redirect with nginx variables", with(n+`permanent-redirect: "https://x.example.com$request_uri"`, rules), "", []string{"AnnotationRefused " + n + "permanent-redirect"}},
 		{"FastCGI", with(n+`backend-protocol: FCGI`, rules), "", []string{"AnnotationRefused " + n + "backend-protocol"}},
 		{"a misspelt rampart annotation", with(`rampart-proxy.io/cps: "default-src 'self'"`, rules), "", []string{"AnnotationRefused rampart-proxy.io/cps"}},
+		{"a policy the proxy refuses leaves the Ingress out (every route is checked, app-root's too)", with(`rampart-proxy.io/hsts: bogus, `+n+`app-root: /app`, `rules: [{host: a.example.com}]`),
+			"", []string{"InvalidPath"}},
+		{"8mb is not a size", with(n+`proxy-body-size: 8mb`, rules), "", []string{"AnnotationRefused " + n + "proxy-body-size"}},
+		{"an IPv4 range written as IPv6 is compared as IPv4", with(n+`denylist-source-range: "::ffff:10.0.0.0/104, ::ffff:192.0.2.1"`, rules),
+			"a.example.com prefix / -> pool web/api:9000 [10.2.0.1:9000] policy{ allow=[] deny=[10.0.0.0/8 192.0.2.1/32] }\n", nil},
+		{"an auth-secret of another namespace is refused", with(n+`auth-type: basic, `+n+`auth-secret: kube-system/users`, rules), "", []string{"AnnotationRefused " + n + "auth-type"}},
 		{"two expressions with one literal start", with(n+`use-regex: "true"`,
 			`rules: [{host: a.example.com, http: {paths: [{path: "/a(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}, {path: "/a/(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 9000}}}}]}}]`),
 			"", []string{"+AnnotationDiffers " + n + "use-regex", "PathConflict"}},

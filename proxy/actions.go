@@ -25,10 +25,12 @@ type Redirect struct {
 }
 
 // PathRewrite replaces the path a route's app is sent, as ingress-nginx's
-// rewrite-target does: when Regexp matches the path (escaped, as the client
-// sent it), the app is sent To with $1 to $9 replaced by the match's
-// groups; the query stays. A request whose path Regexp does not match gets
-// 404: the route takes only what both its Match and Regexp take.
+// rewrite-target does: when Regexp matches the path (decoded, with runs of
+// slashes merged, as nginx matches), the app is sent To with $1 to $9
+// replaced by the match's groups (and runs of slashes merged); the query
+// stays. A request whose path Regexp does not match gets 404, and so does
+// one whose new path would hold a . or .. segment (a way out of To's
+// folder): the route takes only what both its Match and Regexp take.
 type PathRewrite struct {
 	// Regexp is matched against the path. Required.
 	Regexp *regexp.Regexp
@@ -81,20 +83,58 @@ func (pr *PathRewrite) expandTemplate() (string, error) {
 }
 
 // regexpGate answers 404 to a request whose path the route's rewrite
-// expression does not match, and passes the others on.
+// expression does not match, or would rewrite to a path with a dot
+// segment, and passes the others on.
 type regexpGate struct {
 	t    *table
 	re   *regexp.Regexp
+	to   string // the expansion template; "" keeps the path
 	next http.Handler
 }
 
 func (g *regexpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !g.re.MatchString(r.URL.EscapedPath()) {
+	if _, ok := rewrittenPath(r.URL.Path, g.re, g.to); !ok {
 		g.t.onReject("no_route")
 		g.t.refusePage(w, r, http.StatusNotFound, noRoutePage)
 		return
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// rewrittenPath is what a rewrite makes of a decoded path: the template
+// expanded with the expression's match of the path (runs of slashes
+// merged in both); ok is false when the expression does not match or the
+// result holds a . or .. segment. An empty template keeps the path.
+func rewrittenPath(path string, re *regexp.Regexp, to string) (string, bool) {
+	path = mergeSlashes(path)
+	idx := re.FindStringSubmatchIndex(path)
+	if idx == nil {
+		return "", false
+	}
+	if to == "" {
+		return path, true
+	}
+	out := mergeSlashes("/" + string(re.ExpandString(nil, to, path, idx)))
+	for seg := range strings.SplitSeq(out, "/") {
+		if seg == "." || seg == ".." {
+			return "", false
+		}
+	}
+	return out, true
+}
+
+func mergeSlashes(p string) string {
+	if !strings.Contains(p, "//") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // Respond answers a route's requests itself: a maintenance page, a
@@ -254,7 +294,7 @@ func (t *table) newAction(r SiteRoute, pol Policy) (http.Handler, error) {
 	}
 	if r.Rewrite != nil {
 		out.re, out.to = r.Rewrite.Regexp, to
-		return &regexpGate{t: t, re: out.re, next: t.newReverseProxy(out, pl, pol.Timeout)}, nil
+		return &regexpGate{t: t, re: out.re, to: to, next: t.newReverseProxy(out, pl, pol.Timeout)}, nil
 	}
 	return t.newReverseProxy(out, pl, pol.Timeout), nil
 }

@@ -324,7 +324,11 @@ func TestRouteRewrite(t *testing.T) {
 		{Match: RouteMatch{Path: "/something"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`(?i)^/something(/|$)(.*)`), To: "/$2"}},
 		{Match: RouteMatch{Path: "/api"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`(?i)^/api/v([0-9]+)/(.*)`), To: "/${2}x/v$1$"}},
 		{Match: RouteMatch{Path: "/only"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`^/only/[a-z]+$`)}},
+		{Match: RouteMatch{Path: "/pub"}, Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`^/pub/[^_].*`)}},
 		{Upstream: u},
+	}}, {Hosts: []string{"dots.test"}, Routes: []SiteRoute{
+		// An expression that goes on inside a segment routes from "/".
+		{Upstream: u, Rewrite: &PathRewrite{Regexp: regexp.MustCompile(`^/foo(.*)`), To: "/bar/$1"}},
 	}}}, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -337,6 +341,11 @@ func TestRouteRewrite(t *testing.T) {
 	}{
 		{"/only/abc?q", "/only/abc?q", 200}, // an expression without a template chooses, and changes nothing
 		{"/only/a1", "", 404},
+		{"dots.test/foo../x", "", 404},                 // would be /bar/../x: out of /bar
+		{"dots.test/foo/x", "/bar/x", 200},             // /bar/ and /x, slashes merged
+		{"/something//evil.com/x", "/evil.com/x", 200}, // slashes merged, as nginx does: never //evil.com
+		{"/pub/%5finternal", "", 404},                  // matched decoded, as the app reads it
+		{"/pub/ok", "/pub/ok", 200},
 		{"/something/new?x=1", "/new?x=1", 200},
 		{"/something", "/", 200},
 		{"/Something/a%20b", "/a%20b", 200},
@@ -345,8 +354,12 @@ func TestRouteRewrite(t *testing.T) {
 		{"/other", "/other", 200},
 	} {
 		before := reached.Load()
-		req, _ := http.NewRequest("GET", front.URL+tt.path, nil)
-		req.Host = "shop.test"
+		host, path := "shop.test", tt.path
+		if h, rest, ok := strings.Cut(tt.path, "/"); ok && h != "" {
+			host, path = h, "/"+rest
+		}
+		req, _ := http.NewRequest("GET", front.URL+path, nil)
+		req.Host = host
 		res, err := front.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -483,15 +483,12 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, out *routeOut) {
 // front of u's path, at the first segment boundary where what comes before
 // reads as strip however it is spelt (/API, /api;x, /%61pi), and puts add in
 // front of what is left.
-// rewriteRegexp sets u's path to the template to, expanded with re's match
-// of the escaped path (the route let only matching paths through).
+// rewriteRegexp sets u's path to what the route's rewrite makes of it
+// (its gate let only paths it rewrites cleanly through).
 func rewriteRegexp(u *url.URL, re *regexp.Regexp, to string) {
-	esc := u.EscapedPath()
-	idx := re.FindStringSubmatchIndex(esc)
-	if idx == nil {
-		return
+	if p, ok := rewrittenPath(u.Path, re, to); ok {
+		u.Path, u.RawPath = p, ""
 	}
-	setEscapedPath(u, string(re.ExpandString(nil, to, esc, idx)))
 }
 
 // setEscapedPath gives u the escaped path esc ("/" in front if it lacks one).

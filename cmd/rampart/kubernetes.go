@@ -41,6 +41,7 @@ type kubeMode struct {
 	lost    func()             // called if this replica loses the Lease it held: rampart stops
 	hasAuth atomic.Bool        // an Ingress served names an auth-secret: poke the watcher now and then
 	pairs   kube.PairCache     // the spec.tls pairs checked, across rebuilds
+	auth    authSecrets        // the Secrets auth-secret names, as last read
 
 	watcher *kube.Watcher
 	events  *kube.Events
@@ -64,8 +65,8 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	if err != nil {
 		return err
 	}
-	if km.leaseDuration, err = time.ParseDuration(*lease); err != nil || km.leaseDuration < time.Second {
-		return &settingError{cfg.sources.of("lease-duration"), fmt.Sprintf("%q is not a duration of a second or more", *lease), "use a duration such as 15s"}
+	if km.leaseDuration, err = time.ParseDuration(*lease); err != nil || km.leaseDuration < time.Second || km.leaseDuration%time.Second != 0 {
+		return &settingError{cfg.sources.of("lease-duration"), fmt.Sprintf("%q is not a whole number of seconds, one or more (a Lease counts in seconds)", *lease), "use a duration such as 15s"}
 	}
 	km.identity = os.Getenv("POD_NAME")
 	if km.identity == "" {
@@ -162,24 +163,44 @@ func (km *kubeMode) start(ctx context.Context, bg *sync.WaitGroup, log *zap.Logg
 // names is served.
 const authSecretRefresh = 30 * time.Second
 
-// fetchAuthSecrets reads the Secrets that the Ingresses' auth-secret
-// annotations name, one by one, from the API server: rampart watches no
-// Secret but TLS ones. One that cannot be read leaves its Ingress out.
-func fetchAuthSecrets(client *kube.Clients, ings []networkingv1.Ingress, log *zap.Logger) []corev1.Secret {
-	out := []corev1.Secret{}
+// authSecrets reads the Secrets that the Ingresses' auth-secret
+// annotations name (their own namespace only), one by one, from the API
+// server: rampart watches no Secret but TLS ones. One the API server says
+// is gone leaves its Ingress out; one it could not answer for keeps its
+// last copy, so a slow API server opens or closes nothing. The zero value
+// is ready.
+type authSecrets struct {
+	mu   sync.Mutex
+	last map[string]corev1.Secret
+}
+
+func (a *authSecrets) fetch(client *kube.Clients, ings []networkingv1.Ingress, log *zap.Logger) []corev1.Secret {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // all of them
+	defer cancel()
+	out, next := []corev1.Secret{}, map[string]corev1.Secret{}
 	for _, ref := range kube.AuthSecretNames(ings) {
 		ns, name, _ := strings.Cut(ref, "/")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s, err := client.Core.Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		cancel()
-		if err != nil {
-			if log != nil && !apierrors.IsNotFound(err) {
-				log.Warn("a Secret that auth-secret names could not be read", zap.String("secret", ref), zap.Error(err))
-			}
+		switch {
+		case err == nil:
+			next[ref] = *s
+		case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
 			continue
+		default:
+			if log != nil {
+				log.Warn("a Secret that auth-secret names could not be read; its last copy stays", zap.String("secret", ref), zap.Error(err))
+			}
+			old, ok := a.last[ref]
+			if !ok {
+				continue
+			}
+			next[ref] = old
 		}
-		out = append(out, *s)
+		out = append(out, next[ref])
 	}
+	a.last = next
 	return out
 }
 
@@ -232,12 +253,14 @@ func (s *servers) fromCluster(cur *config, ready *atomic.Bool, log *zap.Logger) 
 func (km *kubeMode) tableFromCluster(base *config, log *zap.Logger) (*config, kube.Result) {
 	snap := km.watcher.Snapshot()
 	ours := snap.Ours()
-	snap.AuthSecrets = fetchAuthSecrets(km.client, ours, log)
+	snap.AuthSecrets = km.auth.fetch(km.client, ours, log)
 	km.hasAuth.Store(len(kube.AuthSecretNames(ours)) > 0) // one missing too: it may appear
 	res := kube.Translate(snap, kube.Options{AllowExternalName: km.allowExternalName, WildcardNeedsSecret: base.tlsMode == "acme",
 		MaxTimeout: base.upstreamTimeout, Pairs: &km.pairs})
 	km.events.Report(snap.Ingresses, res.Problems)
-	km.status.Offer(snap, res.Served)
+	noAuth := snap
+	noAuth.AuthSecrets = nil // the status writer keeps its snapshot: no password hash with it
+	km.status.Offer(noAuth, res.Served)
 	for _, p := range res.Problems {
 		switch {
 		case slices.Contains(km.last.Problems, p): // logged when it appeared

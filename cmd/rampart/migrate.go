@@ -197,6 +197,6 @@ func clusterSnapshot(ctx context.Context, kubeconfig string) (kube.Snapshot, err
 		return s, fmt.Errorf("listing TLS Secrets: %w", err)
 	}
 	s.Ingresses, s.Services, s.EndpointSlices, s.Secrets = ings.Items, svcs.Items, eps.Items, secrets.Items
-	s.AuthSecrets = fetchAuthSecrets(k, s.Ingresses, nil)
+	s.AuthSecrets = (&authSecrets{}).fetch(k, s.Ingresses, nil)
 	return s, nil
 }
