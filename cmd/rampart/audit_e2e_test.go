@@ -130,6 +130,7 @@ func TestAuditRampartAndWeakServers(t *testing.T) {
 	start(t, "rampart", nil, rampartBin, "--tls", "internal", "--domain", "shop.test", "--upstream", "http://"+app,
 		"--https-addr", httpsAddr, "--http-addr", httpAddr, "--admin-addr", "", "--data-dir", dataDir)
 	waitListening(t, httpsAddr)
+	waitFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
 	rep, code := runAuditJSON(t, "https://shop.test:18574/", filepath.Join(dataDir, "internal-ca", "root.pem"), "--http-port", "18614")
 	t.Logf("rampart: %s %d %v", rep.Result.Grade, rep.Result.Score, rep.Protocols)
 	if rep.Result.Grade != "A+" || rep.Result.Score != 96 || code != 0 {
@@ -219,6 +220,7 @@ func TestAuditListsEveryTLS13Suite(t *testing.T) {
 	waitListening(t, httpsAddr)
 	const url = "https://shop.test:18638/"
 	root := filepath.Join(dataDir, "internal-ca", "root.pem")
+	waitFile(t, root)
 
 	out, err := exec.Command(rampartBin, "audit", url, "--ip", "127.0.0.1", "--ca", root, "--http-port", "18639").Output()
 	if err != nil {

@@ -56,6 +56,7 @@ func TestBrowserUpgradesMixedContent(t *testing.T) {
 			start(t, "rampart", nil, rampartBin, args...)
 			waitListening(t, httpsAddr)
 
+			waitFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
 			dom := dumpDOM(t, chromium, filepath.Join(dataDir, "internal-ca", "root.pem"),
 				fmt.Sprintf("https://shop.test:%d/", tt.httpsPort))
 			ran := strings.Contains(dom, "script-ran-over-https:")

@@ -77,6 +77,7 @@ func TestBrowserHSTSAndNoMixedContent(t *testing.T) {
 				"--upstream", "http://" + tc.app, "--https-addr", httpsAddr, "--http-addr", "", "--admin-addr", "",
 				"--data-dir", dataDir}, tc.extra...)...)
 			waitListening(t, httpsAddr)
+			waitFile(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
 			home := trustingHome(t, filepath.Join(dataDir, "internal-ca", "root.pem"))
 
 			// Chromium does not exit by itself after a script navigation, so

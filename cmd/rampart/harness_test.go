@@ -172,6 +172,14 @@ func waitFor(t testing.TB, timeout time.Duration, what string, check func() erro
 	t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
 }
 
+// waitFile waits for a file rampart writes as it starts (the internal CA's
+// root): rampart binds its ports first, so a test that saw the port open
+// may be ahead of it.
+func waitFile(t testing.TB, file string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, file+" written", func() error { _, err := os.Stat(file); return err })
+}
+
 func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "listening on "+addr, func() error {
@@ -252,6 +260,7 @@ func handshake(addr, name string, roots *x509.CertPool) (*x509.Certificate, erro
 
 func poolFromFile(t testing.TB, file string) *x509.CertPool {
 	t.Helper()
+	waitFile(t, file)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
