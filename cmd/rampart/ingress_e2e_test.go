@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 )
@@ -317,14 +318,7 @@ func TestIngressController(t *testing.T) {
 	// Another Ingress created, changed and deleted.
 	ingressObj(t, k, web, "blog", "rampart", nil, rule("blog.test", "/", "shop"))
 	waitBody(t, client, "https://blog.test/x", "a /x")
-	blog, err := k.NetworkingV1().Ingresses(web).Get(ctx, "blog", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blog.Spec.Rules[0].HTTP.Paths[0].Path = "/posts"
-	if _, err := k.NetworkingV1().Ingresses(web).Update(ctx, blog, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	updateIngress(t, k, web, "blog", func(blog *networkingv1.Ingress) { blog.Spec.Rules[0].HTTP.Paths[0].Path = "/posts" })
 	waitStatus(t, client, "https://blog.test/x", http.StatusNotFound)
 	waitBody(t, client, "https://blog.test/posts/1", "a /posts/1")
 	if err := k.NetworkingV1().Ingresses(web).Delete(ctx, "blog", metav1.DeleteOptions{}); err != nil {
@@ -354,15 +348,10 @@ func TestIngressController(t *testing.T) {
 	}
 	slice(t, k, web, "shop", map[string]string{kubeAppB: "ready"})
 	// shop itself changed: a path added; the old one keeps working.
-	shop, err := k.NetworkingV1().Ingresses(web).Get(ctx, "shop", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shop.Spec.Rules[0].HTTP.Paths = append(shop.Spec.Rules[0].HTTP.Paths, rule("shop.test", "/healthz", "shop").HTTP.Paths[0])
-	shop.Spec.Rules[0].HTTP.Paths[1].PathType = ptr(networkingv1.PathTypeExact)
-	if _, err := k.NetworkingV1().Ingresses(web).Update(ctx, shop, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	updateIngress(t, k, web, "shop", func(shop *networkingv1.Ingress) {
+		shop.Spec.Rules[0].HTTP.Paths = append(shop.Spec.Rules[0].HTTP.Paths, rule("shop.test", "/healthz", "shop").HTTP.Paths[0])
+		shop.Spec.Rules[0].HTTP.Paths[1].PathType = ptr(networkingv1.PathTypeExact)
+	})
 	waitBody(t, client, "https://shop.test/healthz", "b /healthz")
 	// Scaled back up to a.
 	slice(t, k, web, "shop", map[string]string{kubeAppA: "ready", kubeAppB: "ready"})
@@ -460,6 +449,24 @@ func TestIngressController(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// updateIngress changes an Ingress as a user's kubectl edit would: read,
+// change, write, again if rampart wrote its status in between.
+func updateIngress(t *testing.T, k kubernetes.Interface, ns, name string, change func(*networkingv1.Ingress)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ing, err := k.NetworkingV1().Ingresses(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(ing)
+		_, err = k.NetworkingV1().Ingresses(ns).Update(context.Background(), ing, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // waitEvent waits for a Warning Event with reason on the Ingress, its
 // message holding what.
