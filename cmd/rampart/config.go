@@ -471,6 +471,13 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	default:
 		return nil, bad("tls", fmt.Sprintf("unknown mode %q", r.tlsMode), "use acme, internal or files")
 	}
+	if r.kube {
+		for _, name := range []string{"domain", "upstream", "config"} {
+			if src.given(name) {
+				return nil, bad(name, "not read by rampart kubernetes: the cluster's Ingresses name the sites and their backends", "drop it, and describe the site as an Ingress of rampart's class")
+			}
+		}
+	}
 	if len(r.domains) == 0 && len(src.sites) == 0 && !r.kube {
 		return nil, bad("domain", "no domain given", "name the site, e.g. --domain shop.example.com, or describe sites in a --config file (or try rampart demo)")
 	}

@@ -73,11 +73,6 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 		host, _ := os.Hostname()
 		km.identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	for _, name := range []string{"domain", "upstream", "config"} {
-		if cfg.sources.given(name) {
-			return &settingError{cfg.sources.of(name), "not read by rampart kubernetes: the cluster's Ingresses name the sites and their backends", "drop it, and describe the site as an Ingress of rampart's class"}
-		}
-	}
 	if cfg.tlsMode == "files" {
 		return &settingError{cfg.sources.of("tls"), "files is not a mode of rampart kubernetes", "give each Ingress a spec.tls Secret (cert-manager's work), and leave --tls acme for the hosts without one"}
 	}

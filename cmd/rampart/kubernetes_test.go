@@ -325,3 +325,26 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("a missing file: exit %d, %s; want 2 and the fix", code, out)
 	}
 }
+
+// TestKubernetesSettings: rampart kubernetes refuses, before it reaches
+// any cluster, the settings that the cluster's Ingresses replace, a TLS
+// mode it has no use for and a Lease it cannot keep, each with its fix.
+func TestKubernetesSettings(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--domain", "shop.example.com"}, "rampart: --domain: not read by rampart kubernetes"},
+		{[]string{"--upstream", "http://127.0.0.1:8080"}, "rampart: --upstream: not read by rampart kubernetes"},
+		{[]string{"--tls", "files"}, "rampart: --tls: files is not a mode of rampart kubernetes; fix: "},
+		{[]string{"--lease-duration", "1500ms"}, "rampart: --lease-duration: \"1500ms\" is not a whole number of seconds"},
+		{[]string{"--tls", "internal"}, "rampart: --kubeconfig: not in a cluster"},
+	} {
+		cmd := exec.Command(rampartBin, append([]string{"kubernetes"}, tt.args...)...)
+		cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=")
+		out, err := cmd.CombinedOutput()
+		if code := exitCode(t, err); code != 2 || !strings.HasPrefix(string(out), tt.want) || !strings.Contains(string(out), "fix: ") {
+			t.Errorf("rampart kubernetes %v: exit %d, %q; want 2 and %q with its fix", tt.args, code, out, tt.want)
+		}
+	}
+}
