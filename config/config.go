@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rampart-proxy/rampart/proxy"
+	"github.com/rampart-proxy/rampart/webhook"
 )
 
 // File is a configuration file, decoded. The zero value holds nothing.
@@ -70,8 +71,10 @@ func (e *Error) Error() string {
 
 // Parse decodes a file. setting tells which global keys are settings (the
 // flags' names), and which of those may hold a list; every other key but
-// "sites" is an error.
-func Parse(path string, data []byte, setting func(name string) (known, list bool)) (*File, error) {
+// "sites" is an error. replays is the memory of webhook deliveries that every
+// webhook check shares, so a reload does not forget them; nil gives each
+// check its own.
+func Parse(path string, data []byte, setting func(name string) (known, list bool), replays *webhook.Replays) (*File, error) {
 	notYAML := func(err error) error {
 		line := 0
 		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
@@ -90,7 +93,7 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	default:
 		return nil, &Error{File: path, Line: next.Line, Key: "(file)", Problem: "a second document (after ---)", Fix: "keep one document: rampart reads one"}
 	}
-	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}}
+	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}, replays: replays}
 	f := &File{Pools: d.pools}
 	if len(doc.Content) == 0 {
 		return f, nil // an empty file sets nothing
@@ -229,6 +232,7 @@ type decoder struct {
 	poolLines []poolLine
 	used      map[string]bool
 	refs      []poolRef
+	replays   *webhook.Replays
 }
 
 type poolLine struct {
@@ -634,7 +638,7 @@ func (d *decoder) duration(n *yaml.Node, at string, lo, hi time.Duration) (time.
 	return v, true
 }
 
-const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers, csp, hsts, max_body_size, timeout"
+const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers, csp, hsts, max_body_size, timeout, webhook"
 
 // policyKey reads one policy key of a site or route into p, and tells
 // whether key was one.
@@ -725,6 +729,8 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 			d.fail(v, at, "no users_file", "add users_file: /etc/rampart/htpasswd (htpasswd -B makes one)")
 		}
 		p.BasicAuth = ba
+	case "webhook":
+		p.Webhook = d.webhook(v, at)
 	case "csp":
 		p.CSP, _ = d.scalar(v, at)
 		if p.CSP == "" && len(d.errs) == before {
@@ -761,6 +767,66 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 		}
 	}
 	return true
+}
+
+// webhook reads a route's webhook check: its scheme, the files holding its
+// secrets (one or more, a line each, for rotation) and its tolerance.
+func (d *decoder) webhook(n *yaml.Node, at string) proxy.WebhookVerifier {
+	before := len(d.errs)
+	wc := webhook.Config{Replays: d.replays}
+	files := false
+	d.mapping(n, at, func(key string, k, v *yaml.Node) {
+		w := join(at, key)
+		switch key {
+		case "scheme":
+			if wc.Scheme, _ = d.scalar(v, w); wc.Scheme != webhook.Stripe && wc.Scheme != webhook.Standard && len(d.errs) == before {
+				d.fail(v, w, fmt.Sprintf("%q is not a scheme rampart checks", wc.Scheme), "write stripe or standard-webhooks (Svix and others)")
+			}
+		case "secret_files":
+			paths, ok := d.scalars(v, w)
+			files = ok && len(paths) > 0
+			for _, file := range paths {
+				if !filepath.IsAbs(file) {
+					file = filepath.Join(filepath.Dir(d.path), file)
+				}
+				data, err := os.ReadFile(file)
+				if err != nil {
+					d.fail(v, w, fmt.Sprintf("cannot read %s: %v", file, errors.Unwrap(err)), "give the path of a file holding the signing secret, relative to this file or absolute")
+					continue
+				}
+				found := false
+				for line := range strings.Lines(string(data)) {
+					if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+						wc.Secrets, found = append(wc.Secrets, line), true
+					}
+				}
+				if !found {
+					d.fail(v, w, file+" holds no secret", "write the endpoint's signing secret in it (whsec_…), a line each while one rotates")
+				}
+			}
+		case "tolerance":
+			wc.Tolerance, _ = d.duration(v, w, time.Second, 24*time.Hour)
+		default:
+			d.fail(k, w, "unknown key", "a webhook has scheme, secret_files and tolerance")
+		}
+	})
+	if len(d.errs) > before {
+		return nil
+	}
+	switch {
+	case wc.Scheme == "":
+		d.fail(n, at, "no scheme", "add scheme: stripe (or standard-webhooks)")
+	case !files:
+		d.fail(n, at, "no secret_files", "add secret_files: [/etc/rampart/stripe-webhook.secret], a file holding the signing secret")
+	default:
+		v, err := webhook.New(wc)
+		if err != nil {
+			d.fail(n, at, strings.TrimPrefix(err.Error(), "webhook: "), "copy the secret as the sender shows it (Stripe: whsec_…; Standard Webhooks: whsec_… or an Ed25519 whpk_…)")
+			return nil
+		}
+		return v
+	}
+	return nil
 }
 
 // ParseSize reads a size: bytes, or a number with KiB, MiB or GiB (as

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rampart-proxy/rampart/proxy"
+	"github.com/rampart-proxy/rampart/webhook"
 )
 
 // flags: name → whether it may hold a list.
@@ -43,7 +44,7 @@ sites:
 // TestParseExample: a whole file becomes settings and sites, and the sites
 // make a proxy table.
 func TestParseExample(t *testing.T) {
-	f, err := Parse("rampart.yaml", []byte(example), isSetting)
+	f, err := Parse("rampart.yaml", []byte(example), isSetting, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestParseErrors(t *testing.T) {
 		{"a unix socket not absolute", "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: unix:app.sock\n", 4, "sites[0].routes[0].upstream", "unix:/path"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("rampart.yaml", []byte(tt.file), isSetting)
+			_, err := Parse("rampart.yaml", []byte(tt.file), isSetting, nil)
 			var e *Error
 			if !errors.As(err, &e) {
 				t.Fatalf("got %v; want a config.Error", err)
@@ -152,7 +153,7 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 	// Every mistake, not only the first.
-	_, err := Parse("r.yaml", []byte("domian: a\nsites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: ftp://x\n"), isSetting)
+	_, err := Parse("r.yaml", []byte("domian: a\nsites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: ftp://x\n"), isSetting, nil)
 	if n := strings.Count(err.Error(), "; fix: "); n != 2 {
 		t.Errorf("%d mistakes reported; want 2:\n%v", n, err)
 	}
@@ -187,7 +188,7 @@ func TestParsePolicy(t *testing.T) {
         upstream: http://127.0.0.1:9001
       - upstream: http://127.0.0.1:8080
 `
-	f, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(file), isSetting)
+	f, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(file), isSetting, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ pools:
     eject_for: 30s
     health: {path: /healthz, interval: 2s, timeout: 500ms, status: 204, healthy: 3, unhealthy: 2}
 `
-	f, err := Parse("rampart.yaml", []byte(file), isSetting)
+	f, err := Parse("rampart.yaml", []byte(file), isSetting, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("domain: [a, b]\n")
 	f.Add(poolSite("api") + "pools:\n  api: {members: [http://a:1, unix:/s], balance: client_hash, health: {path: /h}}\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		file, err := Parse("f.yaml", []byte(s), isSetting)
+		file, err := Parse("f.yaml", []byte(s), isSetting, nil)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Fix == "" {
@@ -288,4 +289,45 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseWebhook: a route's webhook check reads its secrets from files (a
+// line each, both used while one rotates), and each mistake names its key.
+func TestParseWebhook(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stripe.secret", "# rotated 2026-11\nwhsec_new_0123456789abcdef\n\nwhsec_old_0123456789abcdef\n")
+	write("empty.secret", "# nothing yet\n")
+	write("private.key", "whsk_"+strings.Repeat("A", 86)+"==\n")
+	route := func(webhook string) string {
+		return "sites:\n  - hosts: [a.example.com]\n    routes:\n      - path: /hooks\n        upstream: http://a:1\n        webhook: " + webhook + "\n"
+	}
+	f, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(route("{scheme: stripe, secret_files: [stripe.secret], tolerance: 2m}")), isSetting, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := f.Sites[0].Routes[0].Policy.Webhook.(*webhook.Verifier)
+	if !ok || v.Scheme() != webhook.Stripe {
+		t.Fatalf("webhook %#v; want a Stripe verifier", f.Sites[0].Routes[0].Policy.Webhook)
+	}
+	for _, tt := range []struct{ name, webhook, key, fix string }{
+		{"a scheme rampart does not check", "{scheme: github, secret_files: [stripe.secret]}", "sites[0].routes[0].webhook.scheme", "standard-webhooks"},
+		{"no scheme", "{secret_files: [stripe.secret]}", "sites[0].routes[0].webhook", "scheme: stripe"},
+		{"no secret files", "{scheme: stripe}", "sites[0].routes[0].webhook", "secret_files:"},
+		{"a secret file missing", "{scheme: stripe, secret_files: [nope.secret]}", "sites[0].routes[0].webhook.secret_files", "relative to this file"},
+		{"a secret file empty", "{scheme: stripe, secret_files: [empty.secret]}", "sites[0].routes[0].webhook.secret_files", "signing secret"},
+		{"a private key", "{scheme: standard-webhooks, secret_files: [private.key]}", "sites[0].routes[0].webhook", "whpk_"},
+		{"an unknown key", "{scheme: stripe, secret_files: [stripe.secret], secret: x}", "sites[0].routes[0].webhook.secret", "scheme, secret_files and tolerance"},
+		{"a tolerance without unit", "{scheme: stripe, secret_files: [stripe.secret], tolerance: 300}", "sites[0].routes[0].webhook.tolerance", "5s"},
+	} {
+		_, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(route(tt.webhook)), isSetting, nil)
+		var e *Error
+		if !errors.As(err, &e) || e.Line != 6 || e.Key != tt.key || !strings.Contains(e.Fix, tt.fix) {
+			t.Errorf("%s: got %v; want line 6, key %s, a fix with %q", tt.name, err, tt.key, tt.fix)
+		}
+	}
 }

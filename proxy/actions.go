@@ -288,7 +288,7 @@ func (t *table) newAction(r SiteRoute, pol Policy) (http.Handler, error) {
 	}
 	pl := t.registry.acquire(pc, &t.held)
 	t.pools = append(t.pools, pl)
-	out := &routeOut{base: pl.base, add: strings.TrimRight(r.AddPrefix, "/"), host: r.UpstreamHost, headers: headers}
+	out := &routeOut{base: pl.base, add: strings.TrimRight(r.AddPrefix, "/"), host: r.UpstreamHost, headers: headers, webhook: pol.Webhook != nil}
 	if r.StripPrefix {
 		out.strip = strings.TrimRight(routeKey(r.Match.Path), "/")
 	}

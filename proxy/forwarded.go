@@ -39,11 +39,12 @@ var clientIdentityHeaders = func() map[string]bool {
 }()
 
 // dropHeaders removes from the outbound request the client identity
-// headers of an untrusted peer and, unless they are allowed, names with an
-// underscore, in one pass over the header map.
+// headers of an untrusted peer, WebhookVerifiedHeader whoever sent it, and,
+// unless they are allowed, names with an underscore, in one pass over the
+// header map.
 func (t *table) dropHeaders(h http.Header, trusted bool) {
 	for k := range h {
-		if (!trusted && clientIdentityHeaders[k]) || (!t.allowUnderscores && strings.IndexByte(k, '_') >= 0) {
+		if (!trusted && clientIdentityHeaders[k]) || k == WebhookVerifiedHeader || (!t.allowUnderscores && strings.IndexByte(k, '_') >= 0) {
 			delete(h, k)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -50,7 +52,33 @@ type Policy struct {
 	// send its response headers before the client gets 504. Zero means the
 	// global one.
 	Timeout time.Duration
+	// Webhook checks each request's signature before the app is
+	// contacted: the whole body is read first (at most MaxBodyBytes, or
+	// 1 MiB, whichever is set), a request that fails gets 400 or 401, and
+	// one that passes reaches the app with WebhookVerifiedHeader naming the
+	// scheme. Nil means no check.
+	Webhook WebhookVerifier
 }
+
+// WebhookVerifier checks a webhook's signature: package webhook has Stripe's
+// scheme and Standard Webhooks.
+type WebhookVerifier interface {
+	// Verify judges a request's headers and whole body, as sent: it
+	// returns the scheme's name if the request passes, else the status to
+	// answer (400 or 401) and a short reason, which is counted as a refusal.
+	Verify(header http.Header, body []byte) (scheme string, status int, reason string)
+}
+
+// WebhookVerifiedHeader tells the app which scheme verified a request
+// ("stripe", "standard-webhooks"). rampart removes it from every request a
+// client sends, on every route, and sets it only where a route's Webhook
+// passed the request.
+const WebhookVerifiedHeader = "Rampart-Webhook-Verified"
+
+// webhookMaxBody is how much of a webhook's body is read to check it, when
+// the route sets no body limit of its own: Stripe's and Standard Webhooks'
+// events are well under it.
+const webhookMaxBody = 1 << 20
 
 // RateLimit is a token bucket per client address (an IPv6 client by its /64):
 // Burst requests at once, then Rate per second. A client over it gets 429
@@ -136,13 +164,16 @@ func (p Policy) merge(route Policy) Policy {
 	if route.Timeout != 0 {
 		p.Timeout = route.Timeout
 	}
+	if route.Webhook != nil {
+		p.Webhook = route.Webhook
+	}
 	return p
 }
 
 // gates tells whether the policy judges requests (rather than only shaping
 // responses and limits).
 func (p Policy) gates() bool {
-	return len(p.Allow) > 0 || len(p.Deny) > 0 || p.RateLimit != nil || p.BasicAuth != nil
+	return len(p.Allow) > 0 || len(p.Deny) > 0 || p.RateLimit != nil || p.BasicAuth != nil || p.Webhook != nil
 }
 
 // CheckPolicy reports what is wrong with a policy, or nil. A configuration
@@ -219,13 +250,14 @@ type policyHandler struct {
 	limiter   *limiter
 	auth      *authChecker
 	challenge []string
+	webhook   WebhookVerifier
 }
 
 func (t *table) withPolicy(h http.Handler, p Policy) http.Handler {
 	if !p.gates() {
 		return h
 	}
-	ph := &policyHandler{t: t, next: h, allow: p.Allow, deny: p.Deny}
+	ph := &policyHandler{t: t, next: h, allow: p.Allow, deny: p.Deny, webhook: p.Webhook}
 	if p.RateLimit != nil {
 		if t.limiters == nil {
 			t.limiters = map[*RateLimit]*limiter{}
@@ -290,7 +322,38 @@ func (ph *policyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The password was for rampart: it does not travel on to the app.
 		r.Header.Del("Authorization")
 	}
+	if ph.webhook != nil && !ph.verifyWebhook(w, r) {
+		return
+	}
 	ph.next.ServeHTTP(w, r)
+}
+
+// verifyWebhook checks the request's signature over its whole body, which
+// prepareBody has read into memory (the route's buffer is its body limit),
+// and answers the client itself if it fails.
+func (ph *policyHandler) verifyWebhook(w http.ResponseWriter, r *http.Request) bool {
+	t := ph.t
+	var body bytes.Buffer
+	if r.Body != nil && r.Body != http.NoBody {
+		body.Grow(int(max(r.ContentLength, 0)))
+		if _, err := body.ReadFrom(r.Body); err != nil {
+			status, reason := clientBodyStatus(err)
+			t.onReject(reason)
+			t.refuse(w, r, status)
+			return false
+		}
+		// Unread, so the app is sent all of it; in memory, as before.
+		r.Body = io.NopCloser(&body)
+	}
+	scheme, status, reason := ph.webhook.Verify(r.Header, body.Bytes())
+	if status != 0 {
+		t.log.Debug("webhook refused", zap.String("request_id", r.Header.Get("X-Request-Id")), zap.String("reason", reason), zap.String("host", r.Host))
+		t.onReject(reason)
+		t.refuse(w, r, status)
+		return false
+	}
+	r.Header[WebhookVerifiedHeader] = []string{scheme}
+	return true
 }
 
 // admits judges a client address by the deny and allow lists. An address

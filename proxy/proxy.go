@@ -125,7 +125,9 @@ type Config struct {
 
 	// OnReject is called with a short reason ("method", "upgrade",
 	// "misdirected", "no_route", "denied", "unauthorized", "rate_limited", "path", "malformed", "range", "body_too_large",
-	// "body_timeout", "body_malformed", "response_too_slow") for each
+	// "body_timeout", "body_malformed", "response_too_slow", and a Webhook's
+	// reasons: "webhook_unsigned", "webhook_signature", "webhook_expired",
+	// "webhook_replayed") for each
 	// request rampart refuses or cuts off itself. Nil means no calls.
 	OnReject func(reason string)
 
@@ -348,6 +350,12 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 				lim.MaxBodyBytes = pol.MaxBodyBytes
 				lim.BufferBodyBytes = min(lim.BufferBodyBytes, lim.MaxBodyBytes)
 			}
+			if pol.Webhook != nil { // its signature covers the whole body: all of it is read before the app is asked
+				if pol.MaxBodyBytes == 0 {
+					lim.MaxBodyBytes = min(lim.MaxBodyBytes, webhookMaxBody)
+				}
+				lim.BufferBodyBytes = lim.MaxBodyBytes
+			}
 			st.limits = append(st.limits, lim)
 		}
 		st.matcher = newMatcher(matches)
@@ -454,6 +462,7 @@ type routeOut struct {
 	headers *headerPolicy  // the table's, with the route's policy on top
 	re      *regexp.Regexp // a Rewrite's, or nil
 	to      string         // a Rewrite's target, as a regexp.Expand template
+	webhook bool           // the route checks webhooks: WebhookVerifiedHeader is rampart's
 }
 
 // rewrite builds the outbound request. ReverseProxy has already removed the
@@ -477,6 +486,9 @@ func (t *table) rewrite(pr *httputil.ProxyRequest, out *routeOut) {
 		pr.Out.Body = pr.In.Body
 	}
 	t.setClientHeaders(pr)
+	if out.webhook { // set by the policy, after the client's was dropped
+		pr.Out.Header[WebhookVerifiedHeader] = pr.In.Header[WebhookVerifiedHeader]
+	}
 }
 
 // rewritePath takes strip (a route's path, as routeKey has it) off the

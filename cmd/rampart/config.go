@@ -23,6 +23,7 @@ import (
 	conffile "github.com/rampart-proxy/rampart/config"
 	"github.com/rampart-proxy/rampart/proxy"
 	"github.com/rampart-proxy/rampart/tlsconfig"
+	"github.com/rampart-proxy/rampart/webhook"
 )
 
 // config is the validated configuration: every field is ready to use.
@@ -212,7 +213,8 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 // parseFlags reads args, then the environment for every flag not given on
 // the command line, then the --config file. It returns where each setting
 // given came from. --help prints the usage to help and returns flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer) (sources, error) {
+// The file's webhook checks share replays (nil: each its own memory).
+func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer, replays *webhook.Replays) (sources, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(help, fs)
@@ -247,7 +249,7 @@ func parseFlags(fs *flag.FlagSet, args []string, env environment, help io.Writer
 		return sources{}, err
 	}
 	if file := fs.Lookup("config").Value.String(); file != "" {
-		err = applyConfigFile(fs, file, &source)
+		err = applyConfigFile(fs, file, &source, replays)
 	}
 	return source, err
 }
@@ -380,7 +382,7 @@ var oldFormLine = regexp.MustCompile(`^\s*[a-z][a-z0-9-]*\s*=`)
 // applyConfigFile reads the --config file (YAML: see package config): it sets
 // every flag that neither the command line nor the environment gave, and
 // keeps the file's sites. A key may hold a list where its flag may repeat.
-func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
+func applyConfigFile(fs *flag.FlagSet, file string, source *sources, replays *webhook.Replays) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return &settingError{source.of("config"), err.Error(), "point it at a readable file, or drop it"}
@@ -402,7 +404,7 @@ func applyConfigFile(fs *flag.FlagSet, file string, source *sources) error {
 		}
 		_, list = fl.Value.(*listFlag)
 		return true, list
-	})
+	}, replays)
 	if err != nil {
 		var e *conffile.Error
 		if !errors.As(err, &e) {

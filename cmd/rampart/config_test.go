@@ -12,7 +12,7 @@ import (
 func parse(args []string, env map[string]string) (*config, error) {
 	var raw rawFlags
 	fs := newFlagSet("rampart", &raw)
-	return load(fs, &raw, args, environment(env), io.Discard)
+	return load(fs, &raw, args, environment(env), io.Discard, nil)
 }
 
 func TestValidateNamesTheSetting(t *testing.T) {

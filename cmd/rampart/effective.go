@@ -19,7 +19,7 @@ import (
 func runConfig(args []string, env environment, stdout io.Writer) error {
 	var raw rawFlags
 	fs := newFlagSet("rampart config", &raw)
-	src, err := parseFlags(fs, args, env, stdout)
+	src, err := parseFlags(fs, args, env, stdout, nil)
 	if err != nil {
 		return err
 	}

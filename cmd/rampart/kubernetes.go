@@ -61,7 +61,7 @@ func runKubernetes(ctx context.Context, args []string, env environment, stdout, 
 	fs.StringVar(&km.namespace, "namespace", ownNamespace(), "rampart's own namespace, where the replicas share their ACME account and certificates (Secrets) and elect the one that orders (a Lease); default: the Pod's")
 	fs.StringVar(&km.publish, "publish-service", ownNamespace()+"/rampart", "namespace/name of the Service in front of rampart (its LoadBalancer): its address is written into each served Ingress's status")
 	lease := fs.String("lease-duration", "15s", "how long the replica that orders certificates keeps the Lease after it stops renewing it, before another takes over")
-	cfg, err := load(fs, &raw, args, env, stdout)
+	cfg, err := load(fs, &raw, args, env, stdout, nil)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/rampart-proxy/rampart/webhook"
 )
 
 // Exit statuses.
@@ -147,14 +149,16 @@ func report(err error, stderr io.Writer) int {
 func runServe(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) error {
 	var raw rawFlags
 	fs := newFlagSet("rampart", &raw)
-	cfg, err := load(fs, &raw, args, env, stdout)
+	// One memory of the webhook deliveries let through, kept across reloads.
+	replays := webhook.NewReplays(webhook.DefaultReplays)
+	cfg, err := load(fs, &raw, args, env, stdout, replays)
 	if err != nil {
 		return err
 	}
 	// SIGHUP reads flags, environment and the config file again.
 	reload := func() (*config, error) {
 		var raw rawFlags
-		return load(newFlagSet("rampart", &raw), &raw, args, env, io.Discard)
+		return load(newFlagSet("rampart", &raw), &raw, args, env, io.Discard, replays)
 	}
 	return serve(ctx, cfg, reload, stderr, nil)
 }
@@ -164,7 +168,7 @@ func runServe(ctx context.Context, args []string, env environment, stdout, stder
 func runCheck(args []string, env environment, stdout io.Writer) error {
 	var raw rawFlags
 	fs := newFlagSet("rampart check", &raw)
-	cfg, err := load(fs, &raw, args, env, stdout)
+	cfg, err := load(fs, &raw, args, env, stdout, nil)
 	var fe *fileErrors
 	if errors.As(err, &fe) && strings.Contains(fe.all.Error(), "\n") {
 		for _, line := range strings.Split(fe.all.Error(), "\n") {
@@ -186,8 +190,9 @@ func runCheck(args []string, env environment, stdout io.Writer) error {
 }
 
 // load parses and validates the settings; --help prints the usage to help.
-func load(fs *flag.FlagSet, raw *rawFlags, args []string, env environment, help io.Writer) (*config, error) {
-	src, err := parseFlags(fs, args, env, help)
+// The file's webhook checks share replays (nil: each its own memory).
+func load(fs *flag.FlagSet, raw *rawFlags, args []string, env environment, help io.Writer, replays *webhook.Replays) (*config, error) {
+	src, err := parseFlags(fs, args, env, help, replays)
 	if err != nil {
 		return nil, err
 	}

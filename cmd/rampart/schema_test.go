@@ -88,6 +88,9 @@ func TestSchemaMatchesDecoder(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("ops:$2y$05$Yp0ZpHOy9bRsL4L3H.bYQO9Lk8dK3f/xWcKqNjUaaQJhR2c.mWZ5S\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "stripe.secret"), []byte("whsec_schema_test_0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	const head = "tls: internal\nsites:\n  - hosts: [a.test]\n    routes:\n"
 	pooled := func(pool string) string {
 		return head + "      - pool: p\npools:\n  p:\n" + pool
@@ -111,6 +114,10 @@ func TestSchemaMatchesDecoder(t *testing.T) {
 			"      - allow: [10.0.0.0/8]\n        basic_auth: {realm: R, users_file: htpasswd}\n        upstream: http://127.0.0.1:1\n", true},
 		{"route options and the rest of policy", "tls: internal\nsites:\n  - hosts: [a.test]\n    hsts: max-age=300\n    max_body_size: 1MiB\n    routes:\n" +
 			"      - path: /api\n        strip_prefix: true\n        add_prefix: /v2\n        upstream_host: api.internal\n        timeout: 5s\n        csp: \"frame-ancestors 'none'\"\n        upstream: http://127.0.0.1:1\n", true},
+		{"a webhook", head + "      - path: /hooks\n        webhook: {scheme: stripe, secret_files: [stripe.secret], tolerance: 2m}\n        upstream: http://127.0.0.1:1\n", true},
+		{"an unknown webhook key", head + "      - upstream: http://a:1\n        webhook: {scheme: stripe, secret_files: [stripe.secret], secret: x}\n", false},
+		{"a webhook scheme unknown", head + "      - upstream: http://a:1\n        webhook: {scheme: github, secret_files: [stripe.secret]}\n", false},
+		{"a webhook without secrets", head + "      - upstream: http://a:1\n        webhook: {scheme: stripe}\n", false},
 		{"a default site", "tls: internal\nsites:\n  - hosts: [a.test]\n    default: true\n    routes: [{upstream: http://127.0.0.1:1}]\n", true},
 		{"an unknown global key", "tls: internal\nupstrem: http://a:1\n", false},
 		{"an unknown site key", "tls: internal\nsites:\n  - hosts: [a.test]\n    rotes: []\n    routes: [{upstream: http://a:1}]\n", false},
