@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rampart-proxy/rampart/proxy"
+	"github.com/rampart-proxy/rampart/webhook"
 )
 
 // runConfig prints the effective configuration: every setting with its value
@@ -184,6 +185,9 @@ func describePolicy(p proxy.Policy) string {
 	}
 	if p.Timeout > 0 {
 		parts = append(parts, "timeout "+p.Timeout.String())
+	}
+	if v, ok := p.Webhook.(*webhook.Verifier); ok {
+		parts = append(parts, "webhook signatures checked ("+v.Scheme()+")")
 	}
 	if len(parts) == 0 {
 		return ""
