@@ -16,7 +16,7 @@ const module = "github.com/rampart-proxy/rampart"
 // libraries may import nothing of this module but its base packages
 // (ARCHITECTURE.md); base packages import nothing of it at all.
 var (
-	libraries = []string{"tlsconfig", "certs", "proxy", "metrics", "redact", "audit", "webhook"}
+	libraries = []string{"tlsconfig", "certs", "proxy", "metrics", "redact", "audit", "webhook", "paymentpage"}
 	base      = []string{"hostname"}
 )
 

@@ -1,0 +1,421 @@
+// Package paymentpage owns payment-page integrity (PCI DSS 6.4.3 and
+// 11.6.1): the Content-Security-Policy a payment page is sent (learn: a
+// sampled report-only policy that makes browsers report every script, frame
+// and connection; enforce: a policy built from the approved inventory), the
+// reports browsers send back, the scripts of the HTML rampart serves, the
+// inventory and its approvals (a Store, in the data directory), and change
+// detection on the page's scripts and security headers (Events). It does no
+// logging and serves nothing itself: the proxy hands it responses and
+// reports, and the caller of New decides what an Event does.
+package paymentpage
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// ReportPath is where browsers send a payment page's reports. rampart
+// answers it on each site with a payment page; it never reaches the app.
+const ReportPath = "/.well-known/rampart/csp-report"
+
+// The modes of a payment page.
+const (
+	// Learn sends Content-Security-Policy-Report-Only naming no source, so
+	// the browser reports every script, frame and connection the page uses.
+	Learn = "learn"
+	// Enforce sends a Content-Security-Policy that allows the approved
+	// resources only, and reports what it blocks.
+	Enforce = "enforce"
+)
+
+// reportTo is the Reporting API endpoint's name.
+const reportTo = "rampart-csp"
+
+// securityHeaders are those recorded, per page, as the browser receives
+// them: a change or a removal is an Event.
+var securityHeaders = []string{
+	"Content-Security-Policy", "Strict-Transport-Security", "X-Frame-Options", "Referrer-Policy",
+	"Permissions-Policy", "X-Content-Type-Options", "Cross-Origin-Opener-Policy",
+	"Cross-Origin-Embedder-Policy", "Cross-Origin-Resource-Policy", "Integrity-Policy",
+}
+
+// Config is one payment page: a route of a site.
+type Config struct {
+	// Store keeps the inventory. Required.
+	Store *Store
+	// Site names the page's site (its first host): the inventory's key and
+	// the metric's label. Required.
+	Site string
+	// Hosts are the site's names: a report or a page for another is not
+	// this page's. Required.
+	Hosts []string
+	// Path is the route's path ("/checkout"); empty means the whole site.
+	Path string
+	// Mode is Learn or Enforce. Empty means Learn.
+	Mode string
+	// Sample is the share of responses that carry Learn's report-only
+	// policy, above 0 and at most 1. Zero means 1 (every response). Enforce
+	// sends its policy on every response.
+	Sample float64
+	// OnChange is told each Event. Nil means nobody is.
+	OnChange func(Event)
+}
+
+// Page watches one payment page. Safe for concurrent use.
+type Page struct {
+	cfg     Config
+	key     string
+	learn   []string // the report-only policy, built once
+	links   []string // Reporting-Endpoints, built once
+	enforce atomic.Pointer[builtPolicy]
+}
+
+type builtPolicy struct {
+	gen   uint64
+	value []string
+}
+
+// New checks cfg and registers the page with its Store.
+func New(cfg Config) (*Page, error) {
+	if cfg.Mode == "" {
+		cfg.Mode = Learn
+	}
+	if cfg.Sample == 0 {
+		cfg.Sample = 1
+	}
+	switch {
+	case cfg.Store == nil || cfg.Site == "" || len(cfg.Hosts) == 0:
+		return nil, fmt.Errorf("paymentpage: a page needs a store, its site and hosts")
+	case cfg.Mode != Learn && cfg.Mode != Enforce:
+		return nil, fmt.Errorf("paymentpage: mode %q: want %s or %s", cfg.Mode, Learn, Enforce)
+	case !(cfg.Sample > 0 && cfg.Sample <= 1):
+		return nil, fmt.Errorf("paymentpage: sample %g: want above 0, at most 1", cfg.Sample)
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func(Event) {}
+	}
+	p := &Page{cfg: cfg, key: pageKey(cfg.Site, cfg.Path)}
+	p.learn = []string{"script-src 'none'; frame-src 'none'; connect-src 'none'; report-uri " + ReportPath + "; report-to " + reportTo}
+	p.links = []string{reportTo + `="` + ReportPath + `"`}
+	cfg.Store.register(cfg.Site, cfg.Path, cfg.Mode)
+	return p, nil
+}
+
+// Key is the page's name in the inventory: site and path.
+func (p *Page) Key() string { return p.key }
+
+// Respond adds the page's policy to a response's headers: in Learn, on the
+// sampled share; in Enforce, always. The values are built when the
+// approvals change, not per response.
+func (p *Page) Respond(h http.Header) {
+	if p.cfg.Mode == Learn {
+		if p.cfg.Sample < 1 && rand.Float64() >= p.cfg.Sample {
+			return
+		}
+		h["Content-Security-Policy-Report-Only"] = p.learn
+		h["Reporting-Endpoints"] = p.links
+		return
+	}
+	csp := p.enforcePolicy()
+	if old, ok := h["Content-Security-Policy"]; ok {
+		h["Content-Security-Policy"] = append(old[:len(old):len(old)], csp...)
+	} else {
+		h["Content-Security-Policy"] = csp
+	}
+	h["Reporting-Endpoints"] = p.links
+}
+
+// enforcePolicy is the page's enforced policy, rebuilt when the approvals
+// changed.
+func (p *Page) enforcePolicy() []string {
+	gen := p.cfg.Store.gen.Load()
+	if b := p.enforce.Load(); b != nil && b.gen == gen {
+		return b.value
+	}
+	scripts, hashes, frames, connects := p.cfg.Store.approvedSources(p.key)
+	list := func(l []string, quote bool, none string) string {
+		if len(l) == 0 {
+			return none
+		}
+		out := make([]string, len(l))
+		for i, s := range l {
+			if quote {
+				s = "'" + s + "'"
+			}
+			out[i] = s
+		}
+		return strings.Join(out, " ")
+	}
+	src := strings.TrimSpace(list(scripts, false, "") + " " + list(hashes, true, ""))
+	if src == "" {
+		src = "'none'"
+	}
+	v := "script-src " + src + "; frame-src " + list(frames, false, "'none'") +
+		"; connect-src 'self' " + list(connects, false, "") + "; report-uri " + ReportPath + "; report-to " + reportTo
+	v = strings.Replace(v, "'self' ;", "'self';", 1)
+	b := &builtPolicy{gen: gen, value: []string{v}}
+	p.enforce.Store(b)
+	return b.value
+}
+
+// Observe records the security headers of a response of the page, as the
+// browser receives them (before Respond adds rampart's own policy), raising
+// an Event for each one changed or dropped since the last response; and, for
+// an HTML page, returns a writer the body is to be copied to as it passes
+// (closed at its end), whose scripts are then recorded. Nil: the body is not
+// wanted.
+func (p *Page) Observe(r *http.Request, status int, h http.Header) io.WriteCloser {
+	if status != http.StatusOK {
+		return nil
+	}
+	p.headers(h)
+	ct := h.Get("Content-Type")
+	enc := strings.ToLower(h.Get("Content-Encoding"))
+	if !strings.HasPrefix(strings.ToLower(ct), "text/html") || (enc != "" && enc != "identity" && enc != "gzip") {
+		return nil
+	}
+	page := &url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path}
+	return &htmlSink{p: p, page: page, gzip: enc == "gzip"}
+}
+
+// headers compares the security headers with the page's last.
+func (p *Page) headers(h http.Header) {
+	now := map[string]string{}
+	for _, k := range securityHeaders {
+		if v, ok := h[k]; ok {
+			now[k] = strings.Join(v, ", ")
+		}
+	}
+	s := p.cfg.Store
+	var events []Event
+	s.mu.Lock()
+	rec := s.record(p.cfg.Site, p.key)
+	if rec != nil {
+		if rec.Headers != nil {
+			for _, k := range securityHeaders {
+				old, had := rec.Headers[k]
+				v, has := now[k]
+				switch {
+				case had && !has:
+					events = append(events, p.event(HeaderDropped, k, "was "+old))
+				case had && v != old:
+					events = append(events, p.event(HeaderChanged, k, old+" → "+v))
+				}
+			}
+		}
+		if rec.Headers == nil || len(events) > 0 || !mapsEqual(rec.Headers, now) {
+			rec.Headers, rec.HeadersAt = now, s.now()
+			s.dirty = true
+		}
+		for _, e := range events {
+			s.addEvent(e)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range events {
+		p.cfg.OnChange(e)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Page) event(kind, subject, detail string) Event {
+	return Event{Time: p.cfg.Store.now(), Site: p.cfg.Site, Page: p.key, Kind: kind, Subject: subject, Detail: detail}
+}
+
+// htmlSink holds a page's HTML, up to MaxPageBytes, and scans it when the
+// body ends.
+type htmlSink struct {
+	p      *Page
+	page   *url.URL
+	gzip   bool
+	buf    bytes.Buffer
+	closed bool
+}
+
+func (s *htmlSink) Write(b []byte) (int, error) {
+	if room := MaxPageBytes - s.buf.Len(); room > 0 {
+		s.buf.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
+}
+
+func (s *htmlSink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var r io.Reader = &s.buf
+	if s.gzip {
+		zr, err := gzip.NewReader(&s.buf)
+		if err != nil {
+			return nil
+		}
+		r = io.LimitReader(zr, MaxPageBytes)
+	}
+	scripts, _ := scanHTML(s.page, r)
+	s.p.scripts(scripts)
+	return nil
+}
+
+// scripts records the scripts of the page's HTML: a new one (after the
+// page's first scan since start, its baseline) or a changed one is an
+// Event; in Enforce, so is one not approved.
+func (p *Page) scripts(found []script) {
+	st := p.cfg.Store
+	var events []Event
+	st.mu.Lock()
+	rec := st.record(p.cfg.Site, p.key)
+	if rec == nil {
+		st.mu.Unlock()
+		return
+	}
+	baseline := !rec.scanned && len(rec.Resources) == 0
+	rec.scanned = true
+	now := st.now()
+	for _, sc := range found {
+		key := sc.key()
+		r := rec.Resources[key]
+		switch {
+		case r == nil:
+			if len(rec.Resources) >= maxResources {
+				continue
+			}
+			r = &Resource{Kind: "script", URL: key, FirstSeen: now, Integrity: sc.integrity, Hash: sc.hash}
+			rec.Resources[key] = r
+			if !baseline {
+				events = append(events, p.event(ScriptNew, key, "in the HTML rampart served"))
+			}
+		case r.Integrity != sc.integrity || r.Hash != sc.hash:
+			events = append(events, p.event(ScriptChanged, key, fmt.Sprintf("integrity %q → %q", r.Integrity, sc.integrity)))
+			r.Integrity, r.Hash = sc.integrity, sc.hash
+			r.alerted = false
+			st.gen.Add(1) // its approval, if any, no longer holds: the enforced policy is rebuilt
+		}
+		r.LastSeen = now
+		if !slices.Contains(r.SeenBy, "html") {
+			r.SeenBy = append(r.SeenBy, "html")
+		}
+		if p.cfg.Mode == Enforce && !r.alerted && !st.approved(p.key, r) {
+			r.alerted = true
+			events = append(events, p.event(ScriptUnapproved, key, "in the HTML rampart served; the browser blocks it"))
+		}
+	}
+	st.dirty = true
+	for _, e := range events {
+		st.addEvent(e)
+	}
+	st.mu.Unlock()
+	for _, e := range events {
+		p.cfg.OnChange(e)
+	}
+}
+
+// Collect takes a report a browser sent to ReportPath on the page's site
+// (any of the site's pages may take it: it is filed under the page whose
+// path fits the document's best). It returns the status to answer: 204, or
+// 400 for a body that is not a report of this site, 415 for another type.
+func (p *Page) Collect(contentType string, body []byte) int {
+	vs, err := parseReports(contentType, body)
+	if err != nil {
+		if ct := strings.ToLower(contentType); !strings.Contains(ct, "csp-report") && !strings.Contains(ct, "reports+json") {
+			return http.StatusUnsupportedMediaType
+		}
+		return http.StatusBadRequest
+	}
+	st := p.cfg.Store
+	for _, v := range vs {
+		u, err := url.Parse(v.document)
+		if err != nil || !p.ours(u.Host) {
+			return http.StatusBadRequest
+		}
+		page := st.pageOf(p.cfg.Site, u.EscapedPath())
+		if page == "" {
+			continue // a page of the site that is not a payment page
+		}
+		p.reported(page, v)
+	}
+	return http.StatusNoContent
+}
+
+// ours tells whether host (perhaps with a port) is one of the site's.
+func (p *Page) ours(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	for _, n := range p.cfg.Hosts {
+		if strings.EqualFold(n, host) || (strings.HasPrefix(n, "*.") && strings.HasSuffix(strings.ToLower(host), strings.ToLower(n[1:]))) {
+			return true
+		}
+	}
+	return false
+}
+
+// reported files a violation under page.
+func (p *Page) reported(page string, v violation) {
+	st := p.cfg.Store
+	var events []Event
+	st.mu.Lock()
+	rec := st.record(p.cfg.Site, page)
+	if rec == nil {
+		st.mu.Unlock()
+		return
+	}
+	now := st.now()
+	r := rec.Resources[v.blocked]
+	if r == nil {
+		if len(rec.Resources) >= maxResources {
+			st.mu.Unlock()
+			return
+		}
+		r = &Resource{Kind: v.kind, URL: v.blocked, FirstSeen: now}
+		rec.Resources[v.blocked] = r
+		events = append(events, Event{Time: now, Site: p.cfg.Site, Page: page, Kind: ScriptNew, Subject: v.blocked, Detail: v.kind + ", reported by a browser"})
+	}
+	if r.LastSeen.Before(now) {
+		r.LastSeen = now
+	}
+	if !slices.Contains(r.SeenBy, "report") {
+		r.SeenBy = append(r.SeenBy, "report")
+	}
+	if p.modeOf(page) == Enforce && !r.alerted && !st.approved(page, r) {
+		r.alerted = true
+		events = append(events, Event{Time: now, Site: p.cfg.Site, Page: page, Kind: ScriptUnapproved, Subject: v.blocked, Detail: v.kind + " blocked by the browser"})
+	}
+	st.dirty = true
+	for _, e := range events {
+		st.addEvent(e)
+	}
+	st.mu.Unlock()
+	for _, e := range events {
+		p.cfg.OnChange(e)
+	}
+}
+
+// modeOf is the mode of the site's page named page: this one's if it is
+// this page, else the mode registered for it. st.mu is held.
+func (p *Page) modeOf(page string) string {
+	if page == p.key {
+		return p.cfg.Mode
+	}
+	return p.cfg.Store.modes[page]
+}

@@ -1,0 +1,240 @@
+package paymentpage
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newPage(t *testing.T, mode string) (*Page, *Store, *[]Event) {
+	t.Helper()
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []Event
+	p, err := New(Config{Store: st, Site: "shop.test", Hosts: []string{"shop.test"}, Path: "/checkout", Mode: mode,
+		OnChange: func(e Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, st, &events
+}
+
+func serve(p *Page, h http.Header, html string) {
+	r, _ := http.NewRequest("GET", "https://shop.test/checkout", nil)
+	if w := p.Observe(r, 200, h); w != nil {
+		w.Write([]byte(html))
+		w.Close()
+	}
+}
+
+func kinds(events []Event) string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Kind+" "+e.Subject)
+	}
+	return strings.Join(out, "; ")
+}
+
+func TestScanHTML(t *testing.T) {
+	page, _ := url.Parse("https://shop.test/checkout/pay?order=1")
+	html := `<!doctype html><html><head>
+<script src="https://js.stripe.com/v3/" integrity="sha384-abc"></script>
+<script src="/static/app.js?v=4111111111111111"></script>
+<script type="application/ld+json">{"not":"a script"}</script>
+<script type="module" src="mod.js"></script>
+<script>window.x = 1;</script>
+<SCRIPT SRC="//cdn.test/lib.js"></SCRIPT>
+</head><body><p>hi</p></body></html>`
+	// The inline hash is openssl's: printf 'window.x = 1;' | openssl dgst -sha256 -binary | base64
+	got, cut := scanHTML(page, strings.NewReader(html))
+	want := []string{"https://js.stripe.com/v3/ sha384-abc", "https://shop.test/static/app.js ", "https://shop.test/checkout/mod.js ",
+		"inline sha256-U1BU0BfAhaBREBgsEDDctSYokOF3U7hQUIj6mrtukfw= ", "https://cdn.test/lib.js "}
+	var keys []string
+	for _, s := range got {
+		keys = append(keys, s.key()+" "+s.integrity)
+	}
+	if strings.Join(keys, "|") != strings.Join(want, "|") || cut {
+		t.Errorf("scripts\n%s\nwant\n%s (cut %v)", strings.Join(keys, "\n"), strings.Join(want, "\n"), cut)
+	}
+	// A token past the bound stops the scan, said as cut; memory stays bounded.
+	huge := "<script>" + strings.Repeat("a", maxToken+10) + "</script><script src=/late.js></script>"
+	if _, cut := scanHTML(page, strings.NewReader(huge)); !cut {
+		t.Error("an inline script past the bound was not said to be cut")
+	}
+}
+
+// TestHeaderChanges: the app drops X-Frame-Options, then weakens its CSP:
+// each fires once, naming the header; unchanged loads fire nothing.
+func TestHeaderChanges(t *testing.T) {
+	p, _, events := newPage(t, Learn)
+	h := http.Header{"Content-Type": {"text/html"}, "Content-Security-Policy": {"frame-ancestors 'none'"}, "X-Frame-Options": {"DENY"}}
+	serve(p, h, "")
+	serve(p, h, "")
+	if len(*events) != 0 {
+		t.Fatalf("the first loads raised %s", kinds(*events))
+	}
+	h.Del("X-Frame-Options")
+	serve(p, h, "")
+	serve(p, h, "")
+	h.Set("Content-Security-Policy", "frame-ancestors *")
+	serve(p, h, "")
+	serve(p, h, "")
+	if got := kinds(*events); got != "header_dropped X-Frame-Options; header_changed Content-Security-Policy" {
+		t.Errorf("events %q; want the drop, then the change, once each", got)
+	}
+}
+
+func TestScriptChanges(t *testing.T) {
+	p, st, events := newPage(t, Enforce)
+	h := http.Header{"Content-Type": {"text/html; charset=utf-8"}}
+	serve(p, h, `<script src="https://js.stripe.com/v3/"></script>`)
+	if got := kinds(*events); got != "script_unapproved https://js.stripe.com/v3/" {
+		t.Fatalf("baseline in enforce: %q; want the unapproved script only", got)
+	}
+	*events = nil
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Decide(st.dir, "shop.test/checkout", "https://js.stripe.com/v3/", "approved", "Stripe Elements: the card form", "ops@shop", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := st.ReloadApprovals(); !changed || err != nil {
+		t.Fatalf("approvals not reloaded: %v %v", changed, err)
+	}
+	rh := http.Header{}
+	p.Respond(rh)
+	if csp := rh.Get("Content-Security-Policy"); csp != "script-src https://js.stripe.com/v3/; frame-src 'none'; connect-src 'self'; report-uri "+ReportPath+"; report-to rampart-csp" {
+		t.Errorf("enforced policy %q", csp)
+	}
+	serve(p, h, `<script src="https://js.stripe.com/v3/"></script><script src="https://evil.test/skim.js"></script><script>steal()</script>`)
+	serve(p, h, `<script src="https://js.stripe.com/v3/" integrity="sha384-new"></script>`)
+	want := "script_new https://evil.test/skim.js; script_unapproved https://evil.test/skim.js; " +
+		"script_new inline sha256-VafrKPhb16t7bcXd+/s/XXEhClav+rUYVk+Nc0pSxDc=; script_unapproved inline sha256-VafrKPhb16t7bcXd+/s/XXEhClav+rUYVk+Nc0pSxDc=; " +
+		"script_changed https://js.stripe.com/v3/; script_unapproved https://js.stripe.com/v3/"
+	if got := kinds(*events); got != want {
+		t.Errorf("events\n%s\nwant\n%s", got, want)
+	}
+	rh = http.Header{}
+	p.Respond(rh)
+	if csp := rh.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "script-src 'none';") {
+		t.Errorf("a script changed since its approval is still allowed: %q", csp)
+	}
+}
+
+// TestCollectorHostile: oversized, malformed, foreign and card-carrying
+// reports; what is kept holds no query, and flooding cannot grow it past its
+// bound.
+func TestCollectorHostile(t *testing.T) {
+	p, st, _ := newPage(t, Learn)
+	report := func(doc, blocked, directive string) []byte {
+		return []byte(fmt.Sprintf(`{"csp-report":{"document-uri":%q,"blocked-uri":%q,"effective-directive":%q,"violated-directive":"script-src-elem"}}`, doc, blocked, directive))
+	}
+	for _, tt := range []struct {
+		name, ct string
+		body     []byte
+		want     int
+	}{
+		{"a report", "application/csp-report", report("https://shop.test/checkout?card=4111111111111111", "https://cdn.test/pay.js?pan=4111111111111111#x", "script-src-elem"), 204},
+		{"a batch", "application/reports+json", []byte(`[{"type":"csp-violation","body":{"documentURL":"https://shop.test/checkout/step2","blockedURL":"https://api.pay.test/v1/4111-1111-1111-1111/x","effectiveDirective":"connect-src"}},{"type":"deprecation","body":{}}]`), 204},
+		{"not JSON", "application/csp-report", []byte(`{"csp-report":`), 400},
+		{"two objects", "application/csp-report", append(report("https://shop.test/checkout", "https://a.test/a.js", "script-src"), '{', '}'), 400},
+		{"another site's page", "application/csp-report", report("https://evil.test/checkout", "https://a.test/a.js", "script-src"), 400},
+		{"a page not a payment page", "application/csp-report", report("https://shop.test/blog", "https://ads.test/a.js", "script-src"), 204},
+		{"another type", "text/plain", report("https://shop.test/checkout", "https://a.test/a.js", "script-src"), 415},
+		{"a javascript: URL", "application/csp-report", report("https://shop.test/checkout", "javascript:alert(1)", "script-src"), 204},
+		{"a batch too big", "application/reports+json", []byte("[" + strings.Repeat(`{"type":"x"},`, 40) + `{"type":"x"}]`), 400},
+	} {
+		if got := p.Collect(tt.ct, tt.body); got != tt.want {
+			t.Errorf("%s: %d; want %d", tt.name, got, tt.want)
+		}
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(st.dir, inventoryFile))
+	for _, leak := range []string{"4111", "card=", "pan=", "ads.test", "javascript", "#x"} {
+		if bytes.Contains(data, []byte(leak)) {
+			t.Errorf("the inventory holds %q:\n%s", leak, data)
+		}
+	}
+	rows, err := List(st.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Kind+" "+r.URL+" "+r.Status)
+	}
+	if want := "connect https://api.pay.test pending|script https://cdn.test/pay.js pending"; strings.Join(got, "|") != want {
+		t.Errorf("inventory %q; want %q", strings.Join(got, "|"), want)
+	}
+
+	// A flood of made-up scripts: the page holds at most maxResources.
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 20000 {
+		p.Collect("application/csp-report", report("https://shop.test/checkout", fmt.Sprintf("https://x%d.test/a.js", i), "script-src"))
+	}
+	st.mu.Lock()
+	n := len(st.inv.Pages["shop.test/checkout"].Resources)
+	st.mu.Unlock()
+	if n != maxResources {
+		t.Errorf("after a flood the page holds %d resources; want the bound, %d", n, maxResources)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("heap before %d, after %d bytes", before.HeapAlloc, after.HeapAlloc)
+}
+
+func TestLearnSampling(t *testing.T) {
+	st, _ := Open(t.TempDir())
+	p, err := New(Config{Store: st, Site: "shop.test", Hosts: []string{"shop.test"}, Path: "/pay", Sample: 0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range 4000 {
+		h := http.Header{}
+		p.Respond(h)
+		if h.Get("Content-Security-Policy-Report-Only") != "" {
+			n++
+			if h.Get("Reporting-Endpoints") != `rampart-csp="`+ReportPath+`"` {
+				t.Fatalf("Reporting-Endpoints %q", h.Get("Reporting-Endpoints"))
+			}
+		}
+	}
+	if n < 800 || n > 1200 {
+		t.Errorf("%d of 4000 responses sampled; want about 1000", n)
+	}
+	for _, c := range []Config{{Store: st, Site: "a", Hosts: []string{"a"}, Mode: "block"}, {Store: st, Site: "a", Hosts: []string{"a"}, Sample: 1.5}, {Site: "a"}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v) took it", c)
+		}
+	}
+}
+
+func FuzzParseReports(f *testing.F) {
+	f.Add("application/csp-report", []byte(`{"csp-report":{"document-uri":"https://a.test/","blocked-uri":"https://b.test/x.js?q=1","effective-directive":"script-src"}}`))
+	f.Add("application/reports+json", []byte(`[{"type":"csp-violation","body":{"documentURL":"https://a.test/","blockedURL":"eval","effectiveDirective":"script-src"}}]`))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		vs, _ := parseReports(ct, body)
+		for _, v := range vs {
+			for _, s := range []string{v.document, v.blocked} {
+				if strings.ContainsAny(s, "?#@") || longDigits(s) {
+					t.Fatalf("kept %q", s)
+				}
+			}
+		}
+	})
+}
