@@ -69,7 +69,7 @@ var RejectReasons = []string{
 	"method", "upgrade", "misdirected", "no_route", "denied", "unauthorized", "rate_limited", "path", "malformed", "range",
 	"body_too_large", "body_timeout", "body_malformed", "response_too_slow",
 	"connection_limit", "connection_displaced", "connection_idle_closed", "proxy_protocol",
-	"webhook_unsigned", "webhook_signature", "webhook_expired", "webhook_replayed",
+	"webhook_unsigned", "webhook_signature", "webhook_expired", "webhook_replayed", "csp_report",
 }
 
 // Reasons an exchange with the app fails.

@@ -320,3 +320,6 @@ func (s *Store) approvedSources(page string) (scripts, hashes, frames, connects 
 	}
 	return scripts, hashes, frames, connects
 }
+
+// Dir is the Store's directory.
+func (s *Store) Dir() string { return s.dir }

@@ -58,6 +58,9 @@ type Policy struct {
 	// one that passes reaches the app with WebhookVerifiedHeader naming the
 	// scheme. Nil means no check.
 	Webhook WebhookVerifier
+	// PaymentPage watches these routes as a payment page, and makes their
+	// site answer ReportPath. Nil means they are not one.
+	PaymentPage PaymentPage
 }
 
 // WebhookVerifier checks a webhook's signature: package webhook has Stripe's
@@ -166,6 +169,9 @@ func (p Policy) merge(route Policy) Policy {
 	}
 	if route.Webhook != nil {
 		p.Webhook = route.Webhook
+	}
+	if route.PaymentPage != nil {
+		p.PaymentPage = route.PaymentPage
 	}
 	return p
 }

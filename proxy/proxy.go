@@ -127,7 +127,8 @@ type Config struct {
 	// "misdirected", "no_route", "denied", "unauthorized", "rate_limited", "path", "malformed", "range", "body_too_large",
 	// "body_timeout", "body_malformed", "response_too_slow", and a Webhook's
 	// reasons: "webhook_unsigned", "webhook_signature", "webhook_expired",
-	// "webhook_replayed") for each
+	// "webhook_replayed"; "csp_report" for a payment page's report refused)
+	// for each
 	// request rampart refuses or cuts off itself. Nil means no calls.
 	OnReject func(reason string)
 
@@ -195,6 +196,9 @@ type site struct {
 	matcher *matcher
 	routes  []http.Handler // by route index: a ReverseProxy, a redirect or a fixed response
 	limits  []Limits       // by route index: the table's, with the route's body limit
+
+	collector       http.Handler // ReportPath's, if a route is a payment page; nil: none
+	collectorLimits Limits
 }
 
 // hostEntry is an exact name: its site and its redirect prefix, built once.
@@ -334,6 +338,7 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 		}
 		st := &site{}
 		matches := make([]RouteMatch, len(sc.Routes))
+		var pages []PaymentPage
 		if err := checkPolicy(sc.Policy); err != nil {
 			return t, fmt.Errorf("proxy: site %q: %w", sc.Hosts[0], err)
 		}
@@ -344,6 +349,10 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 				return t, fmt.Errorf("proxy: site %q, route %d: %w", sc.Hosts[0], i, err)
 			}
 			matches[i] = r.Match
+			if pol.PaymentPage != nil {
+				pages = append(pages, pol.PaymentPage)
+				h = &pageHandler{page: pol.PaymentPage, next: h}
+			}
 			st.routes = append(st.routes, t.withPolicy(h, pol))
 			lim := t.limits
 			if pol.MaxBodyBytes > 0 {
@@ -359,6 +368,7 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 			st.limits = append(st.limits, lim)
 		}
 		st.matcher = newMatcher(matches)
+		st.collector, st.collectorLimits = t.siteCollector(pages)
 		if sc.Default {
 			if t.defaultSite != nil {
 				return t, fmt.Errorf("proxy: site %q is a second default site: mark one", sc.Hosts[0])
@@ -405,13 +415,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The route, by the path as it is forwarded (escaped as the client sent it).
-	i := st.matcher.match(r.Method, r.URL.EscapedPath(), r.Header)
-	if i < 0 {
-		t.onReject("no_route")
-		t.refusePage(w, r, http.StatusNotFound, noRoutePage)
-		return
+	var action http.Handler
+	var limits *Limits
+	if st.collector != nil && isReportPath(r.URL.EscapedPath()) {
+		action, limits = st.collector, &st.collectorLimits // the browsers' reports: rampart's, never the app's
+	} else {
+		i := st.matcher.match(r.Method, r.URL.EscapedPath(), r.Header)
+		if i < 0 {
+			t.onReject("no_route")
+			t.refusePage(w, r, http.StatusNotFound, noRoutePage)
+			return
+		}
+		action, limits = st.routes[i], &st.limits[i]
 	}
-	action, limits := st.routes[i], &st.limits[i]
 
 	// RFC 9112 §6.1: a chunked HTTP/1 request (perhaps with a Content-Length
 	// that net/http has already dropped) closes its connection afterwards, so

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// PaymentPage watches a payment page (package paymentpage has it): the
+// policy a browser is sent, the headers and HTML it receives, and the
+// reports it sends back.
+type PaymentPage interface {
+	// Respond adds the page's Content-Security-Policy (enforced or
+	// report-only) to a response's headers.
+	Respond(h http.Header)
+	// Observe is given a response of the page as the browser will receive
+	// it (before Respond), and returns where its body is to be copied as it
+	// passes, closed at its end; nil if the body is not wanted.
+	Observe(r *http.Request, status int, h http.Header) io.WriteCloser
+	// Collect takes a report a browser sent to ReportPath on the page's
+	// site, and returns the status to answer.
+	Collect(contentType string, body []byte) int
+}
+
+// ReportPath is where a site with a payment page takes the browsers'
+// reports: rampart answers it, whatever the routes say, and it never
+// reaches an app.
+const ReportPath = "/.well-known/rampart/csp-report"
+
+// maxReportBytes bounds a report's body.
+const maxReportBytes = 64 << 10
+
+// reportLimit bounds each client's reports: a page load sends a few; a
+// flood gets 429.
+var reportLimit = RateLimit{Rate: 2, Burst: 20, Clients: 4096}
+
+// pageHandler runs a payment page's route: the app is asked for the page
+// uncompressed (so rampart can read its scripts), and its response is
+// observed and given the page's policy.
+type pageHandler struct {
+	page PaymentPage
+	next http.Handler
+}
+
+func (h *pageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Header.Del("Accept-Encoding")
+	pw := &pageWriter{ResponseWriter: w, page: h.page, r: r}
+	h.next.ServeHTTP(pw, r)
+	if pw.sink != nil {
+		_ = pw.sink.Close()
+	}
+}
+
+// pageWriter observes a page's response as it is written.
+type pageWriter struct {
+	http.ResponseWriter
+	page    PaymentPage
+	r       *http.Request
+	sink    io.WriteCloser
+	written bool
+}
+
+func (w *pageWriter) WriteHeader(code int) {
+	if !w.written && code >= 200 {
+		w.written = true
+		h := w.Header()
+		w.sink = w.page.Observe(w.r, code, h)
+		w.page.Respond(h)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *pageWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.sink != nil {
+		_, _ = w.sink.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *pageWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// collector answers ReportPath on a site with payment pages.
+type collector struct {
+	t       *table
+	page    PaymentPage // any of the site's: each files a report under the page it names
+	limiter *limiter
+}
+
+func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := c.t
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		t.onReject("csp_report")
+		t.refuse(w, r, http.StatusMethodNotAllowed)
+		return
+	}
+	if _, ok := c.limiter.take(t.clientAddr(r)); !ok {
+		t.onReject("csp_report")
+		t.refuse(w, r, http.StatusTooManyRequests)
+		return
+	}
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(r.Body); err != nil { // bounded and paced by the collector's limits
+		status, reason := clientBodyStatus(err)
+		t.onReject(reason)
+		t.refuse(w, r, status)
+		return
+	}
+	status := c.page.Collect(r.Header.Get("Content-Type"), body.Bytes())
+	if status >= 300 {
+		t.onReject("csp_report")
+		t.refuse(w, r, status)
+		return
+	}
+	t.headers.apply(w.Header())
+	w.WriteHeader(status)
+}
+
+// siteCollector builds the site's collector if one of its routes has a
+// payment page, and its limits.
+func (t *table) siteCollector(pages []PaymentPage) (http.Handler, Limits) {
+	if len(pages) == 0 {
+		return nil, Limits{}
+	}
+	lim := t.limits
+	lim.MaxBodyBytes, lim.BufferBodyBytes = maxReportBytes, maxReportBytes
+	return &collector{t: t, page: pages[0], limiter: newLimiter(reportLimit)}, lim
+}
+
+// isReportPath tells whether an escaped path is ReportPath, however cased.
+func isReportPath(p string) bool { return len(p) == len(ReportPath) && strings.EqualFold(p, ReportPath) }
