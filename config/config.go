@@ -40,6 +40,20 @@ type File struct {
 	// Certs are the sites' own certificate files, by site (as Sites); a
 	// zero CertFiles means the site's names take the --tls source's.
 	Certs []CertFiles
+	// PaymentPages are the payment_page settings, by the site and route
+	// they are on: the caller makes each a paymentpage.Page (it needs the
+	// data directory) and sets it as that policy's PaymentPage.
+	PaymentPages []PaymentPageSetting
+}
+
+// PaymentPageSetting is a site's or a route's payment_page.
+type PaymentPageSetting struct {
+	Site  int // index in File.Sites
+	Route int // index in the site's Routes; -1 for the site's own policy
+	// Mode is "learn" or "enforce"; Sample the share of learn's responses
+	// given the report-only policy (0 < Sample <= 1).
+	Mode   string
+	Sample float64
 }
 
 // CertFiles is a site's own certificate: a PEM chain and its key, served
@@ -93,7 +107,7 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	default:
 		return nil, &Error{File: path, Line: next.Line, Key: "(file)", Problem: "a second document (after ---)", Fix: "keep one document: rampart reads one"}
 	}
-	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}, replays: replays}
+	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}, replays: replays, pages: map[*proxy.Policy]PaymentPageSetting{}}
 	f := &File{Pools: d.pools}
 	if len(doc.Content) == 0 {
 		return f, nil // an empty file sets nothing
@@ -174,9 +188,17 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
-	for _, ps := range sites {
-		for _, r := range ps.routes {
+	for si, ps := range sites {
+		if pg, ok := d.pages[&ps.site.Policy]; ok {
+			pg.Site, pg.Route = si, -1
+			f.PaymentPages = append(f.PaymentPages, pg)
+		}
+		for ri, r := range ps.routes {
 			ps.site.Routes = append(ps.site.Routes, *r)
+			if pg, ok := d.pages[&r.Policy]; ok {
+				pg.Site, pg.Route = si, ri
+				f.PaymentPages = append(f.PaymentPages, pg)
+			}
 		}
 		f.Sites = append(f.Sites, *ps.site)
 		f.Certs = append(f.Certs, ps.cert)
@@ -233,6 +255,7 @@ type decoder struct {
 	used      map[string]bool
 	refs      []poolRef
 	replays   *webhook.Replays
+	pages     map[*proxy.Policy]PaymentPageSetting // payment_page settings by the policy they are on
 }
 
 type poolLine struct {
@@ -638,7 +661,7 @@ func (d *decoder) duration(n *yaml.Node, at string, lo, hi time.Duration) (time.
 	return v, true
 }
 
-const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers, csp, hsts, max_body_size, timeout, webhook"
+const policyKeys = "allow, deny, rate_limit, basic_auth, response_headers, csp, hsts, max_body_size, timeout, webhook, payment_page"
 
 // policyKey reads one policy key of a site or route into p, and tells
 // whether key was one.
@@ -731,6 +754,34 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 		p.BasicAuth = ba
 	case "webhook":
 		p.Webhook = d.webhook(v, at)
+	case "payment_page":
+		pg := PaymentPageSetting{Mode: "learn", Sample: 1}
+		d.mapping(v, at, func(pk string, kk, vv *yaml.Node) {
+			w := join(at, pk)
+			switch pk {
+			case "mode":
+				if pg.Mode, _ = d.scalar(vv, w); pg.Mode != "learn" && pg.Mode != "enforce" {
+					d.fail(vv, w, fmt.Sprintf("%q is not a mode", pg.Mode), "write learn (report every script, block nothing) or enforce (allow the approved ones only)")
+				}
+			case "sample":
+				s, ok := d.scalar(vv, w)
+				if !ok {
+					return
+				}
+				f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+				if strings.HasSuffix(s, "%") {
+					f /= 100
+				}
+				if err != nil || !(f > 0 && f <= 1) {
+					d.fail(vv, w, fmt.Sprintf("%q is not a share of responses", s), "write a share above 0 and at most 1 (0.1), or a percentage (10%)")
+					return
+				}
+				pg.Sample = f
+			default:
+				d.fail(kk, w, "unknown key", "a payment page has mode and sample")
+			}
+		})
+		d.pages[p] = pg
 	case "csp":
 		p.CSP, _ = d.scalar(v, at)
 		if p.CSP == "" && len(d.errs) == before {

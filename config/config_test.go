@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -328,6 +329,42 @@ func TestParseWebhook(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Line != 6 || e.Key != tt.key || !strings.Contains(e.Fix, tt.fix) {
 			t.Errorf("%s: got %v; want line 6, key %s, a fix with %q", tt.name, err, tt.key, tt.fix)
+		}
+	}
+}
+
+// TestParsePaymentPage: payment_page on a site and on a route, found by
+// their indices; a wrong mode or sample names its key.
+func TestParsePaymentPage(t *testing.T) {
+	f, err := Parse("rampart.yaml", []byte(`sites:
+  - hosts: [a.example.com]
+    routes: [{upstream: "http://a:1"}]
+  - hosts: [shop.example.com]
+    payment_page: {mode: enforce}
+    routes:
+      - path: /blog
+        upstream: http://a:1
+      - path: /checkout
+        payment_page: {sample: 10%}
+        upstream: http://a:1
+`), isSetting, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []PaymentPageSetting{{Site: 1, Route: -1, Mode: "enforce", Sample: 1}, {Site: 1, Route: 1, Mode: "learn", Sample: 0.1}}
+	if fmt.Sprint(f.PaymentPages) != fmt.Sprint(want) {
+		t.Errorf("payment pages %+v; want %+v", f.PaymentPages, want)
+	}
+	for _, tt := range []struct{ name, pp, key, fix string }{
+		{"a mode", "{mode: block}", "sites[0].routes[0].payment_page.mode", "enforce"},
+		{"a sample over 1", "{sample: 2}", "sites[0].routes[0].payment_page.sample", "0.1"},
+		{"a sample of 0", "{sample: 0%}", "sites[0].routes[0].payment_page.sample", "percentage"},
+		{"an unknown key", "{mode: learn, report_uri: /r}", "sites[0].routes[0].payment_page.report_uri", "mode and sample"},
+	} {
+		_, err := Parse("rampart.yaml", []byte("sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstream: http://a:1\n        payment_page: "+tt.pp+"\n"), isSetting, nil)
+		var e *Error
+		if !errors.As(err, &e) || e.Line != 5 || e.Key != tt.key || !strings.Contains(e.Fix, tt.fix) {
+			t.Errorf("%s: got %v; want line 5, key %s, a fix with %q", tt.name, err, tt.key, tt.fix)
 		}
 	}
 }

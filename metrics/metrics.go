@@ -99,6 +99,8 @@ type Metrics struct {
 
 	rejected *prometheus.CounterVec
 
+	pageChanges *prometheus.CounterVec
+
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 
@@ -160,6 +162,9 @@ func New(cfg Config) (*Metrics, error) {
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rampart_rejected_requests_total", Help: "Requests and connections rampart refused itself, by reason.",
 	}, []string{"reason"})
+	m.pageChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_payment_page_changes_total", Help: "Changes seen on payment pages (PCI DSS 11.6.1), by site and kind (script_new, script_changed, script_unapproved, header_changed, header_dropped).",
+	}, []string{"site", "kind"})
 	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "rampart_config_last_reload_successful", Help: "1 if the last configuration load (start or reload) was applied, 0 if it was refused and the one before stays.",
 	})
@@ -188,7 +193,7 @@ func New(cfg Config) (*Metrics, error) {
 
 	cs := []prometheus.Collector{
 		m.requests, m.duration, m.inFlight, m.responseSize, m.upstreamDuration, m.upstreamErrors,
-		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.rejected, m.reloadOK, m.reloadTime, build,
+		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.rejected, m.pageChanges, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -232,6 +237,27 @@ func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(upstreamDesc, prometheus.GaugeValue, v, u.Pool, u.Upstream)
+	}
+}
+
+// PaymentPageKinds are the kinds of change on a payment page.
+var PaymentPageKinds = []string{"script_new", "script_changed", "script_unapproved", "header_changed", "header_dropped"}
+
+// PaymentPages makes the zero series of the sites with payment pages, so
+// an alert sees the first change.
+func (m *Metrics) PaymentPages(sites []string) {
+	for _, s := range sites {
+		for _, k := range PaymentPageKinds {
+			m.pageChanges.WithLabelValues(m.hostLabel(s), k)
+		}
+	}
+}
+
+// PaymentPageChange counts a change on a payment page of site; an unknown
+// kind is not counted.
+func (m *Metrics) PaymentPageChange(site, kind string) {
+	if slices.Contains(PaymentPageKinds, kind) {
+		m.pageChanges.WithLabelValues(m.hostLabel(site), kind).Inc()
 	}
 }
 

@@ -148,7 +148,7 @@ func WriteReport(w io.Writer, dir string, since, now time.Time) error {
 		}
 		tw.Flush()
 		p := inv.Pages[page]
-		fmt.Fprintf(w, "\nSecurity headers as last sent (%s):\n", p.HeadersAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "\nSecurity headers, as sent since %s:\n", p.HeadersAt.UTC().Format(time.RFC3339))
 		for _, k := range securityHeaders {
 			if v, ok := p.Headers[k]; ok {
 				fmt.Fprintf(w, "  %s: %s\n", k, v)

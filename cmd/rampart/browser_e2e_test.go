@@ -80,6 +80,16 @@ func TestBrowserUpgradesMixedContent(t *testing.T) {
 // http://localhost as potentially trustworthy, so it is never mixed content.)
 func dumpDOM(t *testing.T, chromium, rootFile, url string) string {
 	t.Helper()
+	return chromiumDOM(t, chromium, rootFile, url, "shop.test")
+}
+
+// chromiumDOM is dumpDOM with these hosts resolving to 127.0.0.1.
+func chromiumDOM(t *testing.T, chromium, rootFile, url string, hosts ...string) string {
+	t.Helper()
+	var rules []string
+	for _, h := range hosts {
+		rules = append(rules, "MAP "+h+" 127.0.0.1")
+	}
 	data, err := os.ReadFile(rootFile)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +102,7 @@ func dumpDOM(t *testing.T, chromium, rootFile, url string) string {
 	spki := sha256.Sum256(root.RawSubjectPublicKeyInfo)
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--host-resolver-rules=MAP shop.test 127.0.0.1",
+		"--user-data-dir="+t.TempDir(), "--host-resolver-rules="+strings.Join(rules, ", "),
 		"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]),
 		"--virtual-time-budget=5000", "--dump-dom", url)
 	var out, errOut strings.Builder

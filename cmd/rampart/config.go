@@ -28,11 +28,13 @@ import (
 
 // config is the validated configuration: every field is ready to use.
 type config struct {
-	domains           []string       // every name served: --domain's and the sites'
-	flagDomains       []string       // --domain's, served by --upstream
-	sites             []proxy.Site   // the --config file's, hosts canonical
-	upstream          *url.URL       // nil: sites only
-	upstreamRoots     *x509.CertPool // nil: system roots
+	domains           []string                      // every name served: --domain's and the sites'
+	flagDomains       []string                      // --domain's, served by --upstream
+	sites             []proxy.Site                  // the --config file's, hosts canonical
+	pages             []conffile.PaymentPageSetting // the sites' payment pages, made for each table
+	pageAlertURL      *url.URL                      // nil: no alert webhook
+	upstream          *url.URL                      // nil: sites only
+	upstreamRoots     *x509.CertPool                // nil: system roots
 	upstreamTimeout   time.Duration
 	httpsAddr         string
 	httpAddr          string // "": no plain HTTP
@@ -106,6 +108,7 @@ type rawFlags struct {
 	readyUpstream                                            bool
 	configFile, readyGrace                                   string
 	logLevel, logFormat                                      string
+	pageAlertURL                                             string
 	limits                                                   rawLimits
 	kube                                                     bool // rampart kubernetes: no domain needed
 }
@@ -123,6 +126,7 @@ func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.httpAddr, "http-addr", ":80", "plain HTTP listen address (redirects and HTTP-01); empty disables it")
 	fs.StringVar(&r.adminAddr, "admin-addr", "127.0.0.1:9090", "operator listener: /metrics (Prometheus), /healthz, /readyz; empty disables it")
 	fs.StringVar(&r.dataDir, "data-dir", defaultDataDir(), "certificates and ACME account (mode 0700)")
+	fs.StringVar(&r.pageAlertURL, "payment-page-alert-url", "", "where to POST a JSON alert for each change seen on a payment page (https, or http to loopback); empty: the log line and the metric only")
 	fs.StringVar(&r.tlsMode, "tls", "acme", "certificate source: acme, internal (a local CA, for development) or files")
 	fs.StringVar(&r.certFile, "cert-file", "", "PEM certificate chain, with --tls files")
 	fs.StringVar(&r.keyFile, "key-file", "", "PEM private key, with --tls files")
@@ -182,6 +186,7 @@ type sources struct {
 	hostAt   []int                // the line of each site's hosts
 	fileData []byte               // the --config file as read
 	certs    []conffile.CertFiles // each site's own certificate files, if any (as sites)
+	pages    []conffile.PaymentPageSetting
 }
 
 // of names where a setting came from, or its flag if it was not given.
@@ -436,7 +441,7 @@ func applyConfigFile(fs *flag.FlagSet, file string, source *sources, replays *we
 			}
 		}
 	}
-	source.sites, source.sitesAt, source.hostAt, source.fileData, source.certs = f.Sites, file, f.HostLines, data, f.Certs
+	source.sites, source.sitesAt, source.hostAt, source.fileData, source.certs, source.pages = f.Sites, file, f.HostLines, data, f.Certs, f.PaymentPages
 	return nil
 }
 
@@ -573,6 +578,21 @@ func validate(r *rawFlags, src sources) (*config, error) {
 	}
 	if c.dataDir, err = filepath.Abs(r.dataDir); err != nil {
 		return nil, bad("data-dir", err.Error(), "give an absolute directory")
+	}
+	if r.pageAlertURL != "" {
+		u, err := url.Parse(r.pageAlertURL)
+		host := ""
+		if err == nil {
+			host = u.Hostname()
+		}
+		ip, ipErr := netip.ParseAddr(host)
+		switch {
+		case err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
+			return nil, bad("payment-page-alert-url", fmt.Sprintf("%q is not a URL to POST to", r.pageAlertURL), "give an https URL, such as https://alerts.example.com/rampart")
+		case u.Scheme == "http" && (ipErr != nil || !ip.IsLoopback()) && host != "localhost":
+			return nil, bad("payment-page-alert-url", fmt.Sprintf("%q is plain http to another machine: an alert would travel unprotected", r.pageAlertURL), "use https, or http to a loopback address (a local relay)")
+		}
+		c.pageAlertURL = u
 	}
 
 	if c.tlsMinVersion, err = tlsconfig.ParseVersion(r.tlsMinVersion); err != nil {
@@ -778,7 +798,7 @@ func validateSites(c *config, r *rawFlags, src sources, seen map[string]string) 
 	}
 	// Each route's action was judged as the table judges it (proxy.CheckRoute)
 	// when the file was read, with its line.
-	c.sites = sites
+	c.sites, c.pages = sites, src.pages
 	return nil
 }
 

@@ -87,7 +87,11 @@ func (s *servers) reload(cur *config, read func() (*config, error), log *zap.Log
 	if transportChanged(cur, next) {
 		transport = newTransport(next)
 	}
-	if err := s.proxy.Update(proxyConfig(next, log, s.metrics, transport)); err != nil {
+	pc, err := proxyConfig(next, log, s.metrics, transport, s.pages)
+	if err == nil {
+		err = s.proxy.Update(pc)
+	}
+	if err != nil {
 		if certsChanged {
 			_ = s.src.update(cur) // as it was: it served those
 		}

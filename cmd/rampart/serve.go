@@ -276,8 +276,13 @@ func transportChanged(a, b *config) bool {
 		(a.upstreamRoots == nil) != (b.upstreamRoots == nil) || (a.upstreamRoots != nil && !a.upstreamRoots.Equal(b.upstreamRoots))
 }
 
-// proxyConfig is the part of cfg that the proxy serves, over transport.
-func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics, transport *proxy.Transport) proxy.Config {
+// proxyConfig is the part of cfg that the proxy serves, over transport,
+// with its payment pages made.
+func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics, transport *proxy.Transport, pages *paymentPages) (proxy.Config, error) {
+	sites, err := pages.sites(cfg)
+	if err != nil {
+		return proxy.Config{}, err
+	}
 	var routes []proxy.Route
 	for _, d := range cfg.flagDomains {
 		routes = append(routes, proxy.Route{Host: d, Upstream: cfg.upstream})
@@ -286,7 +291,7 @@ func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics, transport *pr
 	httpsPort, _ := net.LookupPort("tcp", port)
 	return proxy.Config{
 		Routes:          routes,
-		Sites:           cfg.sites,
+		Sites:           sites,
 		AllowEmpty:      cfg.kube != nil, // no Ingress yet
 		Transport:       m.RoundTripper(transport),
 		OnReject:        m.Rejected,
@@ -298,7 +303,7 @@ func proxyConfig(cfg *config, log *zap.Logger, m *metrics.Metrics, transport *pr
 		AllowUnderscoreHeaders: cfg.allowUnderscore,
 		HTTPSPort:              httpsPort,
 		Logger:                 log.Named("proxy"),
-	}
+	}, nil
 }
 
 // listener is a bound server, ready to serve.
@@ -355,6 +360,7 @@ type servers struct {
 	transport *proxy.Transport // the proxy's current upstream transport
 	src       *certSources
 	metrics   *metrics.Metrics
+	pages     *paymentPages
 	names     *servedSince // the names served, each since when (for /readyz's grace)
 
 	connsRejected   atomic.Int64 // connections refused for being over --max-conns or --max-conns-per-ip
@@ -411,8 +417,17 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if rotate != nil {
 		runners = append(runners, rotate)
 	}
+	pages, err := newPaymentPages(cfg, log.Named("paymentpage"), m)
+	if err != nil {
+		return nil, err
+	}
+	runners = append(runners, pages.run)
 	transport := newTransport(cfg)
-	p, err := proxy.New(proxyConfig(cfg, log, m, transport))
+	pc, err := proxyConfig(cfg, log, m, transport, pages)
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(pc)
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +458,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 			},
 		}
 	}
-	out := &servers{runners: runners, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m,
+	out := &servers{runners: runners, rootPath: rootPath, proxy: p, transport: transport, src: src, metrics: m, pages: pages,
 		names: newServedSince(cfg.domains, time.Now())}
 	https := newServer(m.Handler(proxy.AccessLog(log.Named("access"), p)))
 	https.TLSConfig = tlsCfg
