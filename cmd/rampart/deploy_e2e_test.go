@@ -51,7 +51,12 @@ func TestDeployMonitoring(t *testing.T) {
 
 	const app, httpsAddr, adminAddr = "127.0.0.1:18606", "127.0.0.1:18570", "127.0.0.1:18607"
 	startApp(t, app, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	_, client, _ := startInternal(t, httpsAddr, "", app, "--admin-addr", adminAddr)
+	// A payment page too, so that its series exist.
+	conf := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(conf, []byte("sites:\n  - hosts: [pay.test]\n    routes:\n      - payment_page: {mode: learn}\n        upstream: http://"+app+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, client, _ := startInternal(t, httpsAddr, "", app, "--admin-addr", adminAddr, "--config", conf)
 	res, err := client.Get("https://shop.test/") // so that every request series exists
 	if err != nil {
 		t.Fatal(err)
