@@ -238,3 +238,28 @@ func FuzzParseReports(f *testing.F) {
 		}
 	})
 }
+
+// TestDecideRefuses: a decision names a page and a resource the inventory
+// holds, with a justification and its author.
+func TestDecideRefuses(t *testing.T) {
+	p, st, _ := newPage(t, Learn)
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="https://js.pay.test/v3/"></script>`)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, tt := range []struct{ name, page, url, status, just, by, want string }{
+		{"an unknown page", "shop.test/cart", "https://js.pay.test/v3/", "approved", "card form", "ops", "it has shop.test/checkout"},
+		{"an unknown script", "shop.test/checkout", "https://js.pay.test/v2/", "approved", "card form", "ops", "scripts list"},
+		{"no justification", "shop.test/checkout", "https://js.pay.test/v3/", "approved", " ", "ops", "justification"},
+		{"nobody", "shop.test/checkout", "https://js.pay.test/v3/", "approved", "card form", "", "who made it"},
+		{"a status", "shop.test/checkout", "https://js.pay.test/v3/", "allowed", "card form", "ops", "approved or rejected"},
+	} {
+		if err := Decide(st.Dir(), tt.page, tt.url, tt.status, tt.just, tt.by, now); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir(), approvalsFile)); !os.IsNotExist(err) {
+		t.Errorf("a refused decision wrote the approvals: %v", err)
+	}
+}
