@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -449,5 +450,32 @@ func TestShellScripts(t *testing.T) {
 	}
 	if out, err := exec.Command(bin, scripts...).CombinedOutput(); err != nil {
 		t.Errorf("shellcheck %v: %v\n%s", scripts, err, out)
+	}
+}
+
+// TestReadmePCITestsExist: every test the README's PCI DSS section names as
+// proof is a test of this module, so the table cannot outlive its evidence.
+func TestReadmePCITestsExist(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## PCI DSS\n")
+	if !ok {
+		t.Fatal("README has no PCI DSS section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := regexp.MustCompile("`(Test[A-Za-z0-9_]+)`").FindAllStringSubmatch(section, -1)
+	if len(names) < 10 {
+		t.Fatalf("the PCI DSS section names %d tests; want its table's proofs", len(names))
+	}
+	out, err := exec.Command("git", "grep", "-h", "-o", "^func Test[A-Za-z0-9_]*(", "--", "*_test.go").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if !strings.Contains(string(out), "func "+n[1]+"(") {
+			t.Errorf("the PCI DSS section names %s, which no test file defines", n[1])
+		}
 	}
 }
