@@ -824,7 +824,7 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 // secrets (one or more, a line each, for rotation) and its tolerance.
 func (d *decoder) webhook(n *yaml.Node, at string) proxy.WebhookVerifier {
 	before := len(d.errs)
-	wc := webhook.Config{Replays: d.replays}
+	wc := webhook.Config{Replays: d.replays, Endpoint: at}
 	files := false
 	d.mapping(n, at, func(key string, k, v *yaml.Node) {
 		w := join(at, key)

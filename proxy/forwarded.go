@@ -44,10 +44,18 @@ var clientIdentityHeaders = func() map[string]bool {
 // header map.
 func (t *table) dropHeaders(h http.Header, trusted bool) {
 	for k := range h {
-		if (!trusted && clientIdentityHeaders[k]) || k == WebhookVerifiedHeader || (!t.allowUnderscores && strings.IndexByte(k, '_') >= 0) {
+		underscore := strings.IndexByte(k, '_') >= 0
+		if (!trusted && clientIdentityHeaders[k]) || k == WebhookVerifiedHeader || (underscore && (!t.allowUnderscores || webhookVerifiedSpelling(k))) {
 			delete(h, k)
 		}
 	}
+}
+
+// webhookVerifiedSpelling tells whether a name with underscores reads as
+// WebhookVerifiedHeader to an app that takes _ for - (CGI, WSGI, Rack):
+// rampart's header must never come from a client, however spelt.
+func webhookVerifiedSpelling(k string) bool {
+	return strings.EqualFold(strings.ReplaceAll(k, "_", "-"), WebhookVerifiedHeader)
 }
 
 // setClientHeaders sets what rampart says about the client, after

@@ -132,4 +132,6 @@ func (t *table) siteCollector(pages []PaymentPage) (http.Handler, Limits) {
 }
 
 // isReportPath tells whether an escaped path is ReportPath, however cased.
-func isReportPath(p string) bool { return len(p) == len(ReportPath) && strings.EqualFold(p, ReportPath) }
+func isReportPath(p string) bool {
+	return len(p) == len(ReportPath) && strings.EqualFold(p, ReportPath)
+}

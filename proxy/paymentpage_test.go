@@ -117,4 +117,3 @@ func TestPaymentPageRoute(t *testing.T) {
 		t.Errorf("the app saw %d report requests", appHits.Load()-hits)
 	}
 }
-

@@ -53,8 +53,8 @@ type Policy struct {
 	// global one.
 	Timeout time.Duration
 	// Webhook checks each request's signature before the app is
-	// contacted: the whole body is read first (at most MaxBodyBytes, or
-	// 1 MiB, whichever is set), a request that fails gets 400 or 401, and
+	// contacted: the whole body is read first (at most MaxBodyBytes if set,
+	// else 1 MiB; never over 16 MiB), a request that fails gets 400 or 401, and
 	// one that passes reaches the app with WebhookVerifiedHeader naming the
 	// scheme. Nil means no check.
 	Webhook WebhookVerifier
@@ -80,8 +80,13 @@ const WebhookVerifiedHeader = "Rampart-Webhook-Verified"
 
 // webhookMaxBody is how much of a webhook's body is read to check it, when
 // the route sets no body limit of its own: Stripe's and Standard Webhooks'
-// events are well under it.
-const webhookMaxBody = 1 << 20
+// events are well under it. webhookMaxBodyCeiling bounds a limit given (or
+// a site's, inherited), since every byte is held before the signature is
+// known.
+const (
+	webhookMaxBody        = 1 << 20
+	webhookMaxBodyCeiling = 16 << 20
+)
 
 // RateLimit is a token bucket per client address (an IPv6 client by its /64):
 // Burst requests at once, then Rate per second. A client over it gets 429
@@ -339,19 +344,20 @@ func (ph *policyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and answers the client itself if it fails.
 func (ph *policyHandler) verifyWebhook(w http.ResponseWriter, r *http.Request) bool {
 	t := ph.t
-	var body bytes.Buffer
-	if r.Body != nil && r.Body != http.NoBody {
-		body.Grow(int(max(r.ContentLength, 0)))
-		if _, err := body.ReadFrom(r.Body); err != nil {
+	var body []byte
+	if b := bufferOf(r.Body); b != nil {
+		body = b.Bytes() // read in full by prepareBody, and left unread for the app
+	} else if r.Body != nil && r.Body != http.NoBody {
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(r.Body); err != nil {
 			status, reason := clientBodyStatus(err)
 			t.onReject(reason)
 			t.refuse(w, r, status)
 			return false
 		}
-		// Unread, so the app is sent all of it; in memory, as before.
-		r.Body = io.NopCloser(&body)
+		body, r.Body = buf.Bytes(), io.NopCloser(bytes.NewBuffer(buf.Bytes()))
 	}
-	scheme, status, reason := ph.webhook.Verify(r.Header, body.Bytes())
+	scheme, status, reason := ph.webhook.Verify(r.Header, body)
 	if status != 0 {
 		t.log.Debug("webhook refused", zap.String("request_id", r.Header.Get("X-Request-Id")), zap.String("reason", reason), zap.String("host", r.Host))
 		t.onReject(reason)

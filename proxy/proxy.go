@@ -363,6 +363,7 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 				if pol.MaxBodyBytes == 0 {
 					lim.MaxBodyBytes = min(lim.MaxBodyBytes, webhookMaxBody)
 				}
+				lim.MaxBodyBytes = min(lim.MaxBodyBytes, webhookMaxBodyCeiling)
 				lim.BufferBodyBytes = lim.MaxBodyBytes
 			}
 			st.limits = append(st.limits, lim)

@@ -50,6 +50,16 @@ var inMemoryBodyType = reflect.TypeOf(io.NopCloser(new(bytes.Buffer)))
 // inMemory reports whether body is one that rampart has read in full.
 func inMemory(body io.ReadCloser) bool { return reflect.TypeOf(body) == inMemoryBodyType }
 
+// bufferOf is the buffer of a body read in full (inMemory), or nil. Its
+// bytes are those still to be sent.
+func bufferOf(body io.ReadCloser) *bytes.Buffer {
+	if !inMemory(body) {
+		return nil
+	}
+	b, _ := reflect.ValueOf(body).Field(0).Interface().(*bytes.Buffer)
+	return b
+}
+
 // leanEligible reports whether req can take the lean path: plain HTTP, no
 // upgrade, and a body that is either absent or already in memory.
 func leanEligible(req *http.Request) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,8 +38,8 @@ func TestPolicyWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rejected []string
-	p, err := New(Config{Logger: zaptest.NewLogger(t), OnReject: func(r string) { rejected = append(rejected, r) },
+	var rejected []string // under mu, as got
+	p, err := New(Config{Logger: zaptest.NewLogger(t), OnReject: func(r string) { mu.Lock(); rejected = append(rejected, r); mu.Unlock() },
 		Sites: []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{
 			{Match: RouteMatch{Path: "/stripe"}, Upstream: mustURL(app.URL), Policy: Policy{Webhook: v}},
 			{Upstream: mustURL(app.URL)},
@@ -94,8 +95,8 @@ func TestPolicyWebhook(t *testing.T) {
 		{"over 1 MiB", "/stripe", bytes.Repeat([]byte("a"), 1<<20+1), true, []string{"Stripe-Signature", good}, 413, "body_too_large"},
 		{"another route, a forged verification header", "/other", event, false, []string{WebhookVerifiedHeader, "stripe"}, 200, ""},
 	} {
-		rejected = nil
 		mu.Lock()
+		rejected = nil
 		before := len(got)
 		mu.Unlock()
 		if status := post(tt.path, tt.body, tt.chunked, tt.hdr...); status != tt.want {
@@ -107,13 +108,14 @@ func TestPolicyWebhook(t *testing.T) {
 		if reached {
 			last = got[len(got)-1]
 		}
+		refusals := slices.Clone(rejected)
 		mu.Unlock()
 		if tt.want != 200 {
 			if reached {
 				t.Errorf("%s: the app was asked", tt.name)
 			}
-			if len(rejected) != 1 || rejected[0] != tt.reason {
-				t.Errorf("%s: refusals %q; want [%q]", tt.name, rejected, tt.reason)
+			if len(refusals) != 1 || refusals[0] != tt.reason {
+				t.Errorf("%s: refusals %q; want [%q]", tt.name, refusals, tt.reason)
 			}
 			continue
 		}
@@ -126,6 +128,46 @@ func TestPolicyWebhook(t *testing.T) {
 			t.Errorf("%s: the app was told %s: %q; want \"stripe\"", tt.name, WebhookVerifiedHeader, last.verified)
 		case tt.path != "/stripe" && last.verified != "":
 			t.Errorf("%s: the client's %s reached the app: %q", tt.name, WebhookVerifiedHeader, last.verified)
+		}
+	}
+}
+
+// TestWebhookHeaderUnderscores: with underscores let through, a client's
+// Rampart_Webhook_Verified (which CGI-style apps read as rampart's header)
+// is still dropped, on every route.
+func TestWebhookHeaderUnderscores(t *testing.T) {
+	var mu sync.Mutex
+	var names []string
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		for k := range r.Header {
+			names = append(names, k)
+		}
+	}))
+	p, err := New(Config{Logger: zaptest.NewLogger(t), AllowUnderscoreHeaders: true,
+		Sites: []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{{Upstream: mustURL(app.URL)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	req, _ := http.NewRequest("GET", front.URL+"/", nil)
+	req.Host = "shop.test"
+	req.Header["Rampart_Webhook_Verified"] = []string{"stripe"}
+	req.Header["X_Kept"] = []string{"yes"}
+	res, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(names, "X_kept") {
+		t.Fatalf("the app got %q; want underscores let through (X_kept)", names)
+	}
+	for _, k := range names {
+		if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), WebhookVerifiedHeader) {
+			t.Errorf("the app got %s from the client", k)
 		}
 	}
 }

@@ -38,11 +38,11 @@ func NewReplays(size int) *Replays {
 }
 
 // first records a delivery, remembered until until, and tells whether it is
-// new at now: false if the same scheme, id and timestamp were let through
-// and are still remembered.
-func (r *Replays) first(scheme, id string, timestamp int64, now, until time.Time) bool {
+// new at now: false if the same endpoint (and scheme), id and timestamp were
+// let through and are still remembered.
+func (r *Replays) first(endpoint, id string, timestamp int64, now, until time.Time) bool {
 	h := sha256.New()
-	h.Write([]byte(scheme))
+	h.Write([]byte(endpoint))
 	h.Write([]byte{0})
 	h.Write([]byte(id))
 	h.Write([]byte{0})

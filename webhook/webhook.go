@@ -34,6 +34,11 @@ const DefaultTolerance = 5 * time.Minute
 type Config struct {
 	// Scheme is Stripe or Standard. Required.
 	Scheme string
+	// Endpoint names the endpoint in the memory of deliveries, so one
+	// event a provider sends to two endpoints (Stripe sends the same evt_
+	// to each) is not a replay at the second. Empty is a name too: give
+	// each Verifier sharing a Replays its own.
+	Endpoint string
 	// Secrets are the keys a signature may be made with: any one passing
 	// is enough, so a rotating secret is listed beside the new one until
 	// the sender stops using it. Stripe: the endpoint's signing secrets
@@ -55,6 +60,7 @@ type Config struct {
 // Verifier checks one endpoint's requests. It is safe for concurrent use.
 type Verifier struct {
 	scheme    string
+	endpoint  string
 	tolerance time.Duration
 	replays   *Replays
 	now       func() time.Time
@@ -77,7 +83,7 @@ const (
 
 // New checks cfg and builds its Verifier; an error names what is wrong.
 func New(cfg Config) (*Verifier, error) {
-	v := &Verifier{scheme: cfg.Scheme, tolerance: cfg.Tolerance, replays: cfg.Replays, now: cfg.Now}
+	v := &Verifier{scheme: cfg.Scheme, endpoint: cfg.Endpoint, tolerance: cfg.Tolerance, replays: cfg.Replays, now: cfg.Now}
 	if v.tolerance == 0 {
 		v.tolerance = DefaultTolerance
 	}
@@ -153,7 +159,7 @@ func (v *Verifier) Verify(h http.Header, body []byte) (scheme string, status int
 	}
 	// Only a delivery that verified is remembered: an unsigned request
 	// cannot fill the memory, nor push a real delivery out of it.
-	if !v.replays.first(v.scheme, d.replayID(v.scheme, body), d.timestamp, now, at.Add(v.tolerance)) {
+	if !v.replays.first(v.endpoint+"\x00"+v.scheme, d.replayID(v.scheme, body), d.timestamp, now, at.Add(v.tolerance)) {
 		return "", http.StatusUnauthorized, ReasonReplayed
 	}
 	return v.scheme, 0, ""

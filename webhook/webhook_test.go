@@ -101,6 +101,27 @@ func TestStripe(t *testing.T) {
 	check(t, v, "still good after all that", h2, b2, pass)
 }
 
+// TestReplaysPerEndpoint: Stripe sends one event to each endpoint that
+// subscribes, signed alike in the same second; sharing a memory, the second
+// endpoint still takes it, and a replay at either is still refused.
+func TestReplaysPerEndpoint(t *testing.T) {
+	shared := NewReplays(16)
+	a, err := New(Config{Scheme: Stripe, Endpoint: "sites[0].routes[0]", Secrets: []string{stripeSecret}, Replays: shared, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{Scheme: Stripe, Endpoint: "sites[0].routes[1]", Secrets: []string{stripeOld}, Replays: shared, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := eventBody("evt_both")
+	ha, hb := stripeHeader(body, stripeSecret, clock), stripeHeader(body, stripeOld, clock)
+	check(t, a, "the event at the first endpoint", ha, body, pass)
+	check(t, b, "the same event at the second", hb, body, pass)
+	check(t, a, "replayed at the first", ha, body, replayed)
+	check(t, b, "replayed at the second", hb, body, replayed)
+}
+
 func TestStripeRotation(t *testing.T) {
 	// While Stripe rolls a secret it signs with both: t=…,v1=<new>,v1=<old>.
 	body := eventBody("evt_rot")
