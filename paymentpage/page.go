@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -121,17 +122,22 @@ func (p *Page) Respond(h http.Header) {
 		if p.cfg.Sample < 1 && rand.Float64() >= p.cfg.Sample {
 			return
 		}
-		h["Content-Security-Policy-Report-Only"] = p.learn
-		h["Reporting-Endpoints"] = p.links
+		add(h, "Content-Security-Policy-Report-Only", p.learn)
+		add(h, "Reporting-Endpoints", p.links)
 		return
 	}
-	csp := p.enforcePolicy()
-	if old, ok := h["Content-Security-Policy"]; ok {
-		h["Content-Security-Policy"] = append(old[:len(old):len(old)], csp...)
+	add(h, "Content-Security-Policy", p.enforcePolicy())
+	add(h, "Reporting-Endpoints", p.links)
+}
+
+// add puts vals after the app's own values of k, if any: a browser applies
+// every policy it gets, and reads every endpoint line.
+func add(h http.Header, k string, vals []string) {
+	if old, ok := h[k]; ok {
+		h[k] = append(old[:len(old):len(old)], vals...)
 	} else {
-		h["Content-Security-Policy"] = csp
+		h[k] = vals
 	}
-	h["Reporting-Endpoints"] = p.links
 }
 
 // enforcePolicy is the page's enforced policy, rebuilt when the approvals
@@ -146,12 +152,16 @@ func (p *Page) enforcePolicy() []string {
 		if len(l) == 0 {
 			return none
 		}
-		out := make([]string, len(l))
-		for i, s := range l {
+		out := make([]string, 0, len(l))
+		for _, s := range l {
 			if quote {
 				s = "'" + s + "'"
+			} else {
+				s = sourceExpression(s)
 			}
-			out[i] = s
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
 		}
 		return strings.Join(out, " ")
 	}
@@ -167,32 +177,55 @@ func (p *Page) enforcePolicy() []string {
 	return b.value
 }
 
+// sourceExpression writes an inventory URL as a CSP source: "," and ";"
+// percent-encoded (CSP3 asks it: they would end the policy or the
+// directive), and a URL with a masked segment ("[digits]", a number that
+// changes) as the path before it, ending in "/", which CSP matches as a
+// prefix.
+func sourceExpression(u string) string {
+	if i := strings.Index(u, "/[digits]"); i >= 0 {
+		u = u[:i+1]
+	}
+	return strings.NewReplacer(",", "%2C", ";", "%3B").Replace(u)
+}
+
 // Observe records the security headers of a response of the page, as the
 // browser receives them (before Respond adds rampart's own policy), raising
 // an Event for each one changed or dropped since the last response; and, for
 // an HTML page, returns a writer the body is to be copied to as it passes
 // (closed at its end), whose scripts are then recorded. Nil: the body is not
 // wanted.
+//
+// Only a page itself counts: a 200 answer to a GET, of HTML. What else the
+// route serves (its JSON, its images, a HEAD) is not the page the browser
+// shows, and would make its headers flap.
 func (p *Page) Observe(r *http.Request, status int, h http.Header) io.WriteCloser {
-	if status != http.StatusOK {
+	if status != http.StatusOK || r.Method != http.MethodGet || !strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/html") {
 		return nil
 	}
 	p.headers(h)
-	ct := h.Get("Content-Type")
 	enc := strings.ToLower(h.Get("Content-Encoding"))
-	if !strings.HasPrefix(strings.ToLower(ct), "text/html") || (enc != "" && enc != "identity" && enc != "gzip") {
+	if enc != "" && enc != "identity" && enc != "gzip" {
 		return nil
+	}
+	select {
+	case p.cfg.Store.scans <- struct{}{}:
+	default:
+		return nil // as many pages are being read as memory is allowed for: this one's scripts are not
 	}
 	page := &url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path}
 	return &htmlSink{p: p, page: page, gzip: enc == "gzip"}
 }
+
+// nonce matches a CSP nonce source, which changes with each response.
+var nonce = regexp.MustCompile(`'nonce-[^']*'`)
 
 // headers compares the security headers with the page's last.
 func (p *Page) headers(h http.Header) {
 	now := map[string]string{}
 	for _, k := range securityHeaders {
 		if v, ok := h[k]; ok {
-			now[k] = strings.Join(v, ", ")
+			now[k] = nonce.ReplaceAllString(strings.Join(v, ", "), "'nonce-…'")
 		}
 	}
 	s := p.cfg.Store
@@ -264,6 +297,10 @@ func (s *htmlSink) Close() error {
 		return nil
 	}
 	s.closed = true
+	defer func() { <-s.p.cfg.Store.scans }()
+	if s.buf.Len() == 0 {
+		return nil // no page to read: not its baseline either
+	}
 	var r io.Reader = &s.buf
 	if s.gzip {
 		zr, err := gzip.NewReader(&s.buf)
@@ -292,18 +329,39 @@ func (p *Page) scripts(found []script) {
 	baseline := !rec.scanned && len(rec.Resources) == 0
 	rec.scanned = true
 	now := st.now()
+	inline := 0
+	for _, r := range rec.Resources {
+		if strings.HasPrefix(r.URL, "inline ") {
+			inline++
+		}
+	}
 	for _, sc := range found {
 		key := sc.key()
 		r := rec.Resources[key]
+		if r == nil && sc.url == "inline" && inline >= maxInline {
+			// Inline scripts that differ with each response (a token, the
+			// order) cannot be approved by hash: they are one entry, and one
+			// alert, however many come.
+			key, sc = varyingInline, script{url: "inline"}
+			r = rec.Resources[key]
+		}
 		switch {
 		case r == nil:
-			if len(rec.Resources) >= maxResources {
-				continue
-			}
 			r = &Resource{Kind: "script", URL: key, FirstSeen: now, Integrity: sc.integrity, Hash: sc.hash}
-			rec.Resources[key] = r
+			detail := "in the HTML rampart served"
+			if key == varyingInline {
+				detail = fmt.Sprintf("more than %d inline scripts: they change with each response; give them a CSP nonce, or move them to files", maxInline)
+			}
+			if len(rec.Resources) < maxResources+maxReported {
+				rec.Resources[key] = r
+				if sc.url == "inline" && key != varyingInline {
+					inline++
+				}
+			} else {
+				detail += " (not kept: the page's inventory is full)"
+			}
 			if !baseline {
-				events = append(events, p.event(ScriptNew, key, "in the HTML rampart served"))
+				events = append(events, p.event(ScriptNew, key, detail))
 			}
 		case r.Integrity != sc.integrity || r.Hash != sc.hash:
 			events = append(events, p.event(ScriptChanged, key, fmt.Sprintf("integrity %q → %q", r.Integrity, sc.integrity)))
@@ -383,7 +441,15 @@ func (p *Page) reported(page string, v violation) {
 	now := st.now()
 	r := rec.Resources[v.blocked]
 	if r == nil {
-		if len(rec.Resources) >= maxResources {
+		// What browsers report is anybody's word: it has room of its own,
+		// so forged reports cannot crowd out what the HTML shows.
+		reported := 0
+		for _, o := range rec.Resources {
+			if len(o.SeenBy) == 1 && o.SeenBy[0] == "report" {
+				reported++
+			}
+		}
+		if reported >= maxReported {
 			st.mu.Unlock()
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -178,7 +179,8 @@ func TestCollectorHostile(t *testing.T) {
 		t.Errorf("inventory %q; want %q", strings.Join(got, "|"), want)
 	}
 
-	// A flood of made-up scripts: the page holds at most maxResources.
+	// A flood of made-up scripts: reports have room for maxReported, and
+	// the heap does not grow with the flood.
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -188,13 +190,91 @@ func TestCollectorHostile(t *testing.T) {
 	st.mu.Lock()
 	n := len(st.inv.Pages["shop.test/checkout"].Resources)
 	st.mu.Unlock()
-	if n != maxResources {
-		t.Errorf("after a flood the page holds %d resources; want the bound, %d", n, maxResources)
+	if n != maxReported {
+		t.Errorf("after a flood the page holds %d resources; want the reports' room, %d", n, maxReported)
 	}
 	var after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	t.Logf("heap before %d, after %d bytes", before.HeapAlloc, after.HeapAlloc)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 2<<20 {
+		t.Errorf("the heap grew %d bytes over a flood of 20000 reports; want it bounded (under 2 MiB)", grown)
+	}
+
+	// Forged reports cannot hide a script the page really serves.
+	var events []Event
+	p.cfg.OnChange = func(e Event) { events = append(events, e) }
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="https://pay.test/a.js"></script>`)
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="https://pay.test/a.js"></script><script src="https://skim.test/x.js"></script>`)
+	if got := kinds(events); got != "script_new https://pay.test/a.js; script_new https://skim.test/x.js" {
+		t.Errorf("after the flood, the page's scripts raised %q; want a script_new each", got)
+	}
+}
+
+// TestOnlyThePageCounts: a HEAD, the route's JSON and a nonce that changes
+// with each response raise nothing, and a HEAD is not the page's baseline.
+func TestOnlyThePageCounts(t *testing.T) {
+	p, _, events := newPage(t, Learn)
+	page := http.Header{"Content-Type": {"text/html"}, "X-Frame-Options": {"DENY"}}
+	head, _ := http.NewRequest("HEAD", "https://shop.test/checkout", nil)
+	if w := p.Observe(head, 200, page); w != nil {
+		t.Fatal("a HEAD's body is to be read")
+	}
+	for i := range 3 {
+		h := page.Clone()
+		h.Set("Content-Security-Policy", fmt.Sprintf("script-src 'nonce-%d' 'strict-dynamic'", i))
+		serve(p, h, `<script src="https://pay.test/a.js"></script>`)
+		serve(p, http.Header{"Content-Type": {"application/json"}}, `{}`)
+	}
+	if len(*events) != 0 {
+		t.Errorf("events %q; want none", kinds(*events))
+	}
+}
+
+// TestVaryingInline: inline scripts that change with each response are one
+// entry and one alert past maxInline, not one per response.
+func TestVaryingInline(t *testing.T) {
+	p, st, events := newPage(t, Learn)
+	for i := range 100 {
+		serve(p, http.Header{"Content-Type": {"text/html"}}, fmt.Sprintf(`<script>var order = %d;</script>`, i))
+	}
+	if n := len(*events); n != maxInline {
+		t.Errorf("%d events over 100 responses; want %d (the first is the baseline, then one each up to %d, then one for the rest)", n, maxInline, maxInline)
+	}
+	if last := (*events)[len(*events)-1]; last.Subject != varyingInline {
+		t.Errorf("the last event is for %q; want %q", last.Subject, varyingInline)
+	}
+	st.mu.Lock()
+	n := len(st.inv.Pages["shop.test/checkout"].Resources)
+	st.mu.Unlock()
+	if n != maxInline+1 {
+		t.Errorf("the page holds %d resources; want %d", n, maxInline+1)
+	}
+}
+
+// TestEnforcedSources: approved URLs become CSP sources that cannot end the
+// policy, masked ones a prefix; the app's reporting headers stay.
+func TestEnforcedSources(t *testing.T) {
+	p, st, _ := newPage(t, Enforce)
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="https://cdn.test/combine/npm/a@1,npm/b@2;x"></script><script src="https://cdn.test/v/123456789012345/app.js"></script>`)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"https://cdn.test/combine/npm/a@1,npm/b@2;x", "https://cdn.test/v/[digits]/app.js"} {
+		if err := Decide(st.Dir(), "shop.test/checkout", u, "approved", "ours", "ops", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.ReloadApprovals(); err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Reporting-Endpoints": {`app="/reports"`}}
+	p.Respond(h)
+	if csp := h.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "script-src https://cdn.test/combine/npm/a@1%2Cnpm/b@2%3Bx https://cdn.test/v/; frame-src") {
+		t.Errorf("enforced policy %q", csp)
+	}
+	if got := h.Values("Reporting-Endpoints"); len(got) != 2 || got[0] != `app="/reports"` {
+		t.Errorf("Reporting-Endpoints %q; want the app's, then rampart's", got)
+	}
 }
 
 func TestLearnSampling(t *testing.T) {
@@ -231,7 +311,9 @@ func FuzzParseReports(f *testing.F) {
 		vs, _ := parseReports(ct, body)
 		for _, v := range vs {
 			for _, s := range []string{v.document, v.blocked} {
-				if strings.ContainsAny(s, "?#@") || longDigits(s) {
+				_, rest, _ := strings.Cut(s, "://")
+				_, path, _ := strings.Cut(rest, "/")
+				if strings.ContainsAny(s, "?#@") || longDigits(path) {
 					t.Fatalf("kept %q", s)
 				}
 			}
@@ -261,5 +343,35 @@ func TestDecideRefuses(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(st.Dir(), approvalsFile)); !os.IsNotExist(err) {
 		t.Errorf("a refused decision wrote the approvals: %v", err)
+	}
+}
+
+// TestDecideAsRoot: root deciding for a rampart that runs as another user
+// (systemd's DynamicUser) leaves approvals.json to that user, so rampart can
+// read it.
+func TestDecideAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root; this test needs it")
+		}
+		t.Skip("needs root, to write as another user")
+	}
+	p, st, _ := newPage(t, Learn)
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="https://js.pay.test/v3/"></script>`)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(st.Dir(), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := Decide(st.Dir(), "shop.test/checkout", "https://js.pay.test/v3/", "approved", "card form", "root", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(st.Dir(), approvalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 65534 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("approvals.json is uid %d mode %v; want the directory's owner, 65534, and 0600", uid, fi.Mode().Perm())
 	}
 }

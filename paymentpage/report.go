@@ -119,8 +119,9 @@ func directiveKind(d string) string {
 
 // reduceURL keeps what names a resource and nothing a user typed: scheme,
 // host and path; the user, query and fragment go (a URL's query can carry a
-// card number or a token), and a path segment holding a long run of digits
-// (a card number in a path) is masked.
+// card number or a token), and every path segment a run of 12 or more
+// digits touches (a card number in a path, however separated, even across
+// segments) becomes "[digits]". Other tokens in a path are kept.
 func reduceURL(s string) (string, bool) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
@@ -130,36 +131,49 @@ func reduceURL(s string) (string, bool) {
 	if strings.ContainsAny(host, "@ \\") {
 		return "", false
 	}
-	segs := strings.Split(u.EscapedPath(), "/")
-	for i, seg := range segs {
-		if longDigits(seg) {
-			segs[i] = "[digits]"
-		}
-	}
-	path := strings.Join(segs, "/")
+	path := maskDigits(u.EscapedPath())
 	if path == "" {
 		path = "/"
 	}
 	return u.Scheme + "://" + host + path, true
 }
 
-// longDigits tells whether s holds 12 or more digits, among spaces and
-// dashes (a card number as people write it).
-func longDigits(s string) bool {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			if n++; n >= 12 {
-				return true
+// maskDigits replaces each path segment that a run of 12 or more digits
+// touches (digits separated by nothing but spaces, dashes, dots, slashes or
+// percent-escapes) with "[digits]".
+func maskDigits(path string) string {
+	segs := strings.Split(path, "/")
+	masked := make([]bool, len(segs))
+	digits, from := 0, 0 // the run's digits, and the segment it began in
+	for i, seg := range segs {
+		for j := 0; j < len(seg); j++ {
+			switch c := seg[j]; {
+			case c >= '0' && c <= '9':
+				if digits == 0 {
+					from = i
+				}
+				if digits++; digits >= 12 {
+					for k := from; k <= i; k++ {
+						masked[k] = true
+					}
+				}
+			case c == '-' || c == ' ' || c == '.' || c == '%':
+			default:
+				digits = 0
 			}
-		case c == '-' || c == ' ' || c == '%':
-		default:
-			n = 0
 		}
 	}
-	return false
+	for i := range segs {
+		if masked[i] {
+			segs[i] = "[digits]"
+		}
+	}
+	return strings.Join(segs, "/")
 }
+
+// longDigits tells whether s holds a run of 12 or more digits, as
+// maskDigits reads one.
+func longDigits(s string) bool { return maskDigits(s) != s }
 
 // originOf is scheme://host of a reduced URL.
 func originOf(reduced string) string {

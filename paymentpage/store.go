@@ -23,9 +23,16 @@ const (
 // Bounds on what reports and pages can make the inventory hold.
 const (
 	maxPages     = 256  // pages known
-	maxResources = 1000 // resources per page
+	maxResources = 1000 // resources per page seen in its HTML (reports have their own room)
+	maxReported  = 500  // resources per page only browsers' reports name
+	maxInline    = 20   // distinct inline scripts per page, past which they are one: varyingInline
 	maxEvents    = 5000 // the change history kept, newest
+	maxScans     = 8    // pages read for scripts at once: memory for MaxPageBytes each
 )
+
+// varyingInline is the inventory's one entry for a page's inline scripts
+// past maxInline.
+const varyingInline = "inline (varies with each response)"
 
 // Event kinds: what changed on a payment page (the metric's kind label).
 const (
@@ -99,9 +106,11 @@ type Store struct {
 	inv       inventory
 	approvals map[[2]string]Approval // by page and URL
 	apStamp   string                 // approvals.json's size and time when read
+	apFailed  string                 // its stamp when it last could not be read
 	dirty     bool
 	pages     map[string][]string // by site: its pages' paths, registered by New
 	modes     map[string]string   // by page: its mode, registered by New
+	scans     chan struct{}       // pages being read for scripts
 	gen       atomic.Uint64       // counts changes of what the enforced policies allow
 }
 
@@ -110,7 +119,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("paymentpage: %w", err)
 	}
-	s := &Store{dir: dir, now: time.Now, pages: map[string][]string{}, modes: map[string]string{}}
+	s := &Store{dir: dir, now: time.Now, pages: map[string][]string{}, modes: map[string]string{}, scans: make(chan struct{}, maxScans)}
 	data, err := os.ReadFile(filepath.Join(dir, inventoryFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -129,8 +138,11 @@ func Open(dir string) (*Store, error) {
 			p.Resources = map[string]*Resource{}
 		}
 	}
-	if _, err := s.ReloadApprovals(); err != nil {
-		return nil, err
+	// Approvals that cannot be read are none for now: the caller's
+	// ReloadApprovals says why, and reads them once they can be.
+	_, _ = s.ReloadApprovals()
+	if s.approvals == nil {
+		s.approvals = map[[2]string]Approval{}
 	}
 	return s, nil
 }
@@ -155,6 +167,14 @@ func (s *Store) ReloadApprovals() (bool, error) {
 	}
 	list, err := readApprovals(s.dir)
 	if err != nil {
+		// Tried again each call (a chown changes no stamp), said once.
+		s.mu.Lock()
+		said := s.apFailed == stamp
+		s.apFailed = stamp
+		s.mu.Unlock()
+		if said {
+			return false, nil
+		}
 		return false, err
 	}
 	m := map[[2]string]Approval{}
@@ -162,7 +182,7 @@ func (s *Store) ReloadApprovals() (bool, error) {
 		m[[2]string{a.Page, a.URL}] = a
 	}
 	s.mu.Lock()
-	s.approvals, s.apStamp = m, stamp
+	s.approvals, s.apStamp, s.apFailed = m, stamp, ""
 	s.mu.Unlock()
 	s.gen.Add(1)
 	return true, nil
@@ -200,12 +220,17 @@ func (s *Store) Flush() error {
 }
 
 // writeAtomic replaces path with data: a reader sees the old file or the new.
+// The file belongs to its directory's owner (root running rampart scripts
+// writes for a rampart that runs as another user), mode 0600.
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("paymentpage: %w", err)
 	}
-	_, err = tmp.Write(append(data, '\n'))
+	err = chownLikeDir(tmp, filepath.Dir(path))
+	if err == nil {
+		_, err = tmp.Write(append(data, '\n'))
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -301,15 +326,15 @@ func (s *Store) approvedSources(page string) (scripts, hashes, frames, connects 
 		if p != nil {
 			r = p.Resources[a.URL]
 		}
-		if r != nil && (r.Integrity != a.Integrity || r.Hash != a.Hash) {
-			continue // changed since it was approved
+		if r == nil || r.Integrity != a.Integrity || r.Hash != a.Hash || a.URL == varyingInline {
+			continue // no longer known (its kind with it), or changed since it was approved
 		}
 		switch {
 		case strings.HasPrefix(a.URL, "inline "):
 			hashes = append(hashes, strings.TrimPrefix(a.URL, "inline "))
-		case r != nil && r.Kind == "frame":
+		case r.Kind == "frame":
 			frames = append(frames, a.URL)
-		case r != nil && r.Kind == "connect":
+		case r.Kind == "connect":
 			connects = append(connects, a.URL)
 		case a.URL != "eval":
 			scripts = append(scripts, a.URL)

@@ -24,8 +24,8 @@ type PaymentPage interface {
 }
 
 // ReportPath is where a site with a payment page takes the browsers'
-// reports: rampart answers it, whatever the routes say, and it never
-// reaches an app.
+// reports: rampart answers it (and anything else under /.well-known/rampart,
+// with 404), whatever the routes say, and it never reaches an app.
 const ReportPath = "/.well-known/rampart/csp-report"
 
 // maxReportBytes bounds a report's body.
@@ -92,6 +92,11 @@ type collector struct {
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := c.t
+	if p := strings.TrimRight(r.URL.EscapedPath(), "/"); !strings.EqualFold(p, ReportPath) {
+		t.onReject("csp_report")
+		t.refusePage(w, r, http.StatusNotFound, noRoutePage)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		t.onReject("csp_report")
@@ -131,7 +136,13 @@ func (t *table) siteCollector(pages []PaymentPage) (http.Handler, Limits) {
 	return &collector{t: t, page: pages[0], limiter: newLimiter(reportLimit)}, lim
 }
 
-// isReportPath tells whether an escaped path is ReportPath, however cased.
-func isReportPath(p string) bool {
-	return len(p) == len(ReportPath) && strings.EqualFold(p, ReportPath)
+// rampartPrefix is the folder of ReportPath: on a site with a payment page
+// all of it is rampart's, so no spelling of the path reaches an app.
+const rampartPrefix = "/.well-known/rampart"
+
+// isRampartPath tells whether an escaped path is in rampartPrefix, however
+// cased.
+func isRampartPath(p string) bool {
+	return len(p) >= len(rampartPrefix) && strings.EqualFold(p[:len(rampartPrefix)], rampartPrefix) &&
+		(len(p) == len(rampartPrefix) || p[len(rampartPrefix)] == '/')
 }

@@ -418,7 +418,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The route, by the path as it is forwarded (escaped as the client sent it).
 	var action http.Handler
 	var limits *Limits
-	if st.collector != nil && isReportPath(r.URL.EscapedPath()) {
+	if st.collector != nil && isRampartPath(r.URL.EscapedPath()) {
 		action, limits = st.collector, &st.collectorLimits // the browsers' reports: rampart's, never the app's
 	} else {
 		i := st.matcher.match(r.Method, r.URL.EscapedPath(), r.Header)

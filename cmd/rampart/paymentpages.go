@@ -23,7 +23,8 @@ func pagesDir(dataDir string) string { return filepath.Join(dataDir, "payment-pa
 // table anew, over one inventory opened at start; and says each change: a
 // log line, the metric, and the alert webhook if one is set.
 type paymentPages struct {
-	store    *paymentpage.Store
+	dataDir  string
+	store    *paymentpage.Store // opened when a page first needs it
 	log      *zap.Logger
 	metrics  *metrics.Metrics
 	alertURL string
@@ -32,11 +33,12 @@ type paymentPages struct {
 }
 
 func newPaymentPages(cfg *config, log *zap.Logger, m *metrics.Metrics) (*paymentPages, error) {
-	st, err := paymentpage.Open(pagesDir(cfg.dataDir))
-	if err != nil {
-		return nil, err
+	pp := &paymentPages{dataDir: cfg.dataDir, log: log, metrics: m, alerts: make(chan paymentpage.Event, 64)}
+	if len(cfg.pages) > 0 {
+		if err := pp.open(); err != nil {
+			return nil, err
+		}
 	}
-	pp := &paymentPages{store: st, log: log, metrics: m, alerts: make(chan paymentpage.Event, 64)}
 	if cfg.pageAlertURL != nil {
 		pp.alertURL = cfg.pageAlertURL.String()
 		// No Proxy: an alert goes where it is told, not through HTTP_PROXY.
@@ -45,11 +47,29 @@ func newPaymentPages(cfg *config, log *zap.Logger, m *metrics.Metrics) (*payment
 	return pp, nil
 }
 
+// open opens the inventory, once: only a start or reload with a payment
+// page needs it, so nothing else depends on its files.
+func (pp *paymentPages) open() error {
+	if pp.store != nil {
+		return nil
+	}
+	dir := pagesDir(pp.dataDir)
+	st, err := paymentpage.Open(dir)
+	if err != nil {
+		return &settingError{"payment_page", err.Error(), "move " + dir + "/inventory.json aside (rampart starts a new one), or make " + dir + " readable and writable by rampart"}
+	}
+	pp.store = st
+	return nil
+}
+
 // sites returns cfg's sites with each payment_page made a Page; sites
 // without one are shared, not copied.
 func (pp *paymentPages) sites(cfg *config) ([]proxy.Site, error) {
 	if len(cfg.pages) == 0 {
 		return cfg.sites, nil
+	}
+	if err := pp.open(); err != nil {
+		return nil, err
 	}
 	sites := slices.Clone(cfg.sites)
 	var labels []string
@@ -95,6 +115,21 @@ func (pp *paymentPages) changed(e paymentpage.Event) {
 // writes, writes what was seen (every 2 s at most, and at the stop), and
 // sends the alerts.
 func (pp *paymentPages) run(ctx context.Context) {
+	if pp.client != nil { // alerts on their own, so a slow receiver delays nothing else
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case e := <-pp.alerts:
+					pp.send(ctx, e)
+				}
+			}
+		}()
+	}
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
@@ -102,12 +137,13 @@ func (pp *paymentPages) run(ctx context.Context) {
 		case <-ctx.Done():
 			pp.flush()
 			return
-		case e := <-pp.alerts:
-			pp.send(ctx, e)
 		case <-tick.C:
+			if pp.store == nil {
+				continue
+			}
 			if changed, err := pp.store.ReloadApprovals(); err != nil {
-				pp.log.Error("payment page approvals unreadable; the last ones stay", zap.Error(err),
-					zap.String("fix", "rampart scripts approve writes the file; restore it or approve again"))
+				pp.log.Error("payment page approvals unreadable; the last ones read stay", zap.Error(err),
+					zap.String("fix", "let rampart's user read "+pagesDir(pp.dataDir)+"/approvals.json (rampart scripts, run as root, writes it as the data directory's owner), or restore it"))
 			} else if changed {
 				pp.log.Info("payment page approvals read")
 			}
@@ -117,6 +153,9 @@ func (pp *paymentPages) run(ctx context.Context) {
 }
 
 func (pp *paymentPages) flush() {
+	if pp.store == nil {
+		return
+	}
 	if err := pp.store.Flush(); err != nil {
 		pp.log.Error("payment page inventory not written", zap.Error(err), zap.String("fix", "make the data directory writable by rampart"))
 	}

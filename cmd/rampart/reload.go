@@ -21,6 +21,10 @@ var fixedSettings = []fixedSetting{
 	{"http-addr", func(a, b *config) bool { return a.httpAddr != b.httpAddr }, func(d, s *config) { d.httpAddr = s.httpAddr }},
 	{"admin-addr", func(a, b *config) bool { return a.adminAddr != b.adminAddr }, func(d, s *config) { d.adminAddr = s.adminAddr }},
 	{"data-dir", func(a, b *config) bool { return a.dataDir != b.dataDir }, func(d, s *config) { d.dataDir = s.dataDir }},
+	{"payment-page-alert-url", func(a, b *config) bool {
+		return (a.pageAlertURL == nil) != (b.pageAlertURL == nil) || (a.pageAlertURL != nil && *a.pageAlertURL != *b.pageAlertURL)
+	},
+		func(d, s *config) { d.pageAlertURL = s.pageAlertURL }},
 	{"tls", func(a, b *config) bool { return a.tlsMode != b.tlsMode }, func(d, s *config) { d.tlsMode = s.tlsMode }},
 	{"tls-min-version", func(a, b *config) bool { return a.tlsMinVersion != b.tlsMinVersion }, func(d, s *config) { d.tlsMinVersion = s.tlsMinVersion }},
 	{"tls-ticket-lifetime", func(a, b *config) bool { return a.tlsTicketLifetime != b.tlsTicketLifetime }, func(d, s *config) { d.tlsTicketLifetime = s.tlsTicketLifetime }},
