@@ -12,7 +12,10 @@ package paymentpage
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -329,7 +332,7 @@ func (p *Page) scripts(found []script) {
 	baseline := !rec.scanned && len(rec.Resources) == 0
 	rec.scanned = true
 	now := st.now()
-	inline := 0
+	inline, added := 0, false
 	for _, r := range rec.Resources {
 		if strings.HasPrefix(r.URL, "inline ") {
 			inline++
@@ -363,15 +366,16 @@ func (p *Page) scripts(found []script) {
 			if !baseline {
 				events = append(events, p.event(ScriptNew, key, detail))
 			}
-		case r.Integrity != sc.integrity || r.Hash != sc.hash:
+		case r.Integrity != sc.integrity: // an inline script's hash is its key; a file's content is hashed as it is served
 			events = append(events, p.event(ScriptChanged, key, fmt.Sprintf("integrity %q → %q", r.Integrity, sc.integrity)))
-			r.Integrity, r.Hash = sc.integrity, sc.hash
+			r.Integrity = sc.integrity
 			r.alerted = false
 			st.gen.Add(1) // its approval, if any, no longer holds: the enforced policy is rebuilt
 		}
 		r.LastSeen = now
 		if !slices.Contains(r.SeenBy, "html") {
 			r.SeenBy = append(r.SeenBy, "html")
+			added = true
 		}
 		if p.cfg.Mode == Enforce && !r.alerted && !st.approved(p.key, r) {
 			r.alerted = true
@@ -379,6 +383,113 @@ func (p *Page) scripts(found []script) {
 		}
 	}
 	st.dirty = true
+	for _, e := range events {
+		st.addEvent(e)
+	}
+	if added {
+		st.reindex()
+	}
+	st.mu.Unlock()
+	for _, e := range events {
+		p.cfg.OnChange(e)
+	}
+}
+
+// WantsScript tells whether a request (its Host and escaped path) is for a
+// script that a payment page of the Store loads: its content is then hashed
+// as rampart serves it (ObserveScript), and the app asked for it
+// uncompressed.
+func (p *Page) WantsScript(host, path string) bool {
+	idx := p.cfg.Store.scriptIndex.Load()
+	return idx != nil && len(*idx) > 0 && (*idx)[scriptURL(host, path)] != nil
+}
+
+// scriptURL is a served script's URL as the inventory names it.
+func scriptURL(host, path string) string {
+	return "https://" + strings.ToLower(host) + maskDigits(path)
+}
+
+// MaxScriptBytes bounds the script content hashed; a longer one is not.
+const MaxScriptBytes = 8 << 20
+
+// ObserveScript returns where the body of a script a payment page loads is
+// to be copied as it passes (hashed, not held), closed at its end; nil if
+// the response is not such a script's: a 200 answer to a GET, of JavaScript,
+// not encoded. A content that changes is an Event, and the approval, which
+// pinned it, lapses; one that changes three times is said to vary and is no
+// longer pinned.
+func (p *Page) ObserveScript(r *http.Request, status int, h http.Header) io.WriteCloser {
+	ct := strings.ToLower(h.Get("Content-Type"))
+	enc := strings.ToLower(h.Get("Content-Encoding"))
+	if status != http.StatusOK || r.Method != http.MethodGet || (enc != "" && enc != "identity") ||
+		!(strings.Contains(ct, "javascript") || strings.Contains(ct, "ecmascript")) {
+		return nil
+	}
+	u := scriptURL(r.Host, r.URL.EscapedPath())
+	if idx := p.cfg.Store.scriptIndex.Load(); idx == nil || (*idx)[u] == nil {
+		return nil
+	}
+	return &scriptSink{p: p, url: u, h: sha256.New()}
+}
+
+// scriptSink hashes a script's content as it passes.
+type scriptSink struct {
+	p      *Page
+	url    string
+	h      hash.Hash
+	n      int64
+	closed bool
+}
+
+func (s *scriptSink) Write(b []byte) (int, error) {
+	if s.n += int64(len(b)); s.n <= MaxScriptBytes {
+		s.h.Write(b)
+	}
+	return len(b), nil
+}
+
+func (s *scriptSink) Close() error {
+	if s.closed || s.n > MaxScriptBytes || s.n == 0 {
+		return nil
+	}
+	s.closed = true
+	s.p.scriptServed(s.url, "sha256-"+base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
+	return nil
+}
+
+// maxContentChanges is how often a script's content may change before it
+// is said to vary with each response.
+const maxContentChanges = 3
+
+// scriptServed records a script's content hash on each page that loads it.
+func (p *Page) scriptServed(url, sum string) {
+	st := p.cfg.Store
+	var events []Event
+	st.mu.Lock()
+	now := st.now()
+	for _, page := range (*st.scriptIndex.Load())[url] {
+		rec := st.inv.Pages[page]
+		if rec == nil {
+			continue
+		}
+		r := rec.Resources[url]
+		switch {
+		case r == nil || r.Hash == sum || r.Hash == varies:
+		case r.Hash == "":
+			r.Hash = sum // its first content: what an approval will pin
+			st.dirty = true
+		default:
+			r.changes++
+			detail := "its content changed as rampart served it: " + r.Hash + " → " + sum
+			if r.changes >= maxContentChanges {
+				sum, detail = varies, fmt.Sprintf("its content changed %d times: it varies with each response, and cannot be pinned", r.changes)
+			}
+			events = append(events, Event{Time: now, Site: rec.Site, Page: page, Kind: ScriptChanged, Subject: url, Detail: detail})
+			r.Hash, r.alerted = sum, false
+			st.dirty = true
+			st.gen.Add(1) // an approval that pinned the old content lapses
+		}
+	}
 	for _, e := range events {
 		st.addEvent(e)
 	}

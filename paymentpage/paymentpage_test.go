@@ -375,3 +375,64 @@ func TestDecideAsRoot(t *testing.T) {
 		t.Errorf("approvals.json is uid %d mode %v; want the directory's owner, 65534, and 0600", uid, fi.Mode().Perm())
 	}
 }
+
+// TestScriptContent: a script a page loads is hashed as rampart serves it;
+// the approval pins that content, and a change is an alert that lapses it;
+// a script that changes with each response is said to vary, once.
+func TestScriptContent(t *testing.T) {
+	p, st, events := newPage(t, Enforce)
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="/static/app.js"></script>`)
+	*events = nil
+	fetch := func(body string) {
+		r, _ := http.NewRequest("GET", "https://shop.test/static/app.js", nil)
+		if !p.WantsScript("shop.test", "/static/app.js") || p.WantsScript("shop.test", "/static/other.js") {
+			t.Fatal("WantsScript does not know the page's scripts")
+		}
+		w := p.Observe(r, 200, http.Header{"Content-Type": {"text/javascript"}}) // not a page
+		if w != nil {
+			t.Fatal("a script was observed as a page")
+		}
+		w = p.ObserveScript(r, 200, http.Header{"Content-Type": {"text/javascript; charset=utf-8"}})
+		if w == nil {
+			t.Fatal("the page's script is not observed")
+		}
+		w.Write([]byte(body))
+		w.Close()
+	}
+	fetch("console.log('v1')")
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// openssl's: printf "console.log('v1')" | openssl dgst -sha256 -binary | base64
+	const v1 = "sha256-/Hh+MFcfdqyp/FEFdodgF/OJ48As+MQ4B/cMdmx8zqc="
+	rows, _ := List(st.Dir())
+	if len(rows) != 1 || rows[0].Hash != v1 {
+		t.Fatalf("inventory %+v; want the script with hash %s", rows, v1)
+	}
+	if err := Decide(st.Dir(), "shop.test/checkout", "https://shop.test/static/app.js", "approved", "our checkout", "ops", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st.ReloadApprovals()
+	h := http.Header{}
+	p.Respond(h)
+	if !strings.HasPrefix(h.Get("Content-Security-Policy"), "script-src https://shop.test/static/app.js;") {
+		t.Fatalf("approved: policy %q", h.Get("Content-Security-Policy"))
+	}
+	fetch("console.log('v1')")
+	fetch("steal(document.forms)")
+	h = http.Header{}
+	p.Respond(h)
+	if !strings.HasPrefix(h.Get("Content-Security-Policy"), "script-src 'none';") {
+		t.Errorf("changed content still allowed: %q", h.Get("Content-Security-Policy"))
+	}
+	fetch("x=2")
+	fetch("x=3")
+	fetch("x=4")
+	var got []string
+	for _, e := range *events {
+		got = append(got, e.Kind+": "+e.Detail)
+	}
+	if len(got) != 3 || !strings.Contains(got[0], v1+" → ") || !strings.Contains(got[2], "varies with each response") {
+		t.Errorf("events:\n%s\nwant a change from %s, another, then that it varies", strings.Join(got, "\n"), v1)
+	}
+}

@@ -30,6 +30,9 @@ const (
 	maxScans     = 8    // pages read for scripts at once: memory for MaxPageBytes each
 )
 
+// varies is the Hash of a script whose content changes with each response.
+const varies = "varies"
+
 // varyingInline is the inventory's one entry for a page's inline scripts
 // past maxInline.
 const varyingInline = "inline (varies with each response)"
@@ -65,8 +68,9 @@ type Resource struct {
 	LastSeen  time.Time `json:"last_seen"`
 	SeenBy    []string  `json:"seen_by"`             // "html" (in the page rampart served), "report" (a browser's)
 	Integrity string    `json:"integrity,omitempty"` // the script element's integrity attribute
-	Hash      string    `json:"hash,omitempty"`      // an inline script's, as CSP names it
+	Hash      string    `json:"hash,omitempty"`      // its content's, as CSP names it: an inline script's, or a file's as rampart served it; "varies" if that changes with each response
 	alerted   bool      // script_unapproved raised
+	changes   int       // times its content changed since start
 }
 
 type pageRecord struct {
@@ -111,7 +115,10 @@ type Store struct {
 	pages     map[string][]string // by site: its pages' paths, registered by New
 	modes     map[string]string   // by page: its mode, registered by New
 	scans     chan struct{}       // pages being read for scripts
-	gen       atomic.Uint64       // counts changes of what the enforced policies allow
+	// scriptIndex maps the URL of each script a page's HTML loads to the
+	// pages, replaced whole when one is added (reindex).
+	scriptIndex atomic.Pointer[map[string][]string]
+	gen         atomic.Uint64 // counts changes of what the enforced policies allow
 }
 
 // Open reads (or starts) the inventory in dir, made 0700 if missing.
@@ -138,6 +145,9 @@ func Open(dir string) (*Store, error) {
 			p.Resources = map[string]*Resource{}
 		}
 	}
+	s.mu.Lock()
+	s.reindex()
+	s.mu.Unlock()
 	// Approvals that cannot be read are none for now: the caller's
 	// ReloadApprovals says why, and reads them once they can be.
 	_, _ = s.ReloadApprovals()
@@ -242,6 +252,32 @@ func writeAtomic(path string, data []byte) error {
 		return fmt.Errorf("paymentpage: %w", err)
 	}
 	return nil
+}
+
+// reindex rebuilds scriptIndex if the scripts seen in pages' HTML changed.
+// s.mu is held.
+func (s *Store) reindex() {
+	idx := map[string][]string{}
+	for page, rec := range s.inv.Pages {
+		for url, r := range rec.Resources {
+			if r.Kind == "script" && strings.HasPrefix(url, "https://") && slices.Contains(r.SeenBy, "html") {
+				idx[url] = append(idx[url], page)
+			}
+		}
+	}
+	if old := s.scriptIndex.Load(); old != nil && len(*old) == len(idx) {
+		same := true
+		for u, pages := range idx {
+			if len((*old)[u]) != len(pages) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	s.scriptIndex.Store(&idx)
 }
 
 // register records a page's path for its site, so reports find it, and its

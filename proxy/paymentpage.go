@@ -21,6 +21,13 @@ type PaymentPage interface {
 	// Collect takes a report a browser sent to ReportPath on the page's
 	// site, and returns the status to answer.
 	Collect(contentType string, body []byte) int
+	// WantsScript tells whether a request (Host, escaped path) is for a
+	// script a payment page loads, whose content is to be observed.
+	WantsScript(host, path string) bool
+	// ObserveScript is given such a script's response, and returns where
+	// its body is to be copied as it passes, closed at its end; nil if not
+	// wanted.
+	ObserveScript(r *http.Request, status int, h http.Header) io.WriteCloser
 }
 
 // ReportPath is where a site with a payment page takes the browsers'
@@ -45,18 +52,42 @@ type pageHandler struct {
 
 func (h *pageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header.Del("Accept-Encoding")
-	pw := &pageWriter{ResponseWriter: w, page: h.page, r: r}
+	pw := &pageWriter{ResponseWriter: w, page: h.page, r: r, observe: h.page.Observe, respond: true}
 	h.next.ServeHTTP(pw, r)
 	if pw.sink != nil {
 		_ = pw.sink.Close()
 	}
 }
 
-// pageWriter observes a page's response as it is written.
+// scriptHandler runs every route of a table with payment pages: a script
+// such a page loads is asked for uncompressed, and its content observed as
+// it passes.
+type scriptHandler struct {
+	page PaymentPage // any: the scripts they load are known to all
+	next http.Handler
+}
+
+func (h *scriptHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || !h.page.WantsScript(r.Host, r.URL.EscapedPath()) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	r.Header.Del("Accept-Encoding")
+	pw := &pageWriter{ResponseWriter: w, page: h.page, r: r, observe: h.page.ObserveScript}
+	h.next.ServeHTTP(pw, r)
+	if pw.sink != nil {
+		_ = pw.sink.Close()
+	}
+}
+
+// pageWriter observes a response as it is written, and gives a page's its
+// policy.
 type pageWriter struct {
 	http.ResponseWriter
 	page    PaymentPage
 	r       *http.Request
+	observe func(r *http.Request, status int, h http.Header) io.WriteCloser
+	respond bool // add the page's policy
 	sink    io.WriteCloser
 	written bool
 }
@@ -65,8 +96,10 @@ func (w *pageWriter) WriteHeader(code int) {
 	if !w.written && code >= 200 {
 		w.written = true
 		h := w.Header()
-		w.sink = w.page.Observe(w.r, code, h)
-		w.page.Respond(h)
+		w.sink = w.observe(w.r, code, h)
+		if w.respond {
+			w.page.Respond(h)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

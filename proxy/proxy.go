@@ -332,6 +332,8 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 		return nil, errors.New("proxy: no routes")
 	}
 	t.hosts, t.wildcards = map[string]*hostEntry{}, map[string]*site{}
+	var anyPage PaymentPage // the table's first payment page: every route then watches the scripts pages load
+	var built []*site
 	for _, sc := range sites {
 		if len(sc.Hosts) == 0 || len(sc.Routes) == 0 {
 			return t, errors.New("proxy: a site needs hosts and routes")
@@ -370,6 +372,10 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 		}
 		st.matcher = newMatcher(matches)
 		st.collector, st.collectorLimits = t.siteCollector(pages)
+		if anyPage == nil && len(pages) > 0 {
+			anyPage = pages[0]
+		}
+		built = append(built, st)
 		if sc.Default {
 			if t.defaultSite != nil {
 				return t, fmt.Errorf("proxy: site %q is a second default site: mark one", sc.Hosts[0])
@@ -388,6 +394,13 @@ func (p *Proxy) build(cfg Config) (*table, error) {
 				t.wildcards[host] = st
 			default:
 				t.hosts[host] = &hostEntry{site: st, redirectTo: redirectPrefix(host, t.httpsPort)}
+			}
+		}
+	}
+	if anyPage != nil {
+		for _, st := range built {
+			for i, h := range st.routes {
+				st.routes[i] = &scriptHandler{page: anyPage, next: h}
 			}
 		}
 	}
