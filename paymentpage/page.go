@@ -400,8 +400,7 @@ func (p *Page) scripts(found []script) {
 // as rampart serves it (ObserveScript), and the app asked for it
 // uncompressed.
 func (p *Page) WantsScript(host, path string) bool {
-	idx := p.cfg.Store.scriptIndex.Load()
-	return idx != nil && len(*idx) > 0 && (*idx)[scriptURL(host, path)] != nil
+	return p.cfg.Store.scriptPages(host, path) != nil
 }
 
 // scriptURL is a served script's URL as the inventory names it.
@@ -425,17 +424,18 @@ func (p *Page) ObserveScript(r *http.Request, status int, h http.Header) io.Writ
 		!(strings.Contains(ct, "javascript") || strings.Contains(ct, "ecmascript")) {
 		return nil
 	}
-	u := scriptURL(r.Host, r.URL.EscapedPath())
-	if idx := p.cfg.Store.scriptIndex.Load(); idx == nil || (*idx)[u] == nil {
+	pages := p.cfg.Store.scriptPages(r.Host, r.URL.EscapedPath())
+	if pages == nil {
 		return nil
 	}
-	return &scriptSink{p: p, url: u, h: sha256.New()}
+	return &scriptSink{p: p, url: scriptURL(r.Host, r.URL.EscapedPath()), pages: pages, h: sha256.New()}
 }
 
 // scriptSink hashes a script's content as it passes.
 type scriptSink struct {
 	p      *Page
 	url    string
+	pages  []string // that load it
 	h      hash.Hash
 	n      int64
 	closed bool
@@ -453,7 +453,7 @@ func (s *scriptSink) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.p.scriptServed(s.url, "sha256-"+base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
+	s.p.scriptServed(s.url, s.pages, "sha256-"+base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
 	return nil
 }
 
@@ -462,12 +462,12 @@ func (s *scriptSink) Close() error {
 const maxContentChanges = 3
 
 // scriptServed records a script's content hash on each page that loads it.
-func (p *Page) scriptServed(url, sum string) {
+func (p *Page) scriptServed(url string, pages []string, sum string) {
 	st := p.cfg.Store
 	var events []Event
 	st.mu.Lock()
 	now := st.now()
-	for _, page := range (*st.scriptIndex.Load())[url] {
+	for _, page := range pages {
 		rec := st.inv.Pages[page]
 		if rec == nil {
 			continue

@@ -131,6 +131,10 @@ func reduceURL(s string) (string, bool) {
 	if strings.ContainsAny(host, "@ \\") {
 		return "", false
 	}
+	// The default port is no port: a request names the host without it.
+	if (u.Scheme == "https" || u.Scheme == "wss") && strings.HasSuffix(host, ":443") || (u.Scheme == "http" || u.Scheme == "ws") && strings.HasSuffix(host, ":80") {
+		host = host[:strings.LastIndexByte(host, ':')]
+	}
 	path := maskDigits(u.EscapedPath())
 	if path == "" {
 		path = "/"
@@ -142,6 +146,9 @@ func reduceURL(s string) (string, bool) {
 // touches (digits separated by nothing but spaces, dashes, dots, slashes or
 // percent-escapes) with "[digits]".
 func maskDigits(path string) string {
+	if !hasLongDigits(path) {
+		return path // the common case, without allocating
+	}
 	segs := strings.Split(path, "/")
 	masked := make([]bool, len(segs))
 	digits, from := 0, 0 // the run's digits, and the segment it began in
@@ -169,6 +176,24 @@ func maskDigits(path string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// hasLongDigits tells whether s holds a run of 12 or more digits, as
+// maskDigits reads one (slashes between them too).
+func hasLongDigits(s string) bool {
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if digits++; digits >= 12 {
+				return true
+			}
+		case c == '-' || c == ' ' || c == '.' || c == '%' || c == '/':
+		default:
+			digits = 0
+		}
+	}
+	return false
 }
 
 // longDigits tells whether s holds a run of 12 or more digits, as

@@ -115,9 +115,11 @@ type Store struct {
 	pages     map[string][]string // by site: its pages' paths, registered by New
 	modes     map[string]string   // by page: its mode, registered by New
 	scans     chan struct{}       // pages being read for scripts
-	// scriptIndex maps the URL of each script a page's HTML loads to the
-	// pages, replaced whole when one is added (reindex).
-	scriptIndex atomic.Pointer[map[string][]string]
+	// scriptIndex maps each script a page's HTML loads (by host, then
+	// path, as scriptURL splits its URL) to the pages, replaced whole when
+	// one is added (reindex): looked up on every request, without
+	// allocating.
+	scriptIndex atomic.Pointer[map[string]map[string][]string]
 	gen         atomic.Uint64 // counts changes of what the enforced policies allow
 }
 
@@ -254,30 +256,40 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
-// reindex rebuilds scriptIndex if the scripts seen in pages' HTML changed.
-// s.mu is held.
+// reindex rebuilds scriptIndex. s.mu is held.
 func (s *Store) reindex() {
-	idx := map[string][]string{}
+	idx := map[string]map[string][]string{}
 	for page, rec := range s.inv.Pages {
-		for url, r := range rec.Resources {
-			if r.Kind == "script" && strings.HasPrefix(url, "https://") && slices.Contains(r.SeenBy, "html") {
-				idx[url] = append(idx[url], page)
+		for u, r := range rec.Resources {
+			rest, ok := strings.CutPrefix(u, "https://")
+			if !ok || r.Kind != "script" || !slices.Contains(r.SeenBy, "html") {
+				continue
 			}
-		}
-	}
-	if old := s.scriptIndex.Load(); old != nil && len(*old) == len(idx) {
-		same := true
-		for u, pages := range idx {
-			if len((*old)[u]) != len(pages) {
-				same = false
-				break
+			host, path, _ := strings.Cut(rest, "/")
+			if idx[host] == nil {
+				idx[host] = map[string][]string{}
 			}
-		}
-		if same {
-			return
+			idx[host]["/"+path] = append(idx[host]["/"+path], page)
 		}
 	}
 	s.scriptIndex.Store(&idx)
+}
+
+// scriptPages are the pages that load the script at host and path (as a
+// request names them), or nil.
+func (s *Store) scriptPages(host, path string) []string {
+	idx := s.scriptIndex.Load()
+	if idx == nil || len(*idx) == 0 {
+		return nil
+	}
+	paths := (*idx)[host]
+	if paths == nil {
+		paths = (*idx)[strings.ToLower(host)]
+	}
+	if paths == nil {
+		return nil
+	}
+	return paths[maskDigits(path)]
 }
 
 // register records a page's path for its site, so reports find it, and its

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/rampart-proxy/rampart/metrics"
+	"github.com/rampart-proxy/rampart/paymentpage"
 	"github.com/rampart-proxy/rampart/proxy"
 )
 
@@ -21,7 +22,8 @@ import (
 // redacting access log, the proxy with its default limits and headers) in
 // front of an app on appAddr, logging to nowhere. With manySites, shop.test
 // is one of 50 sites of 10 routes each (issue 14's table), and its request
-// walks its routes' prefixes to the catch-all.
+// walks its routes' prefixes to the catch-all; another site has a payment
+// page whose script is known, so every request asks whether it is for one.
 func shippedChain(tb testing.TB, appAddr string, manySites bool) http.Handler {
 	tb.Helper()
 	log := zap.New(zapcore.NewCore(logEncoder("json"), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
@@ -39,6 +41,9 @@ func shippedChain(tb testing.TB, appAddr string, manySites bool) http.Handler {
 			}
 			for _, p := range []string{"/api", "/api/v1", "/api/v2", "/static", "/checkout", "/admin", "/account", "/search", "/cart"} {
 				s.Routes = append(s.Routes, proxy.SiteRoute{Match: proxy.RouteMatch{Path: p}, Upstream: u})
+			}
+			if i == 10 {
+				s.Routes[4].Policy.PaymentPage = benchPage(tb, s.Hosts[0])
 			}
 			s.Routes = append(s.Routes, proxy.SiteRoute{Upstream: u})
 			sites = append(sites, s)
@@ -61,6 +66,26 @@ func shippedChain(tb testing.TB, appAddr string, manySites bool) http.Handler {
 		tb.Fatal(err)
 	}
 	return m.Handler(proxy.AccessLog(log.Named("access"), p))
+}
+
+// benchPage is a payment page of host that has seen its HTML load a script.
+func benchPage(tb testing.TB, host string) *paymentpage.Page {
+	st, err := paymentpage.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	page, err := paymentpage.New(paymentpage.Config{Store: st, Site: host, Hosts: []string{host}, Path: "/checkout"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "https://"+host+"/checkout", nil)
+	w := page.Observe(r, 200, http.Header{"Content-Type": {"text/html"}})
+	io.WriteString(w, `<script src="/static/pay.js"></script>`)
+	w.Close()
+	if !page.WantsScript(host, "/static/pay.js") {
+		tb.Fatal("the page does not know its script")
+	}
+	return page
 }
 
 func chainRequest() *http.Request {
