@@ -107,7 +107,7 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 	default:
 		return nil, &Error{File: path, Line: next.Line, Key: "(file)", Problem: "a second document (after ---)", Fix: "keep one document: rampart reads one"}
 	}
-	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}, replays: replays, pages: map[*proxy.Policy]PaymentPageSetting{}}
+	d := &decoder{path: path, pools: map[string]*proxy.Pool{}, used: map[string]bool{}, replays: replays, pages: map[*proxy.Policy]PaymentPageSetting{}, webhooks: map[*proxy.Policy]pendingWebhook{}}
 	f := &File{Pools: d.pools}
 	if len(doc.Content) == 0 {
 		return f, nil // an empty file sets nothing
@@ -167,6 +167,16 @@ func Parse(path string, data []byte, setting func(name string) (known, list bool
 			}
 		}
 	})
+	for _, ps := range sites {
+		host := ""
+		if len(ps.site.Hosts) > 0 {
+			host = ps.site.Hosts[0]
+		}
+		d.makeWebhook(&ps.site.Policy, host+" (site)")
+		for _, r := range ps.routes {
+			d.makeWebhook(&r.Policy, fmt.Sprintf("%s %s %d %v", host, r.Match.Path, r.Match.Kind, r.Match.Methods))
+		}
+	}
 	// Routes name pools anywhere in the file: judged once all are read.
 	for _, ref := range d.refs {
 		pc := d.pools[ref.name]
@@ -256,6 +266,14 @@ type decoder struct {
 	refs      []poolRef
 	replays   *webhook.Replays
 	pages     map[*proxy.Policy]PaymentPageSetting // payment_page settings by the policy they are on
+	webhooks  map[*proxy.Policy]pendingWebhook     // webhook checks, made once their endpoint's name is known
+}
+
+// pendingWebhook is a webhook setting, read, with where it was.
+type pendingWebhook struct {
+	cfg  webhook.Config
+	node *yaml.Node
+	at   string
 }
 
 type poolLine struct {
@@ -753,7 +771,9 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 		}
 		p.BasicAuth = ba
 	case "webhook":
-		p.Webhook = d.webhook(v, at)
+		if wc, ok := d.webhook(v, at); ok {
+			d.webhooks[p] = pendingWebhook{wc, v, at}
+		}
 	case "payment_page":
 		pg := PaymentPageSetting{Mode: "learn", Sample: 1}
 		d.mapping(v, at, func(pk string, kk, vv *yaml.Node) {
@@ -821,10 +841,12 @@ func (d *decoder) policyKey(p *proxy.Policy, key string, k, v *yaml.Node, at str
 }
 
 // webhook reads a route's webhook check: its scheme, the files holding its
-// secrets (one or more, a line each, for rotation) and its tolerance.
-func (d *decoder) webhook(n *yaml.Node, at string) proxy.WebhookVerifier {
+// secrets (one or more, a line each, for rotation) and its tolerance. The
+// check is made (makeWebhooks) once its site's name and its route's path
+// are known: they name it in the memory of deliveries.
+func (d *decoder) webhook(n *yaml.Node, at string) (webhook.Config, bool) {
 	before := len(d.errs)
-	wc := webhook.Config{Replays: d.replays, Endpoint: at}
+	wc := webhook.Config{Replays: d.replays}
 	files := false
 	d.mapping(n, at, func(key string, k, v *yaml.Node) {
 		w := join(at, key)
@@ -862,7 +884,7 @@ func (d *decoder) webhook(n *yaml.Node, at string) proxy.WebhookVerifier {
 		}
 	})
 	if len(d.errs) > before {
-		return nil
+		return wc, false
 	}
 	switch {
 	case wc.Scheme == "":
@@ -870,14 +892,25 @@ func (d *decoder) webhook(n *yaml.Node, at string) proxy.WebhookVerifier {
 	case !files:
 		d.fail(n, at, "no secret_files", "add secret_files: [/etc/rampart/stripe-webhook.secret], a file holding the signing secret")
 	default:
-		v, err := webhook.New(wc)
-		if err != nil {
-			d.fail(n, at, strings.TrimPrefix(err.Error(), "webhook: "), "copy the secret as the sender shows it (Stripe: whsec_…; Standard Webhooks: whsec_… or an Ed25519 whpk_…)")
-			return nil
-		}
-		return v
+		return wc, true
 	}
-	return nil
+	return wc, false
+}
+
+// makeWebhook makes a policy's webhook check, named by its site's first
+// name and its route's path, which a reload that moves it keeps.
+func (d *decoder) makeWebhook(p *proxy.Policy, endpoint string) {
+	pw, ok := d.webhooks[p]
+	if !ok {
+		return
+	}
+	pw.cfg.Endpoint = endpoint
+	v, err := webhook.New(pw.cfg)
+	if err != nil {
+		d.fail(pw.node, pw.at, strings.TrimPrefix(err.Error(), "webhook: "), "copy the secret as the sender shows it (Stripe: whsec_…; Standard Webhooks: whsec_… or an Ed25519 whpk_…)")
+		return
+	}
+	p.Webhook = v
 }
 
 // ParseSize reads a size: bytes, or a number with KiB, MiB or GiB (as

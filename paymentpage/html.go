@@ -21,6 +21,7 @@ const maxToken = 256 << 10
 // script is a script element of a page, as rampart served it.
 type script struct {
 	url       string // a src's URL, resolved and reduced; or "inline"
+	exact     string // a src's path and query as resolved, unreduced: kept in memory only
 	integrity string // its integrity attribute, if any
 	hash      string // an inline script's "sha256-<base64>", as CSP names it
 }
@@ -75,7 +76,7 @@ func scanHTML(page *url.URL, r io.Reader) (scripts []script, cut bool) {
 			}
 			if u, err := page.Parse(src); err == nil {
 				if reduced, ok := reduceURL(u.String()); ok {
-					scripts = append(scripts, script{url: reduced, integrity: integrity})
+					scripts = append(scripts, script{url: reduced, exact: exactSrc(u.EscapedPath(), u.RawQuery), integrity: integrity})
 				}
 			}
 		case html.TextToken:
@@ -88,6 +89,15 @@ func scanHTML(page *url.URL, r io.Reader) (scripts []script, cut bool) {
 			inScript = false
 		}
 	}
+}
+
+// exactSrc is a script's path and query, as the page names it and a
+// request for it spells it.
+func exactSrc(path, query string) string {
+	if query == "" {
+		return path
+	}
+	return path + "?" + query
 }
 
 // javascript tells whether a script element's type makes it run.

@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // ReportPath is where browsers send a payment page's reports. rampart
@@ -180,15 +181,10 @@ func (p *Page) enforcePolicy() []string {
 	return b.value
 }
 
-// sourceExpression writes an inventory URL as a CSP source: "," and ";"
+// sourceExpression writes a URL as a CSP source: "," and ";"
 // percent-encoded (CSP3 asks it: they would end the policy or the
-// directive), and a URL with a masked segment ("[digits]", a number that
-// changes) as the path before it, ending in "/", which CSP matches as a
-// prefix.
+// directive).
 func sourceExpression(u string) string {
-	if i := strings.Index(u, "/[digits]"); i >= 0 {
-		u = u[:i+1]
-	}
 	return strings.NewReplacer(",", "%2C", ";", "%3B").Replace(u)
 }
 
@@ -295,6 +291,15 @@ func (s *htmlSink) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Abort gives back what the sink holds without reading the page: its
+// response was cut off.
+func (s *htmlSink) Abort() {
+	if !s.closed {
+		s.closed = true
+		<-s.p.cfg.Store.scans
+	}
+}
+
 func (s *htmlSink) Close() error {
 	if s.closed {
 		return nil
@@ -332,34 +337,39 @@ func (p *Page) scripts(found []script) {
 	baseline := !rec.scanned && len(rec.Resources) == 0
 	rec.scanned = true
 	now := st.now()
-	inline, added := 0, false
-	for _, r := range rec.Resources {
-		if strings.HasPrefix(r.URL, "inline ") {
-			inline++
-		}
-	}
+	added := false
+	// Inline scripts that differ with each response (a token, the order)
+	// cannot be approved by hash: past maxInline new ones in an hour they
+	// are one entry, and one alert an hour, however many come.
+	recent := slices.DeleteFunc(rec.inlineRecent, func(t time.Time) bool { return now.Sub(t) > time.Hour })
 	for _, sc := range found {
 		key := sc.key()
 		r := rec.Resources[key]
-		if r == nil && sc.url == "inline" && inline >= maxInline {
-			// Inline scripts that differ with each response (a token, the
-			// order) cannot be approved by hash: they are one entry, and one
-			// alert, however many come.
-			key, sc = varyingInline, script{url: "inline"}
-			r = rec.Resources[key]
+		if r == nil && sc.url == "inline" {
+			if len(recent) >= maxInline {
+				key, sc = varyingInline, script{url: "inline"}
+				r = rec.Resources[key]
+				if r != nil && now.Sub(rec.foldAlerted) > time.Hour {
+					rec.foldAlerted = now
+					events = append(events, p.event(ScriptNew, key, fmt.Sprintf("%d or more new inline scripts within the hour, and more still", maxInline)))
+				}
+			} else {
+				recent = append(recent, now)
+			}
 		}
 		switch {
 		case r == nil:
 			r = &Resource{Kind: "script", URL: key, FirstSeen: now, Integrity: sc.integrity, Hash: sc.hash}
 			detail := "in the HTML rampart served"
 			if key == varyingInline {
-				detail = fmt.Sprintf("more than %d inline scripts: they change with each response; give them a CSP nonce, or move them to files", maxInline)
+				detail = fmt.Sprintf("%d new inline scripts within the hour: they change with each response; give them a CSP nonce, or move them to files", maxInline)
+			}
+			if key == varyingInline {
+				rec.foldAlerted = now
 			}
 			if len(rec.Resources) < maxResources+maxReported {
 				rec.Resources[key] = r
-				if sc.url == "inline" && key != varyingInline {
-					inline++
-				}
+				st.gen.Add(1) // an approval waiting for it now counts
 			} else {
 				detail += " (not kept: the page's inventory is full)"
 			}
@@ -373,6 +383,9 @@ func (p *Page) scripts(found []script) {
 			st.gen.Add(1) // its approval, if any, no longer holds: the enforced policy is rebuilt
 		}
 		r.LastSeen = now
+		if sc.url != "inline" {
+			r.src = sc.exact
+		}
 		if !slices.Contains(r.SeenBy, "html") {
 			r.SeenBy = append(r.SeenBy, "html")
 			added = true
@@ -382,6 +395,7 @@ func (p *Page) scripts(found []script) {
 			events = append(events, p.event(ScriptUnapproved, key, "in the HTML rampart served; the browser blocks it"))
 		}
 	}
+	rec.inlineRecent = recent
 	st.dirty = true
 	for _, e := range events {
 		st.addEvent(e)
@@ -428,13 +442,14 @@ func (p *Page) ObserveScript(r *http.Request, status int, h http.Header) io.Writ
 	if pages == nil {
 		return nil
 	}
-	return &scriptSink{p: p, url: scriptURL(r.Host, r.URL.EscapedPath()), pages: pages, h: sha256.New()}
+	return &scriptSink{p: p, url: scriptURL(r.Host, r.URL.EscapedPath()), exact: exactSrc(r.URL.EscapedPath(), r.URL.RawQuery), pages: pages, h: sha256.New()}
 }
 
 // scriptSink hashes a script's content as it passes.
 type scriptSink struct {
 	p      *Page
 	url    string
+	exact  string   // the request's path and query: only the one a page names is hashed
 	pages  []string // that load it
 	h      hash.Hash
 	n      int64
@@ -448,21 +463,27 @@ func (s *scriptSink) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Abort drops a script cut off before its end: it is not hashed.
+func (s *scriptSink) Abort() { s.closed = true }
+
 func (s *scriptSink) Close() error {
 	if s.closed || s.n > MaxScriptBytes || s.n == 0 {
 		return nil
 	}
 	s.closed = true
-	s.p.scriptServed(s.url, s.pages, "sha256-"+base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
+	s.p.scriptServed(s.url, s.exact, s.pages, "sha256-"+base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
 	return nil
 }
 
-// maxContentChanges is how often a script's content may change before it
-// is said to vary with each response.
+// maxContentChanges is how often a script's content may change, since
+// start, before it is said to vary with each response (one alert; later
+// changes are not alerted, and still lapse its approval).
 const maxContentChanges = 3
 
-// scriptServed records a script's content hash on each page that loads it.
-func (p *Page) scriptServed(url string, pages []string, sum string) {
+// scriptServed records a script's content hash on each page that loads it
+// by exactly this path and query: a client asking for it otherwise (an old
+// build's path, another query) proves nothing about what the page runs.
+func (p *Page) scriptServed(url, exact string, pages []string, sum string) {
 	st := p.cfg.Store
 	var events []Event
 	st.mu.Lock()
@@ -474,20 +495,24 @@ func (p *Page) scriptServed(url string, pages []string, sum string) {
 		}
 		r := rec.Resources[url]
 		switch {
-		case r == nil || r.Hash == sum || r.Hash == varies:
+		case r == nil || r.src != exact || r.Hash == sum:
 		case r.Hash == "":
-			r.Hash = sum // its first content: what an approval will pin
+			r.Hash = sum // its first content
 			st.dirty = true
+			st.gen.Add(1)
 		default:
 			r.changes++
-			detail := "its content changed as rampart served it: " + r.Hash + " → " + sum
-			if r.changes >= maxContentChanges {
-				sum, detail = varies, fmt.Sprintf("its content changed %d times: it varies with each response, and cannot be pinned", r.changes)
-			}
-			events = append(events, Event{Time: now, Site: rec.Site, Page: page, Kind: ScriptChanged, Subject: url, Detail: detail})
+			old := r.Hash
 			r.Hash, r.alerted = sum, false
 			st.dirty = true
 			st.gen.Add(1) // an approval that pinned the old content lapses
+			switch {
+			case r.changes < maxContentChanges:
+				events = append(events, Event{Time: now, Site: rec.Site, Page: page, Kind: ScriptChanged, Subject: url, Detail: "its content changed as rampart served it: " + old + " → " + sum})
+			case r.changes == maxContentChanges:
+				events = append(events, Event{Time: now, Site: rec.Site, Page: page, Kind: ScriptChanged, Subject: url,
+					Detail: fmt.Sprintf("its content changed %d times since start: it varies with each response, so no approval can hold; serve it unchanged", r.changes)})
+			}
 		}
 	}
 	for _, e := range events {
@@ -566,6 +591,7 @@ func (p *Page) reported(page string, v violation) {
 		}
 		r = &Resource{Kind: v.kind, URL: v.blocked, FirstSeen: now}
 		rec.Resources[v.blocked] = r
+		st.gen.Add(1) // an approval waiting for it now counts
 		events = append(events, Event{Time: now, Site: p.cfg.Site, Page: page, Kind: ScriptNew, Subject: v.blocked, Detail: v.kind + ", reported by a browser"})
 	}
 	if r.LastSeen.Before(now) {

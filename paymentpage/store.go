@@ -30,9 +30,6 @@ const (
 	maxScans     = 8    // pages read for scripts at once: memory for MaxPageBytes each
 )
 
-// varies is the Hash of a script whose content changes with each response.
-const varies = "varies"
-
 // varyingInline is the inventory's one entry for a page's inline scripts
 // past maxInline.
 const varyingInline = "inline (varies with each response)"
@@ -71,6 +68,7 @@ type Resource struct {
 	Hash      string    `json:"hash,omitempty"`      // its content's, as CSP names it: an inline script's, or a file's as rampart served it; "varies" if that changes with each response
 	alerted   bool      // script_unapproved raised
 	changes   int       // times its content changed since start
+	src       string    // a file's path and query as the page's HTML last named it (in memory only: it may hold digits)
 }
 
 type pageRecord struct {
@@ -79,6 +77,9 @@ type pageRecord struct {
 	Headers   map[string]string    `json:"headers,omitempty"` // the security headers as last sent
 	HeadersAt time.Time            `json:"headers_at,omitzero"`
 	scanned   bool                 // its HTML was seen since start (the first is its baseline)
+
+	inlineRecent []time.Time // when new inline scripts appeared, within the last hour
+	foldAlerted  time.Time   // when varyingInline last raised an alert
 }
 
 type inventory struct {
@@ -151,8 +152,10 @@ func Open(dir string) (*Store, error) {
 	s.reindex()
 	s.mu.Unlock()
 	// Approvals that cannot be read are none for now: the caller's
-	// ReloadApprovals says why, and reads them once they can be.
+	// ReloadApprovals says why (so this try is not counted as said), and
+	// reads them once they can be.
 	_, _ = s.ReloadApprovals()
+	s.apFailed = ""
 	if s.approvals == nil {
 		s.approvals = map[[2]string]Approval{}
 	}
@@ -348,7 +351,14 @@ func (s *Store) record(site, page string) *pageRecord {
 // s.mu is held.
 func (s *Store) approved(page string, r *Resource) bool {
 	a, ok := s.approvals[[2]string{page, r.URL}]
-	return ok && a.Status == "approved" && a.Integrity == r.Integrity && a.Hash == r.Hash
+	return ok && a.Status == "approved" && holds(a, r)
+}
+
+// holds tells whether an approval still holds for r: the same integrity
+// attribute, and the same content where the approval knew it (an approval
+// made before rampart had served the script pins no content).
+func holds(a Approval, r *Resource) bool {
+	return a.Integrity == r.Integrity && (a.Hash == "" || a.Hash == r.Hash)
 }
 
 // addEvent appends to the history. s.mu is held.
@@ -374,18 +384,30 @@ func (s *Store) approvedSources(page string) (scripts, hashes, frames, connects 
 		if p != nil {
 			r = p.Resources[a.URL]
 		}
-		if r == nil || r.Integrity != a.Integrity || r.Hash != a.Hash || a.URL == varyingInline {
+		if r == nil || !holds(a, r) || a.URL == varyingInline {
 			continue // no longer known (its kind with it), or changed since it was approved
 		}
+		url := a.URL
+		if strings.Contains(url, "/[digits]") {
+			// A masked path allows nothing wider: the exact path the page
+			// last named, if rampart has seen it since start.
+			if r.src == "" {
+				continue
+			}
+			scheme, rest, _ := strings.Cut(url, "://")
+			host, _, _ := strings.Cut(rest, "/")
+			path, _, _ := strings.Cut(r.src, "?")
+			url = scheme + "://" + host + path
+		}
 		switch {
-		case strings.HasPrefix(a.URL, "inline "):
-			hashes = append(hashes, strings.TrimPrefix(a.URL, "inline "))
+		case strings.HasPrefix(url, "inline "):
+			hashes = append(hashes, strings.TrimPrefix(url, "inline "))
 		case r.Kind == "frame":
-			frames = append(frames, a.URL)
+			frames = append(frames, url)
 		case r.Kind == "connect":
-			connects = append(connects, a.URL)
-		case a.URL != "eval":
-			scripts = append(scripts, a.URL)
+			connects = append(connects, url)
+		case url != "eval":
+			scripts = append(scripts, url)
 		}
 	}
 	for _, l := range [][]string{scripts, hashes, frames, connects} {

@@ -16,7 +16,9 @@ type PaymentPage interface {
 	Respond(h http.Header)
 	// Observe is given a response of the page as the browser will receive
 	// it (before Respond), and returns where its body is to be copied as it
-	// passes, closed at its end; nil if the body is not wanted.
+	// passes, closed at its end; nil if the body is not wanted. If the
+	// response is cut off, and the writer has an Abort method, Abort is
+	// called instead of Close.
 	Observe(r *http.Request, status int, h http.Header) io.WriteCloser
 	// Collect takes a report a browser sent to ReportPath on the page's
 	// site, and returns the status to answer.
@@ -53,10 +55,8 @@ type pageHandler struct {
 func (h *pageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header.Del("Accept-Encoding")
 	pw := &pageWriter{ResponseWriter: w, page: h.page, r: r, observe: h.page.Observe, respond: true}
+	defer pw.finish()
 	h.next.ServeHTTP(pw, r)
-	if pw.sink != nil {
-		_ = pw.sink.Close()
-	}
 }
 
 // scriptHandler runs every route of a table with payment pages: a script
@@ -74,10 +74,8 @@ func (h *scriptHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Header.Del("Accept-Encoding")
 	pw := &pageWriter{ResponseWriter: w, page: h.page, r: r, observe: h.page.ObserveScript}
+	defer pw.finish()
 	h.next.ServeHTTP(pw, r)
-	if pw.sink != nil {
-		_ = pw.sink.Close()
-	}
 }
 
 // pageWriter observes a response as it is written, and gives a page's its
@@ -115,6 +113,23 @@ func (w *pageWriter) Write(b []byte) (int, error) {
 }
 
 func (w *pageWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finish closes the sink when the handler returns; when it panics (the
+// ReverseProxy's http.ErrAbortHandler: the client left, or a limit cut the
+// response), the body is not whole, so the sink is aborted, and the panic
+// goes on.
+func (w *pageWriter) finish() {
+	if w.sink == nil {
+		return
+	}
+	if v := recover(); v != nil {
+		if a, ok := w.sink.(interface{ Abort() }); ok {
+			a.Abort()
+		}
+		panic(v)
+	}
+	_ = w.sink.Close()
+}
 
 // collector answers ReportPath on a site with payment pages.
 type collector struct {

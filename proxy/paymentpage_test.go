@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -119,4 +121,67 @@ func TestPaymentPageRoute(t *testing.T) {
 	if appHits.Load() != hits {
 		t.Errorf("the app saw %d report requests", appHits.Load()-hits)
 	}
+}
+
+// TestPaymentPageAbortedLoads: clients that leave mid-page do not use up
+// the pages rampart may read at once: a whole page after a dozen such loads
+// is still read.
+func TestPaymentPageAbortedLoads(t *testing.T) {
+	app := serveFixed(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Query().Get("small") != "" {
+			io.WriteString(w, `<script src="https://late.test/x.js"></script>`)
+			return
+		}
+		io.WriteString(w, `<script src="https://early.test/a.js"></script>`)
+		pad := bytes.Repeat([]byte("<p>padding</p>"), 4096)
+		for range 512 { // 28 MiB, more than the client will read or the sockets hold
+			if _, err := w.Write(pad); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+		}
+	}))
+	st, err := paymentpage.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := paymentpage.New(paymentpage.Config{Store: st, Site: "shop.test", Hosts: []string{"shop.test"}, Path: "/checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Logger: zaptest.NewLogger(t), Sites: []Site{{Hosts: []string{"shop.test"}, Routes: []SiteRoute{
+		{Match: RouteMatch{Path: "/checkout"}, Upstream: mustURL(app.URL), Policy: Policy{PaymentPage: page}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveFixed(t, p)
+	get := func(query string, read int64) {
+		t.Helper()
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		req, _ := http.NewRequest("GET", front.URL+"/checkout"+query, nil)
+		req.Host = "shop.test"
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.CopyN(io.Discard, res.Body, read)
+		res.Body.Close() // the rest unread: the connection is closed under the proxy
+	}
+	for range 12 {
+		get("", 1024)
+	}
+	get("?small=1", 1<<20)
+	var rows []paymentpage.Row
+	for range 50 { // the aborted handlers finish on their own time
+		if err := st.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if rows, _ = paymentpage.List(st.Dir()); slices.ContainsFunc(rows, func(r paymentpage.Row) bool { return r.URL == "https://late.test/x.js" }) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+		get("?small=1", 1<<20)
+	}
+	t.Errorf("after a dozen aborted loads, a whole page was not read: inventory %+v", rows)
 }

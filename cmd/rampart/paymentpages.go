@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,7 +25,7 @@ func pagesDir(dataDir string) string { return filepath.Join(dataDir, "payment-pa
 // log line, the metric, and the alert webhook if one is set.
 type paymentPages struct {
 	dataDir  string
-	store    *paymentpage.Store // opened when a page first needs it
+	store    atomic.Pointer[paymentpage.Store] // opened when a page first needs it (a start's or a reload's)
 	log      *zap.Logger
 	metrics  *metrics.Metrics
 	alertURL string
@@ -50,15 +51,15 @@ func newPaymentPages(cfg *config, log *zap.Logger, m *metrics.Metrics) (*payment
 // open opens the inventory, once: only a start or reload with a payment
 // page needs it, so nothing else depends on its files.
 func (pp *paymentPages) open() error {
-	if pp.store != nil {
-		return nil
+	if pp.store.Load() != nil {
+		return nil // only the start and the reloads, one at a time, open it
 	}
 	dir := pagesDir(pp.dataDir)
 	st, err := paymentpage.Open(dir)
 	if err != nil {
 		return &settingError{"payment_page", err.Error(), "move " + dir + "/inventory.json aside (rampart starts a new one), or make " + dir + " readable and writable by rampart"}
 	}
-	pp.store = st
+	pp.store.Store(st)
 	return nil
 }
 
@@ -79,7 +80,7 @@ func (pp *paymentPages) sites(cfg *config) ([]proxy.Site, error) {
 		if ps.Route >= 0 {
 			path = st.Routes[ps.Route].Match.Path
 		}
-		page, err := paymentpage.New(paymentpage.Config{Store: pp.store, Site: st.Hosts[0], Hosts: st.Hosts, Path: path,
+		page, err := paymentpage.New(paymentpage.Config{Store: pp.store.Load(), Site: st.Hosts[0], Hosts: st.Hosts, Path: path,
 			Mode: ps.Mode, Sample: ps.Sample, OnChange: pp.changed})
 		if err != nil {
 			return nil, err
@@ -138,10 +139,11 @@ func (pp *paymentPages) run(ctx context.Context) {
 			pp.flush()
 			return
 		case <-tick.C:
-			if pp.store == nil {
+			st := pp.store.Load()
+			if st == nil {
 				continue
 			}
-			if changed, err := pp.store.ReloadApprovals(); err != nil {
+			if changed, err := st.ReloadApprovals(); err != nil {
 				pp.log.Error("payment page approvals unreadable; the last ones read stay", zap.Error(err),
 					zap.String("fix", "let rampart's user read "+pagesDir(pp.dataDir)+"/approvals.json (rampart scripts, run as root, writes it as the data directory's owner), or restore it"))
 			} else if changed {
@@ -153,10 +155,11 @@ func (pp *paymentPages) run(ctx context.Context) {
 }
 
 func (pp *paymentPages) flush() {
-	if pp.store == nil {
+	st := pp.store.Load()
+	if st == nil {
 		return
 	}
-	if err := pp.store.Flush(); err != nil {
+	if err := st.Flush(); err != nil {
 		pp.log.Error("payment page inventory not written", zap.Error(err), zap.String("fix", "make the data directory writable by rampart"))
 	}
 }
