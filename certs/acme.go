@@ -78,16 +78,31 @@ type ACMEConfig struct {
 	// OnOrder is called after each certificate request Run makes (or cache
 	// load), with its error or nil. Nil means no calls.
 	OnOrder func(domain string, err error)
+
+	// ARIInterval is the longest wait between two asks of the CA's renewal
+	// window for a certificate (a shorter Retry-After from the CA is
+	// honoured). Zero means six hours.
+	ARIInterval time.Duration
+
+	// OnRenewal is called after each renewal, with its outcome. Nil means no calls.
+	OnRenewal func(RenewalAttempt)
+
+	// Clock is the renewal scheduler's time. Nil means the system clock.
+	Clock Clock
 }
 
 // ACME serves certificates obtained and renewed through autocert.
 type ACME struct {
-	m      *autocert.Manager
-	cache  autocert.Cache // the Manager's
-	served servedNames
-	cfg    ACMEConfig
-	log    *zap.Logger
-	inv    inventory
+	m         *autocert.Manager
+	cache     autocert.Cache // the Manager's
+	served    servedNames
+	cfg       ACMEConfig
+	log       *zap.Logger
+	inv       inventory
+	transport http.RoundTripper // to the CA
+	clock     Clock
+	ari       ariClient
+	sched     scheduler
 
 	mu      sync.Mutex
 	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
@@ -107,39 +122,59 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = time.Hour
 	}
+	if cfg.ARIInterval <= 0 {
+		cfg.ARIInterval = ariDefaultInterval
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
-	a := &ACME{cfg: cfg, log: log}
+	a := &ACME{cfg: cfg, log: log, transport: transport, clock: cfg.Clock}
+	if a.clock == nil {
+		a.clock = systemClock{}
+	}
+	a.sched.kick, a.sched.asks = make(chan struct{}, 1), make(chan struct{}, ariAsks)
 	a.served.store(cfg.Domains)
 	var cache autocert.Cache = autocert.DirCache(cfg.CacheDir)
 	if cfg.Cache != nil {
 		cache = cfg.Cache
 	}
 	a.cache = loggingCache{cache, log}
-	a.m = &autocert.Manager{
+	dir := cfg.DirectoryURL
+	if dir == "" {
+		dir = autocert.DefaultACMEDirectory
+	}
+	a.ari = ariClient{directory: dir, http: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+	// The policy compares names without port: autocert's HTTP-01 handler
+	// passes the Host header as received, port included.
+	a.m = a.newManager(a.cache, a.served.has, transport)
+	return a, nil
+}
+
+// newManager is an autocert Manager over cache, for the names allow
+// accepts, talking to the CA through transport. Its own renewal timer is
+// only a last resort (see renew.go): rampart decides when to renew.
+func (a *ACME) newManager(cache autocert.Cache, allow func(string) bool, transport http.RoundTripper) *autocert.Manager {
+	return &autocert.Manager{
 		Prompt: autocert.AcceptTOS,
-		Cache:  a.cache,
-		// The policy compares names without port: autocert's HTTP-01 handler
-		// passes the Host header as received, port included.
+		Cache:  cache,
 		HostPolicy: func(_ context.Context, host string) error {
-			if !a.served.has(host) {
+			if !allow(host) {
 				return fmt.Errorf("%w: %q", ErrNotServed, host)
 			}
 			return nil
 		},
-		Email:                  cfg.Email,
-		ExternalAccountBinding: cfg.EAB,
+		RenewBefore:            autocertLastResort,
+		Email:                  a.cfg.Email,
+		ExternalAccountBinding: a.cfg.EAB,
 		Client: &acme.Client{
-			DirectoryURL: cfg.DirectoryURL,
+			DirectoryURL: a.cfg.DirectoryURL,
 			HTTPClient:   &http.Client{Transport: transport, Timeout: 2 * time.Minute},
 			UserAgent:    "rampart",
 		},
 	}
-	return a, nil
 }
 
 // GetCertificate serves the certificate for a handshake, answering
@@ -170,7 +205,15 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 var ErrNotYetIssued = errors.New("certs: no certificate yet")
 
 func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if !a.cfg.RSA || ecdsaCapable(hello) {
+	ecdsa := !a.cfg.RSA || ecdsaCapable(hello)
+	if !isChallenge(hello) {
+		name := hostname.Canonical(hello.ServerName)
+		if c := a.renewedFor(name, !ecdsa); c != nil && a.served.has(name) {
+			a.inv.record(name, c)
+			return c, nil // renewed: served ahead of the Manager, which holds the old one
+		}
+	}
+	if ecdsa {
 		// autocert picks RSA for a hello it judges unable to use ECDSA, a
 		// TLS 1.3 hello without TLS 1.2's ECDSA suites among them. Shown an
 		// ECDSA-capable copy, it serves the ECDSA certificate. Without RSA, a
@@ -182,8 +225,11 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 		hello = &h
 	}
 	c, err := a.m.GetCertificate(hello)
-	if err == nil {
-		a.inv.record(hostname.Canonical(hello.ServerName), c)
+	if err == nil && !isChallenge(hello) {
+		name := hostname.Canonical(hello.ServerName)
+		if a.inv.record(name, c) {
+			a.track(name, c)
+		}
 	}
 	return c, err
 }
@@ -232,31 +278,25 @@ func (a *ACME) Inventory() []Info { return a.inv.list() }
 // Run obtains a certificate for every domain right away, in parallel, so the
 // first visitor never waits for an order; a domain whose order fails is
 // retried with backoff until it succeeds or ctx ends. A cached certificate
-// counts as obtained, and autocert renews what it holds on its own. Run never
-// fails because of the CA: the certificates in service stay in service.
+// counts as obtained. Then it renews each certificate when its time comes
+// (renew.go). Run never fails because of the CA: the certificates in
+// service stay in service.
 //
-// Run returns when every domain has its certificate or when ctx ends,
-// whichever comes first. An order in progress cannot be called off
+// Run returns when ctx ends, once its renewals have stopped (their requests
+// to the CA end with ctx). A first order in progress cannot be called off
 // (autocert gives it five minutes of its own), so a stop abandons it rather
 // than wait: the next start loads what the cache holds and orders the rest.
 func (a *ACME) Run(ctx context.Context) {
 	a.mu.Lock()
 	a.runCtx = ctx
 	a.mu.Unlock()
-	var wg sync.WaitGroup
+	scheduled := make(chan struct{})
+	go func() { defer close(scheduled); a.schedule(ctx) }()
 	for _, d := range a.served.list() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.obtain(ctx, d)
-		}()
+		go a.obtain(ctx, d)
 	}
-	all := make(chan struct{})
-	go func() { wg.Wait(); close(all) }()
-	select {
-	case <-all:
-	case <-ctx.Done():
-	}
+	<-ctx.Done()
+	<-scheduled
 }
 
 // SetDomains replaces the served names (a reload). A name added is ordered

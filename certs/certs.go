@@ -128,17 +128,18 @@ type inventory struct {
 }
 
 // record remembers the leaf served for a name, one per key type (autocert
-// keeps an ECDSA and, on demand, an RSA certificate per name).
-func (inv *inventory) record(name string, c *tls.Certificate) {
+// keeps an ECDSA and, on demand, an RSA certificate per name), and tells
+// whether it is another than the one remembered.
+func (inv *inventory) record(name string, c *tls.Certificate) bool {
 	if c == nil || c.Leaf == nil {
-		return
+		return false
 	}
 	name += "/" + keyType(c.Leaf)
 	inv.mu.RLock()
 	same := inv.leaves[name] == c.Leaf
 	inv.mu.RUnlock()
 	if same {
-		return
+		return false
 	}
 	inv.mu.Lock()
 	if inv.leaves == nil {
@@ -146,6 +147,7 @@ func (inv *inventory) record(name string, c *tls.Certificate) {
 	}
 	inv.leaves[name] = c.Leaf
 	inv.mu.Unlock()
+	return true
 }
 
 func (inv *inventory) list() []Info {

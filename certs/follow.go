@@ -80,7 +80,9 @@ func (a *ACME) follow(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrNotYetIssued, name, err)
 	}
-	a.inv.record(name, c)
+	if a.inv.record(name, c) {
+		a.track(name, c) // known, should this replica come to order
+	}
 	return c, nil
 }
 

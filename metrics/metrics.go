@@ -49,11 +49,34 @@ type Config struct {
 	// Nil means no certificate series.
 	Certificates func() []Certificate
 
+	// Renewals lists the renewal plans of the ACME certificates, read at
+	// each scrape. Nil means no renewal series.
+	Renewals func() []Renewal
+
 	// Upstreams lists the pool members of the running configuration, read
 	// at each scrape: as many series as the configuration has members. Nil
 	// means no upstream health series.
 	Upstreams func() []Upstream
 }
+
+// Renewal is an ACME certificate's renewal plan, for one served name.
+type Renewal struct {
+	Domain, KeyType string
+	// Planned is when the renewal is due.
+	Planned time.Time
+	// WindowStart and WindowEnd are the CA's suggested window (ARI); zero
+	// when it offers none: no window series.
+	WindowStart, WindowEnd time.Time
+	// LastRenewed and LastReason tell the last renewal ("schedule", "ari",
+	// "manual"); zero when none: no series.
+	LastRenewed time.Time
+	LastReason  string
+	// Overdue: the planned moment has passed and the renewal has not succeeded.
+	Overdue bool
+}
+
+// RenewalReasons are the reasons a certificate is renewed: the values of the reason label.
+var RenewalReasons = []string{"schedule", "ari", "manual"}
 
 // Upstream is one member of a pool, and whether it takes requests.
 type Upstream struct {
@@ -96,6 +119,7 @@ type Metrics struct {
 
 	acmeOrders      *prometheus.CounterVec
 	acmeLastSuccess *prometheus.GaugeVec
+	renewals        *prometheus.CounterVec
 
 	rejected *prometheus.CounterVec
 
@@ -159,6 +183,9 @@ func New(cfg Config) (*Metrics, error) {
 	m.acmeLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rampart_acme_last_success_timestamp_seconds", Help: "Unix time of the last certificate obtained or loaded for a served name.",
 	}, []string{"domain"})
+	m.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rampart_certificate_renewals_total", Help: "Certificate renewals attempted, by reason (schedule, ari, manual) and result (success, error).",
+	}, []string{"reason", "result"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rampart_rejected_requests_total", Help: "Requests and connections rampart refused itself, by reason.",
 	}, []string{"reason"})
@@ -186,6 +213,10 @@ func New(cfg Config) (*Metrics, error) {
 	for _, r := range HandshakeErrorReasons {
 		m.handshakeErrors.WithLabelValues(r)
 	}
+	for _, r := range RenewalReasons {
+		m.renewals.WithLabelValues(r, "success")
+		m.renewals.WithLabelValues(r, "error")
+	}
 	for h := range hosts {
 		m.acmeOrders.WithLabelValues(h, "success")
 		m.acmeOrders.WithLabelValues(h, "error")
@@ -193,12 +224,15 @@ func New(cfg Config) (*Metrics, error) {
 
 	cs := []prometheus.Collector{
 		m.requests, m.duration, m.inFlight, m.responseSize, m.upstreamDuration, m.upstreamErrors,
-		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.rejected, m.pageChanges, m.reloadOK, m.reloadTime, build,
+		m.handshakes, m.handshakeErrors, m.acmeOrders, m.acmeLastSuccess, m.renewals, m.rejected, m.pageChanges, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	if cfg.Certificates != nil {
 		cs = append(cs, &certCollector{list: cfg.Certificates, m: m})
+	}
+	if cfg.Renewals != nil {
+		cs = append(cs, &renewalCollector{list: cfg.Renewals, m: m})
 	}
 	if cfg.Upstreams != nil {
 		cs = append(cs, upstreamCollector(cfg.Upstreams))
@@ -301,6 +335,18 @@ func (m *Metrics) ACMEOrder(domain string, err error) {
 	m.acmeLastSuccess.WithLabelValues(domain).SetToCurrentTime()
 }
 
+// CertificateRenewal counts one renewal attempt; an unknown reason counts as "manual".
+func (m *Metrics) CertificateRenewal(reason string, err error) {
+	if !slices.Contains(RenewalReasons, reason) {
+		reason = "manual"
+	}
+	result := "success"
+	if err != nil {
+		result = "error"
+	}
+	m.renewals.WithLabelValues(reason, result).Inc()
+}
+
 // suiteName names a cipher suite; the set is Go's, so the label is bounded.
 func (m *Metrics) suiteName(id uint16) string {
 	if name, ok := m.suites[id]; ok {
@@ -394,5 +440,59 @@ func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		seen[key] = true
 		ch <- prometheus.MustNewConstMetric(certDesc, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), key[:]...)
+	}
+}
+
+// renewalCollector reports the ACME certificates' renewal plans at each scrape.
+type renewalCollector struct {
+	list func() []Renewal
+	m    *Metrics
+}
+
+var (
+	renewalPlannedDesc = prometheus.NewDesc("rampart_certificate_renewal_planned_timestamp_seconds",
+		"Unix time at which an ACME certificate is to be renewed, by served name and key type.", []string{"domain", "key_type"}, nil)
+	ariStartDesc = prometheus.NewDesc("rampart_certificate_ari_window_start_timestamp_seconds",
+		"Start of the renewal window the CA suggests (ARI), by served name and key type.", []string{"domain", "key_type"}, nil)
+	ariEndDesc = prometheus.NewDesc("rampart_certificate_ari_window_end_timestamp_seconds",
+		"End of the renewal window the CA suggests (ARI), by served name and key type.", []string{"domain", "key_type"}, nil)
+	lastRenewalDesc = prometheus.NewDesc("rampart_certificate_last_renewal_timestamp_seconds",
+		"Unix time of the last renewal of a certificate, by served name, key type and reason (schedule, ari, manual).", []string{"domain", "key_type", "reason"}, nil)
+	renewalOverdueDesc = prometheus.NewDesc("rampart_certificate_renewal_overdue",
+		"1 while a certificate's planned renewal has passed and has not succeeded (failing, or not done ten minutes on), else 0.", []string{"domain", "key_type"}, nil)
+)
+
+func (c *renewalCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{renewalPlannedDesc, ariStartDesc, ariEndDesc, lastRenewalDesc, renewalOverdueDesc} {
+		ch <- d
+	}
+}
+
+func (c *renewalCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[[2]string]bool{}
+	hosts := *c.m.hosts.Load()
+	for _, r := range c.list() {
+		d := hostname.Canonical(r.Domain)
+		key := [2]string{d, r.KeyType}
+		if !hosts[d] || seen[key] {
+			continue // only served names: the label set stays bounded
+		}
+		seen[key] = true
+		gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+		}
+		gauge(renewalPlannedDesc, float64(r.Planned.Unix()), key[:]...)
+		if !r.WindowStart.IsZero() {
+			gauge(ariStartDesc, float64(r.WindowStart.Unix()), key[:]...)
+			gauge(ariEndDesc, float64(r.WindowEnd.Unix()), key[:]...)
+		}
+		if !r.LastRenewed.IsZero() && slices.Contains(RenewalReasons, r.LastReason) {
+			gauge(lastRenewalDesc, float64(r.LastRenewed.Unix()), d, r.KeyType, r.LastReason)
+		}
+		overdue := 0.0
+		if r.Overdue {
+			overdue = 1
+		}
+		gauge(renewalOverdueDesc, overdue, key[:]...)
 	}
 }

@@ -32,10 +32,12 @@ type adminConfig struct {
 	grace     time.Duration // how long a name may wait for its first certificate and still count as ready
 
 	poolsReady func() string // with --ready-requires-upstream: why a pool cannot take requests, or ""; nil without
+	acme       *certs.ACME   // nil without --tls acme: nothing to renew
 }
 
 // adminMux serves /healthz (the process is alive), /readyz (send traffic
-// here), /metrics, and /debug/pprof/ when asked for.
+// here), /metrics, /certs (the certificates and their renewal plans, for
+// rampart certs), POST /certs/renew, and /debug/pprof/ when asked for.
 func adminMux(c adminConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +54,8 @@ func adminMux(c adminConfig) http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{Registry: c.registry}))
+	mux.HandleFunc("GET /certs", c.listCerts)
+	mux.HandleFunc("POST /certs/renew", c.renewCert)
 	if c.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -143,6 +147,19 @@ func certificateSeries(inv []certs.Info) []metrics.Certificate {
 		for _, n := range info.Names {
 			out = append(out, metrics.Certificate{Domain: n, KeyType: info.KeyType, Issuer: info.Issuer, NotAfter: info.NotAfter})
 		}
+	}
+	return out
+}
+
+// renewalSeries turns the ACME renewal plans into metric series; none without ACME.
+func renewalSeries(a *certs.ACME) []metrics.Renewal {
+	if a == nil {
+		return nil
+	}
+	var out []metrics.Renewal
+	for _, r := range a.Renewals() {
+		out = append(out, metrics.Renewal{Domain: r.Name, KeyType: r.KeyType, Planned: r.Planned,
+			WindowStart: r.ARI.Start, WindowEnd: r.ARI.End, LastRenewed: r.LastRenewed, LastReason: r.LastReason, Overdue: r.Overdue})
 	}
 	return out
 }

@@ -49,6 +49,7 @@ type config struct {
 	acmeEABKID        string
 	acmeEABKey        []byte
 	acmeRSA           bool // also order RSA certificates, on demand
+	acmeARIInterval   time.Duration
 	tlsMinVersion     uint16
 	tlsTicketLifetime time.Duration
 	headers           proxy.Headers
@@ -106,7 +107,7 @@ type rawFlags struct {
 	tlsTicketLifetime                                        string
 	hstsPreload, adminPprof, allowUnderscore, acmeRSA        bool
 	readyUpstream                                            bool
-	configFile, readyGrace                                   string
+	configFile, readyGrace, acmeARIInterval                  string
 	logLevel, logFormat                                      string
 	pageAlertURL                                             string
 	limits                                                   rawLimits
@@ -135,6 +136,7 @@ func newFlagSet(name string, r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.acmeCARoot, "acme-ca-root", "", "PEM file of extra roots trusted when talking to the ACME server")
 	fs.StringVar(&r.acmeEABKID, "acme-eab-kid", "", "External Account Binding key ID")
 	fs.StringVar(&r.eabKey, "acme-eab-hmac", "", "External Account Binding HMAC key, base64url")
+	fs.StringVar(&r.acmeARIInterval, "acme-ari-interval", "6h", "longest wait between two asks of the CA's renewal window (ARI) for a certificate, 1s to 12h; a shorter Retry-After from the CA is honoured")
 	fs.BoolVar(&r.acmeRSA, "acme-rsa", false, "also order an RSA certificate, when a client that cannot use ECDSA first connects (each costs an order from the CA); by default rampart holds ECDSA P-256 certificates only")
 	fs.StringVar(&r.tlsMinVersion, "tls-min-version", "1.2", "1.2 or 1.3")
 	fs.StringVar(&r.tlsTicketLifetime, "tls-ticket-lifetime", "12h", "longest a TLS session ticket is honoured (1s to 168h); its keys rotate hourly (a quarter of a shorter lifetime) and are forgotten after it; 0 turns session tickets off")
@@ -665,7 +667,7 @@ func validate(r *rawFlags, src sources) (*config, error) {
 // modeSettings are the settings that only one --tls mode reads.
 var modeSettings = map[string][]string{
 	"files": {"cert-file", "key-file"},
-	"acme":  {"acme-directory", "acme-email", "acme-ca-root", "acme-eab-kid", "acme-eab-hmac", "acme-rsa"},
+	"acme":  {"acme-directory", "acme-email", "acme-ca-root", "acme-eab-kid", "acme-eab-hmac", "acme-rsa", "acme-ari-interval"},
 }
 
 // unusedInMode refuses a setting that the chosen --tls mode would ignore:
@@ -675,7 +677,8 @@ func unusedInMode(r *rawFlags, src sources) error {
 	value := map[string]string{
 		"cert-file": r.certFile, "key-file": r.keyFile, "acme-email": r.acmeEmail, "acme-ca-root": r.acmeCARoot,
 		"acme-eab-kid": r.acmeEABKID, "acme-eab-hmac": r.eabKey, "acme-rsa": strconv.FormatBool(r.acmeRSA),
-		"acme-directory": strings.TrimPrefix(r.acmeDirectory, letsEncryptProduction),
+		"acme-ari-interval": strings.TrimPrefix(r.acmeARIInterval, "6h"),
+		"acme-directory":    strings.TrimPrefix(r.acmeDirectory, letsEncryptProduction),
 	}
 	mode := r.tlsMode
 	for _, m := range []string{"files", "acme"} {
@@ -830,7 +833,7 @@ func validateFiles(c *config, r *rawFlags, src sources) error {
 	return &settingError{src.of("cert-file"), err.Error(), "check the certificate and key files"}
 }
 
-func validateACME(c *config, r *rawFlags, src sources) error {
+func validateACME(c *config, r *rawFlags, src sources) (err error) {
 	switch dir := r.acmeDirectory; {
 	case dir == "staging":
 		c.acmeDirectory = certs.LetsEncryptStaging
@@ -857,6 +860,11 @@ func validateACME(c *config, r *rawFlags, src sources) error {
 		}
 	}
 	c.acmeRSA = r.acmeRSA
+	// Let's Encrypt asks clients to ask at least twice a day.
+	if c.acmeARIInterval, err = time.ParseDuration(r.acmeARIInterval); err != nil || c.acmeARIInterval < time.Second || c.acmeARIInterval > 12*time.Hour {
+		return &settingError{src.of("acme-ari-interval"), fmt.Sprintf("%q is not a duration from 1s to 12h", r.acmeARIInterval),
+			"use a duration such as 6h (the default); the CA asks to be asked at least twice a day"}
+	}
 	if (r.acmeEABKID == "") != (r.eabKey == "") {
 		return &settingError{src.of("acme-eab-kid") + ", " + src.of("acme-eab-hmac"), "only one of the pair given", "give both the key ID and the HMAC key from your CA, or neither"}
 	}

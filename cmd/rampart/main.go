@@ -66,6 +66,7 @@ var subcommands = []struct{ name, usage string }{
 	{"kubernetes", "the ingress controller: serve the cluster's Ingresses of rampart's class (deploy/kubernetes/ingress)"},
 	{"migrate", "judge a cluster's (or files') ingress-nginx Ingresses before switching: what works as is, what differs, what is unsupported"},
 	{"scripts", "the payment pages' script inventory: list, approve or reject a script (with a justification), report for an assessor"},
+	{"certs", "the certificates a running rampart serves, with their CA's renewal window and planned renewal; certs renew NAME renews one now"},
 	{"healthcheck", "ask a running rampart's /readyz on its admin listener (the container's health check)"},
 	{"version", "print the version"},
 	{"help", "this text, or a subcommand's: rampart help audit"},
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 			return report(runMigrate(ctx, args[1:], os.Stdin, stdout), stderr)
 		case "scripts":
 			return report(runScripts(args[1:], env, stdout, time.Now()), stderr)
+		case "certs":
+			return report(runCerts(ctx, args[1:], env.lookup, stdout, time.Now()), stderr)
 		case "healthcheck":
 			return runHealthcheck(ctx, args[1:], env.lookup, stdout, stderr)
 		case "audit":
@@ -117,7 +120,7 @@ func runHelp(ctx context.Context, args []string, env environment, stdout, stderr
 		return report(runServe(ctx, []string{"--help"}, env, stdout, stderr), stderr)
 	}
 	switch args[0] {
-	case "demo", "audit", "healthcheck", "check", "validate", "config", "kubernetes", "migrate", "scripts":
+	case "demo", "audit", "healthcheck", "check", "validate", "config", "kubernetes", "migrate", "scripts", "certs":
 		return run(ctx, []string{args[0], "--help"}, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rampart version (also --version, -v): prints rampart's version and the Go it was built with")

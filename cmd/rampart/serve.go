@@ -201,11 +201,11 @@ func prepareDataDir(cfg *config, log *zap.Logger) error {
 
 // newCertSource builds the configured source; runner, if not nil, must run in
 // the background; rootPath is the internal CA's root file.
-func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src *certSources, runners []func(context.Context), rootPath string, err error) {
+func newCertSource(cfg *config, log *zap.Logger, m *metrics.Metrics) (src *certSources, runners []func(context.Context), rootPath string, err error) {
 	var main certSource
 	var runner func(context.Context)
 	if len(cfg.mainDomains) > 0 || cfg.kube != nil { // the cluster names its hosts later
-		if main, runner, rootPath, err = newMainSource(cfg, log, onOrder); err != nil {
+		if main, runner, rootPath, err = newMainSource(cfg, log, m); err != nil {
 			return nil, nil, "", err
 		}
 	}
@@ -223,7 +223,7 @@ func newCertSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 
 // newMainSource makes the --tls source, for every name without a
 // certificate of its own.
-func newMainSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (src certSource, runner func(context.Context), rootPath string, err error) {
+func newMainSource(cfg *config, log *zap.Logger, m *metrics.Metrics) (src certSource, runner func(context.Context), rootPath string, err error) {
 	switch cfg.tlsMode {
 	case "internal":
 		ca, err := certs.NewInternal(certs.InternalConfig{Domains: cfg.mainDomains, Dir: filepath.Join(cfg.dataDir, "internal-ca"), Logger: log})
@@ -239,10 +239,11 @@ func newMainSource(cfg *config, log *zap.Logger, onOrder func(string, error)) (s
 		return f, f.Run, "", nil
 	}
 	acfg := certs.ACMEConfig{
-		OnOrder: onOrder,
+		OnOrder: m.ACMEOrder,
 		Domains: cfg.mainDomains, CacheDir: filepath.Join(cfg.dataDir, "acme"),
 		DirectoryURL: cfg.acmeDirectory, Email: cfg.acmeEmail, Roots: cfg.acmeRoots, Logger: log,
-		RSA: cfg.acmeRSA, Advise: acmeAdvice(cfg),
+		RSA: cfg.acmeRSA, Advise: acmeAdvice(cfg), ARIInterval: cfg.acmeARIInterval,
+		OnRenewal: func(r certs.RenewalAttempt) { m.CertificateRenewal(r.Reason, r.Err) },
 	}
 	if cfg.acmeEABKID != "" {
 		acfg.EAB = &acme.ExternalAccountBinding{KID: cfg.acmeEABKID, Key: cfg.acmeEABKey}
@@ -384,6 +385,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		Hosts:        cfg.domains,
 		Version:      buildVersion(),
 		Certificates: func() []metrics.Certificate { return certificateSeries(src.Inventory()) },
+		Renewals:     func() []metrics.Renewal { return renewalSeries(src.acme()) },
 		Upstreams: func() []metrics.Upstream {
 			var out []metrics.Upstream
 			if p := px.Load(); p != nil {
@@ -397,7 +399,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
-	src, runners, rootPath, err := newCertSource(cfg, log.Named("certs"), m.ACMEOrder)
+	src, runners, rootPath, err := newCertSource(cfg, log.Named("certs"), m)
 	if err != nil {
 		return nil, err
 	}
@@ -520,7 +522,7 @@ func setUp(cfg *config, lns *boundListeners, ready *atomic.Bool, log *zap.Logger
 		admin := newServer(adminMux(adminConfig{
 			ready: ready, registry: reg, pprof: cfg.adminPprof, names: out.names,
 			inventory: src.Inventory, grace: cfg.readyGrace,
-			poolsReady: poolsReady(cfg, p),
+			poolsReady: poolsReady(cfg, p), acme: src.acme(),
 		}))
 		out.list = append(out.list, &listener{admin, func() error { return admin.Serve(lns.admin) }})
 	}

@@ -1,0 +1,138 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestARICertID checks the identifier against RFC 9773's example (appendix
+// A): keyIdentifier 69:88:5B:6B:…:C8:D4 and serial 00:87:65:43:21, whose
+// leading zero is part of the DER encoding and must stay.
+func TestARICertID(t *testing.T) {
+	aki, _ := hex.DecodeString("69885B6B87464041E1B37B847BA0AE2CDE01C8D4")
+	leaf := signedLeaf(t, aki, big.NewInt(0x87654321), time.Now(), time.Now().Add(90*24*time.Hour))
+	got, err := ariCertID(leaf)
+	if want := "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"; err != nil || got != want {
+		t.Errorf("ariCertID = %q, %v; want %q", got, err, want)
+	}
+	leaf.AuthorityKeyId = nil
+	if _, err := ariCertID(leaf); err == nil {
+		t.Error("a certificate without an authority key identifier got an identifier; want an error")
+	}
+}
+
+// signedLeaf is a leaf signed by a CA whose subject key identifier is aki.
+func signedLeaf(t *testing.T, aki []byte, serial *big.Int, notBefore, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, SubjectKeyId: aki,
+		NotBefore: notBefore, NotAfter: notAfter, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial, DNSNames: []string{"shop.test"},
+		NotBefore: notBefore, NotAfter: notAfter}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return leaf
+}
+
+// TestRenewalPlan checks when a renewal is planned: inside the CA's window,
+// at once when the window has ended, kept while the window stays, and a
+// third (or half) of the lifetime before expiry without a window.
+func TestRenewalPlan(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	entry := func(life time.Duration) *renewal {
+		leaf := signedLeaf(t, []byte{1, 2, 3}, big.NewInt(7), now.Add(-day), now.Add(-day+life))
+		return &renewal{name: "shop.test", cert: &tls.Certificate{Leaf: leaf}}
+	}
+
+	e := entry(90 * day)
+	e.plan(now)
+	if want := now.Add(-day + 60*day); !e.planned.Equal(want) || e.plannedBy != ReasonSchedule {
+		t.Errorf("90-day certificate, no window: planned %s by %s; want %s by schedule", e.planned, e.plannedBy, want)
+	}
+	e = entry(6 * day)
+	e.plan(now)
+	if want := now.Add(-day + 3*day); !e.planned.Equal(want) {
+		t.Errorf("6-day certificate, no window: planned %s; want %s (half its life)", e.planned, want)
+	}
+
+	e = entry(90 * day)
+	future := Window{Start: now.Add(10 * day), End: now.Add(12 * day)}
+	e.ari = future
+	e.plan(now)
+	first := e.planned
+	if first.Before(future.Start) || !first.Before(future.End) || e.plannedBy != ReasonARI {
+		t.Errorf("future window %v: planned %s by %s; want inside it, by ari", future, first, e.plannedBy)
+	}
+	for range 20 {
+		e.plan(now.Add(time.Hour))
+		if !e.planned.Equal(first) {
+			t.Fatalf("the same window asked for again moved the plan from %s to %s; want it kept", first, e.planned)
+		}
+	}
+	moments := map[time.Time]bool{}
+	for range 20 {
+		e.drawnFrom = Window{}
+		e.plan(now)
+		moments[e.planned] = true
+	}
+	if len(moments) < 10 {
+		t.Errorf("20 draws in a 2-day window gave %d moments; want them spread at random", len(moments))
+	}
+
+	e.ari = Window{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)} // a revocation: renew now
+	e.plan(now)
+	if !e.planned.Equal(now) || e.plannedBy != ReasonARI {
+		t.Errorf("window in the past: planned %s by %s; want now by ari", e.planned, e.plannedBy)
+	}
+	if at, renew := e.due(); !renew || at.After(now) {
+		t.Errorf("window in the past: due %s (renew %v); want a renewal now", at, renew)
+	}
+}
+
+// TestRenewalBackoffSchedule is Let's Encrypt's: 1 minute, 10 minutes, 100
+// minutes, then daily.
+func TestRenewalBackoffSchedule(t *testing.T) {
+	want := []time.Duration{time.Minute, 10 * time.Minute, 100 * time.Minute, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour}
+	for i, w := range want {
+		if got := backoff(i + 1); got != w {
+			t.Errorf("backoff after %d failures = %s; want %s", i+1, got, w)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"21600", 6 * time.Hour},
+		{"", 0},
+		{"-5", 0},
+		{"soon", 0},
+		{now.Add(2 * time.Hour).Format(http.TimeFormat), 2 * time.Hour},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
+	} {
+		if got := parseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %s; want %s", tt.in, got, tt.want)
+		}
+	}
+}
