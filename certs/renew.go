@@ -122,9 +122,13 @@ type Renewal struct {
 	LastRenewed time.Time `json:"last_renewed,omitzero"`
 	LastReason  string    `json:"last_reason,omitempty"`
 
-	// Overdue is set while the planned moment has passed and the renewal
-	// has failed, or has not succeeded ten minutes later.
+	// Overdue is set while a renewal that was due (planned, or asked for)
+	// has failed, or has not succeeded ten minutes after its planned moment.
 	Overdue bool `json:"overdue,omitempty"`
+
+	// Follower is set on a replica that may not order now: another renews
+	// the certificate, and this one has no plan for it (Planned is zero).
+	Follower bool `json:"follower,omitempty"`
 }
 
 // renewal is one certificate's state in the scheduler, keyed by its cache
@@ -144,7 +148,8 @@ type renewal struct {
 	drawnFrom Window // the window planned was drawn from
 
 	failures    int
-	nextAttempt time.Time
+	nextAttempt time.Time // the retry after a failure: of the same reason
+	retryReason string
 	lastErr     string
 	lastRenewed time.Time
 	lastReason  string
@@ -250,8 +255,8 @@ func (e *renewal) due() (at time.Time, renew bool) {
 		return time.Time{}, false
 	}
 	at, renew = e.planned, true
-	if e.failures > 0 && e.nextAttempt.After(at) {
-		at = e.nextAttempt
+	if e.failures > 0 {
+		at = e.nextAttempt // a failed renewal (an operator's too) is retried on its backoff
 	}
 	if !e.checking && !e.nextCheck.IsZero() && e.nextCheck.Before(at) {
 		return e.nextCheck, false
@@ -303,7 +308,11 @@ func (a *ACME) scheduleOnce(ctx context.Context, work *sync.WaitGroup) time.Dura
 		work.Add(1)
 		if renew {
 			e.renewing, e.done = true, make(chan struct{})
-			go func() { defer work.Done(); a.renew(ctx, key, e, e.plannedBy) }()
+			reason := e.plannedBy
+			if e.failures > 0 {
+				reason = e.retryReason
+			}
+			go func() { defer work.Done(); a.renew(ctx, key, e, reason) }()
 		} else {
 			e.checking = true
 			go func() { defer work.Done(); a.check(ctx, key, e) }()
@@ -477,7 +486,7 @@ func (a *ACME) renew(ctx context.Context, key string, e *renewal, reason string)
 				wait = d // a CA that asks for a pause gets it
 			}
 		}
-		e.nextAttempt, e.lastErr = now.Add(wait), err.Error()
+		e.nextAttempt, e.lastErr, e.retryReason = now.Add(wait), err.Error(), reason
 	}
 	failures, next := e.failures, e.nextAttempt
 	s.mu.Unlock()
@@ -654,7 +663,7 @@ var ErrNotOrderer = errors.New("certs: this replica does not order certificates 
 // Renewals lists every ACME certificate with its renewal plan, by name.
 func (a *ACME) Renewals() []Renewal {
 	s := &a.sched
-	now := a.now()
+	now, follower := a.now(), !a.mayOrder()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Renewal, 0, len(s.entries))
@@ -669,7 +678,10 @@ func (a *ACME) Renewals() []Renewal {
 			Failures: e.failures, NextAttempt: e.nextAttempt, LastError: e.lastErr,
 			LastRenewed: e.lastRenewed, LastReason: e.lastReason,
 		}
-		r.Overdue = now.After(e.planned) && (e.failures > 0 || now.Sub(e.planned) > 10*time.Minute)
+		r.Overdue = e.failures > 0 || now.Sub(e.planned) > 10*time.Minute
+		if follower {
+			r.Planned, r.PlannedBy, r.Overdue, r.Follower = time.Time{}, "", false, true
+		}
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(x, y Renewal) int {

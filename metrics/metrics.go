@@ -71,7 +71,7 @@ type Renewal struct {
 	// "manual"); zero when none: no series.
 	LastRenewed time.Time
 	LastReason  string
-	// Overdue: the planned moment has passed and the renewal has not succeeded.
+	// Overdue: a renewal that was due is failing, or late.
 	Overdue bool
 }
 
@@ -459,7 +459,7 @@ var (
 	lastRenewalDesc = prometheus.NewDesc("rampart_certificate_last_renewal_timestamp_seconds",
 		"Unix time of the last renewal of a certificate, by served name, key type and reason (schedule, ari, manual).", []string{"domain", "key_type", "reason"}, nil)
 	renewalOverdueDesc = prometheus.NewDesc("rampart_certificate_renewal_overdue",
-		"1 while a certificate's planned renewal has passed and has not succeeded (failing, or not done ten minutes on), else 0.", []string{"domain", "key_type"}, nil)
+		"1 while a renewal that was due (planned, or asked for) is failing, or has not happened ten minutes after its planned moment, else 0.", []string{"domain", "key_type"}, nil)
 )
 
 func (c *renewalCollector) Describe(ch chan<- *prometheus.Desc) {

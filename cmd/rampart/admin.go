@@ -158,6 +158,9 @@ func renewalSeries(a *certs.ACME) []metrics.Renewal {
 	}
 	var out []metrics.Renewal
 	for _, r := range a.Renewals() {
+		if r.Follower {
+			continue // the replica that orders reports the plan
+		}
 		out = append(out, metrics.Renewal{Domain: r.Name, KeyType: r.KeyType, Planned: r.Planned,
 			WindowStart: r.ARI.Start, WindowEnd: r.ARI.End, LastRenewed: r.LastRenewed, LastReason: r.LastReason, Overdue: r.Overdue})
 	}

@@ -190,13 +190,13 @@ func adminCall(ctx context.Context, addr, method, path string, body []byte, v an
 	}
 	if res.StatusCode != http.StatusOK {
 		if json.Unmarshal(raw, &failure) == nil && failure.Error != "" {
-			return nil, fmt.Errorf("rampart certs: %s: %s", res.Status, failure.Error)
+			return nil, fmt.Errorf("certs: %s: %s", res.Status, failure.Error)
 		}
 		if res.StatusCode == http.StatusBadGateway {
 			_ = json.Unmarshal(raw, v)
-			return nil, fmt.Errorf("rampart certs: the renewal failed; the certificate in service stays in service: %s", lastErrors(v))
+			return nil, fmt.Errorf("certs: the renewal failed; the certificate in service stays in service: %s", lastErrors(v))
 		}
-		return nil, fmt.Errorf("rampart certs: %s", res.Status)
+		return nil, fmt.Errorf("certs: %s", res.Status)
 	}
 	return raw, json.Unmarshal(raw, v)
 }
@@ -232,6 +232,9 @@ func printCerts(w io.Writer, list []certs.Renewal, now time.Time) error {
 			window = "none offered"
 		}
 		renewal := "not renewed by rampart"
+		if r.Follower {
+			renewal = "by the replica holding the Lease"
+		}
 		if !r.Planned.IsZero() {
 			renewal = day(r.Planned) + " (" + r.PlannedBy + ")"
 			if r.Failures > 0 {

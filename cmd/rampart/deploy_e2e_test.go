@@ -11,6 +11,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampart-proxy/rampart/metrics"
 )
 
 // TestDeployMonitoring: the alert rules pass promtool (check and unit tests),
@@ -63,6 +68,10 @@ func TestDeployMonitoring(t *testing.T) {
 	}
 	res.Body.Close()
 	exposition := scrape(t, adminAddr)
+	// The renewal series exist only with ACME certificates (TestACMERenewal
+	// scrapes them from a rampart served by Pebble); here the collector
+	// shows their names for one.
+	exposition += "\n" + renewalExposition(t)
 
 	name := regexp.MustCompile(`rampart_[a-z_]+`)
 	used := map[string]bool{}
@@ -92,4 +101,27 @@ func TestDeployMonitoring(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// renewalExposition is the metrics package's exposition for one ACME
+// certificate's renewal plan, with a window and a last renewal.
+func renewalExposition(t *testing.T) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	now := time.Now()
+	if _, err := metrics.New(metrics.Config{Registerer: reg, Hosts: []string{"shop.test"}, Renewals: func() []metrics.Renewal {
+		return []metrics.Renewal{{Domain: "shop.test", KeyType: "ecdsa", Planned: now, WindowStart: now, WindowEnd: now.Add(time.Hour),
+			LastRenewed: now, LastReason: "ari"}}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	return strings.Join(names, "\n")
 }

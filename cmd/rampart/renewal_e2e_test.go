@@ -197,7 +197,26 @@ func TestACMERenewal(t *testing.T) {
 	if out, err := execOutput(rampartBin, "certs", "renew", "other.test", "--admin-addr", adminAddr); err == nil || !strings.Contains(out, "not served") {
 		t.Errorf("rampart certs renew other.test: %v\n%s\nwant a refusal naming the name as not served", err, out)
 	}
-	for _, line := range []string{`"certificate renewed"`, `"reason":"ari"`, `"reason":"manual"`} {
+
+	// The CA gone: an operator's renewal fails and says so, the certificate
+	// in service stays, and the plan shows the failure and the next try.
+	ca.proc.stop(10 * time.Second)
+	inService := served()
+	out, err = execOutput(rampartBin, "certs", "renew", "shop.test", "--admin-addr", adminAddr)
+	if exitCode(t, err) != 1 || !strings.Contains(out, "the certificate in service stays in service") || !strings.Contains(out, "connection refused") {
+		t.Errorf("rampart certs renew with the CA down: %v\n%s\nwant exit 1, saying the certificate stays and why", err, out)
+	}
+	if c := served(); c.SerialNumber.Cmp(inService.SerialNumber) != 0 {
+		t.Error("a failed renewal changed the certificate in service")
+	}
+	if l := adminCerts(t, adminAddr); len(l) != 1 || l[0].Failures != 1 || l[0].NextAttempt.IsZero() || !l[0].Overdue {
+		t.Errorf("rampart certs after a failed renewal: %+v; want 1 failure, a next try, overdue", l)
+	}
+	if m := scrape(t, adminAddr); !strings.Contains(m, `rampart_certificate_renewal_overdue{domain="shop.test",key_type="ecdsa"} 1`) ||
+		!strings.Contains(m, `rampart_certificate_renewals_total{reason="manual",result="error"} 1`) {
+		t.Errorf("metrics lack the failed renewal:\n%s", stripRuntime(m))
+	}
+	for _, line := range []string{`"certificate renewed"`, `"reason":"ari"`, `"reason":"manual"`, `"certificate renewal failed; the certificate in service stays in service"`} {
 		if !strings.Contains(r.out.String(), line) {
 			t.Errorf("rampart's log lacks %s", line)
 		}
