@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -103,6 +104,7 @@ type ACME struct {
 	clock     Clock
 	ari       ariClient
 	sched     scheduler
+	http01    atomic.Bool // HTTPHandler was asked for: renewals try HTTP-01 too
 
 	mu      sync.Mutex
 	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
@@ -136,6 +138,10 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 		a.clock = systemClock{}
 	}
 	a.sched.kick, a.sched.asks = make(chan struct{}, 1), make(chan struct{}, ariAsks)
+	if cfg.ARIInterval < time.Minute {
+		log.Warn("the CA is asked for renewal windows more often than once a minute, against RFC 9773's advice: for tests only",
+			zap.Duration("ari_interval", cfg.ARIInterval))
+	}
 	a.served.store(cfg.Domains)
 	var cache autocert.Cache = autocert.DirCache(cfg.CacheDir)
 	if cfg.Cache != nil {
@@ -208,9 +214,9 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	ecdsa := !a.cfg.RSA || ecdsaCapable(hello)
 	if !isChallenge(hello) {
 		name := hostname.Canonical(hello.ServerName)
-		if c := a.renewedFor(name, !ecdsa); c != nil && a.served.has(name) {
+		if c := a.newestFor(name, !ecdsa); c != nil && a.served.has(name) {
 			a.inv.record(name, c)
-			return c, nil // renewed: served ahead of the Manager, which holds the old one
+			return c, nil // served ahead of the Manager, which keeps a certificate renewed since
 		}
 	}
 	if ecdsa {
@@ -269,6 +275,7 @@ var ecdsaSuites = func() map[uint16]bool {
 
 // HTTPHandler answers HTTP-01 challenges and passes every other request to fallback.
 func (a *ACME) HTTPHandler(fallback http.Handler) http.Handler {
+	a.http01.Store(true)
 	return a.m.HTTPHandler(fallback)
 }
 
@@ -296,7 +303,7 @@ func (a *ACME) Run(ctx context.Context) {
 		go a.obtain(ctx, d)
 	}
 	<-ctx.Done()
-	<-scheduled
+	<-scheduled // and with it every renewal and ask under way
 }
 
 // SetDomains replaces the served names (a reload). A name added is ordered
@@ -306,6 +313,14 @@ func (a *ACME) Run(ctx context.Context) {
 func (a *ACME) SetDomains(domains []string) error {
 	added := a.served.added(domains)
 	a.served.store(domains)
+	for _, d := range added { // back after a reload removed it: the newest certificate known is renewed again
+		name := hostname.Canonical(d)
+		for _, rsa := range []bool{false, true} {
+			if v, ok := a.sched.newest.Load(cacheKey(name, rsa)); ok {
+				a.track(name, v.(*tls.Certificate))
+			}
+		}
+	}
 	a.mu.Lock()
 	ctx := a.runCtx
 	a.mu.Unlock()

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -154,8 +155,10 @@ type renewal struct {
 	lastRenewed time.Time
 	lastReason  string
 
-	renewing bool
-	done     chan struct{} // closed when the renewal under way ends
+	renewing    bool
+	done        chan struct{} // closed when the renewal under way ends
+	result      error         // the outcome of the last renewal, read once done is closed
+	justRenewed bool          // its window not yet asked since this process renewed it
 }
 
 // scheduler holds every ACME certificate's renewal plan. Its zero value is
@@ -167,7 +170,9 @@ type scheduler struct {
 	ariURL  string        // the CA's renewalInfo, once read
 	asks    chan struct{} // ARI requests in flight
 
-	renewed atomic.Pointer[map[string]*tls.Certificate] // by cache key: served ahead of the Manager
+	newest   sync.Map       // cache key → *tls.Certificate: the newest known, served ahead of the Manager
+	ordering sync.Map       // name → *sync.Mutex: one order at a time per name (ECDSA and RSA share challenge slots)
+	work     sync.WaitGroup // renewals and asks under way; Run waits for them
 }
 
 func cacheKey(name string, rsa bool) string {
@@ -187,18 +192,28 @@ func (a *ACME) wake() {
 	}
 }
 
+// newer tells whether c was issued after old: a renewal may well expire
+// sooner (a shorter profile, another CA), never be issued earlier. Two
+// issued within the same second (NotBefore's grain) are told apart by
+// nothing: the one learned last is taken.
+func newer(c, old *tls.Certificate) bool {
+	return c.Leaf.NotBefore.After(old.Leaf.NotBefore) ||
+		c.Leaf.NotBefore.Equal(old.Leaf.NotBefore) && !bytes.Equal(c.Leaf.Raw, old.Leaf.Raw)
+}
+
 // track tells the scheduler of a certificate in service for name. A newer
-// one (a later expiry) replaces what it held, and is asked about at once.
+// one replaces what it held, and is asked about at once.
 func (a *ACME) track(name string, c *tls.Certificate) {
 	if c == nil || c.Leaf == nil {
 		return
 	}
 	rsa := keyType(c.Leaf) == "rsa"
 	key := cacheKey(name, rsa)
+	a.serveNewest(key, c)
 	s := &a.sched
 	s.mu.Lock()
 	e := s.entries[key]
-	if e != nil && (e.cert.Leaf == c.Leaf || !c.Leaf.NotAfter.After(e.cert.Leaf.NotAfter)) {
+	if e != nil && !newer(c, e.cert) {
 		s.mu.Unlock()
 		return
 	}
@@ -267,12 +282,11 @@ func (e *renewal) due() (at time.Time, renew bool) {
 // schedule runs the renewals and the window checks until ctx ends; while
 // this replica may not order, it only waits.
 func (a *ACME) schedule(ctx context.Context) {
-	var work sync.WaitGroup
-	defer work.Wait()
+	defer a.sched.work.Wait()
 	for {
 		wait := time.Second // a replica that may not order looks again
 		if a.mayOrder() {
-			wait = a.scheduleOnce(ctx, &work)
+			wait = a.scheduleOnce(ctx, &a.sched.work)
 		}
 		select {
 		case <-ctx.Done():
@@ -292,7 +306,7 @@ func (a *ACME) scheduleOnce(ctx context.Context, work *sync.WaitGroup) time.Dura
 	defer s.mu.Unlock()
 	for key, e := range s.entries {
 		if !a.served.has(e.name) {
-			delete(s.entries, key) // removed by a reload: never renewed again
+			delete(s.entries, key) // removed by a reload: never renewed again (SetDomains tracks it again if it comes back)
 			continue
 		}
 		at, renew := e.due()
@@ -337,7 +351,7 @@ func (a *ACME) check(ctx context.Context, key string, e *renewal) {
 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if c, err := a.readCachedKey(cctx, key, name); err == nil && c.Leaf.NotAfter.After(cert.Leaf.NotAfter) {
+	if c, err := a.readCachedKey(cctx, key, name); err == nil && newer(c, cert) {
 		a.adopt(key, e, c)
 		return
 	}
@@ -362,7 +376,21 @@ func (a *ACME) check(ctx context.Context, key string, e *renewal) {
 	}
 	e.nextCheck = now.Add(interval)
 	switch {
+	case err == nil && e.justRenewed && !w.End.After(now) && !e.renewing:
+		// A window already over for a certificate just obtained: a CA's
+		// mistake (or this host's clock) would have rampart order again and
+		// again. It is retried on the backoff instead, and alerts.
+		e.ari, e.ariErr = w, ""
+		e.drawnFrom, e.planned, e.plannedBy = w, now, ReasonARI
+		e.failures++
+		e.nextAttempt, e.retryReason = now.Add(backoff(e.failures)), ReasonARI
+		e.lastErr = "the CA's renewal window for the certificate just obtained had already ended"
+		e.justRenewed = false
+		a.log.Error("the CA's renewal window for a certificate just obtained has already ended; renewing on the backoff",
+			zap.String("domain", name), zap.Time("end", w.End), zap.Time("retry_at", e.nextAttempt.UTC()))
+		return
 	case err == nil:
+		e.justRenewed = false
 		if e.ari != w {
 			a.log.Info("the CA's renewal window", zap.String("domain", name), zap.String("key_type", keyType(cert.Leaf)),
 				zap.Time("start", w.Start), zap.Time("end", w.End), zap.String("explanation", w.ExplanationURL))
@@ -414,7 +442,7 @@ func (a *ACME) readCachedKey(ctx context.Context, key, name string) (*tls.Certif
 
 // adopt puts a newer certificate found in the cache in service.
 func (a *ACME) adopt(key string, e *renewal, c *tls.Certificate) {
-	a.serveRenewed(key, c)
+	a.serveNewest(key, c)
 	s := &a.sched
 	s.mu.Lock()
 	e.checking = false
@@ -426,28 +454,35 @@ func (a *ACME) adopt(key string, e *renewal, c *tls.Certificate) {
 		zap.String("serial", c.Leaf.SerialNumber.Text(16)), zap.Time("not_after", c.Leaf.NotAfter))
 }
 
-// serveRenewed serves c for key from now on, ahead of the Manager.
-func (a *ACME) serveRenewed(key string, c *tls.Certificate) {
-	s := &a.sched
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := map[string]*tls.Certificate{}
-	if old := s.renewed.Load(); old != nil {
-		for k, v := range *old {
-			m[k] = v
+// serveNewest serves c for key from now on, ahead of the Manager, unless a
+// newer one is known.
+func (a *ACME) serveNewest(key string, c *tls.Certificate) {
+	for {
+		old, loaded := a.sched.newest.LoadOrStore(key, c)
+		if !loaded {
+			return
+		}
+		if old := old.(*tls.Certificate); old == c || !newer(c, old) {
+			return
+		}
+		if a.sched.newest.CompareAndSwap(key, old, c) {
+			return
 		}
 	}
-	m[key] = c
-	s.renewed.Store(&m)
 }
 
-// renewedFor is the renewed certificate for a hello's name and key type, or nil.
-func (a *ACME) renewedFor(name string, rsa bool) *tls.Certificate {
-	m := a.sched.renewed.Load()
-	if m == nil {
+// newestFor is the newest certificate known for a name and key type, nil
+// if none, or if it has expired (autocert's last resort may then have one).
+func (a *ACME) newestFor(name string, rsa bool) *tls.Certificate {
+	v, ok := a.sched.newest.Load(cacheKey(name, rsa))
+	if !ok {
 		return nil
 	}
-	return (*m)[cacheKey(name, rsa)]
+	c := v.(*tls.Certificate)
+	if !time.Now().Before(c.Leaf.NotAfter) {
+		return nil
+	}
+	return c
 }
 
 // renew orders a new certificate for key and puts it in service, or counts
@@ -461,22 +496,22 @@ func (a *ACME) renew(ctx context.Context, key string, e *renewal, reason string)
 	a.log.Info("renewing a certificate", zap.String("domain", name), zap.String("key_type", keyType(old.Leaf)),
 		zap.String("reason", reason), zap.Int("attempt", attempt), zap.Time("not_after", old.Leaf.NotAfter))
 	start := a.now()
-	c, err := a.order(ctx, name, rsa)
+	c, err := a.orderOne(ctx, name, rsa)
 	if err == nil && c.Leaf.SerialNumber.Cmp(old.Leaf.SerialNumber) == 0 {
 		err = errors.New("certs: the CA answered with the certificate in service")
 	}
 	if err == nil {
-		a.serveRenewed(key, c)
+		a.serveNewest(key, c)
 	}
 	now := a.now()
 
 	s.mu.Lock()
-	e.renewing = false
+	e.renewing, e.result = false, err
 	close(e.done)
 	if err == nil {
 		e.cert = c
 		e.resetFor(now)
-		e.lastRenewed, e.lastReason = now, reason
+		e.lastRenewed, e.lastReason, e.justRenewed = now, reason, true
 	} else {
 		e.failures++
 		wait := backoff(e.failures)
@@ -506,6 +541,16 @@ func (a *ACME) renew(ctx context.Context, key string, e *renewal, reason string)
 		zap.Time("not_after", c.Leaf.NotAfter), zap.Duration("took", now.Sub(start)))
 }
 
+// orderOne orders for name, one order at a time per name: its ECDSA and
+// RSA certificates' challenges would share the cache's slots.
+func (a *ACME) orderOne(ctx context.Context, name string, rsa bool) (*tls.Certificate, error) {
+	v, _ := a.sched.ordering.LoadOrStore(name, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	defer mu.Unlock()
+	return a.order(ctx, name, rsa)
+}
+
 // RenewalAttempt is one renewal's outcome, for ACMEConfig.OnRenewal.
 type RenewalAttempt struct {
 	Name, KeyType, Reason string
@@ -523,6 +568,11 @@ func (a *ACME) order(ctx context.Context, name string, rsa bool) (*tls.Certifica
 	hide.on.Store(true)
 	m := a.newManager(hide, func(host string) bool { return hostname.Canonical(host) == name },
 		boundTransport{ctx: ctx, base: a.transport})
+	if a.http01.Load() {
+		// autocert tries HTTP-01 only on a Manager whose HTTPHandler was
+		// asked for; the serving Manager's handler answers from the cache.
+		m.HTTPHandler(nil)
+	}
 	hello := &tls.ClientHelloInfo{ServerName: name, CipherSuites: ecdsaSuite}
 	if rsa {
 		hello.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}
@@ -617,12 +667,13 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 	a.mu.Lock()
 	runCtx := a.runCtx // the renewal outlives the operator's request, not the process
 	a.mu.Unlock()
-	if runCtx == nil {
-		return nil, errors.New("certs: not running yet")
+	if runCtx == nil || runCtx.Err() != nil {
+		return nil, errors.New("certs: not running")
 	}
 	s := &a.sched
 	var waits []chan struct{}
 	var keys []string
+	var entries []*renewal
 	s.mu.Lock()
 	for _, rsa := range []bool{false, true} {
 		key := cacheKey(name, rsa)
@@ -633,9 +684,11 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 		keys = append(keys, key)
 		if !e.renewing {
 			e.renewing, e.done = true, make(chan struct{})
-			go a.renew(runCtx, key, e, ReasonManual)
+			s.work.Add(1)
+			go func() { defer s.work.Done(); a.renew(runCtx, key, e, ReasonManual) }()
 		}
 		waits = append(waits, e.done)
+		entries = append(entries, e)
 	}
 	s.mu.Unlock()
 	if len(keys) == 0 {
@@ -654,8 +707,23 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 			out = append(out, r)
 		}
 	}
+	var failed []string
+	s.mu.Lock()
+	for _, e := range entries {
+		if e.result != nil { // the outcome of the renewal waited for, whoever started it
+			failed = append(failed, e.result.Error())
+		}
+	}
+	s.mu.Unlock()
+	if len(failed) > 0 {
+		return out, fmt.Errorf("%w: %s", ErrRenewalFailed, strings.Join(failed, "; "))
+	}
 	return out, nil
 }
+
+// ErrRenewalFailed is Renew's error when the CA did not renew: the
+// certificate in service stays in service.
+var ErrRenewalFailed = errors.New("certs: the renewal failed; the certificate in service stays in service")
 
 // ErrNotOrderer is Renew's error on a replica that may not order now.
 var ErrNotOrderer = errors.New("certs: this replica does not order certificates now; another holds the lease")

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,8 +9,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -133,6 +136,55 @@ func TestParseRetryAfter(t *testing.T) {
 	} {
 		if got := parseRetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("parseRetryAfter(%q) = %s; want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestEndedWindowForANewCertificate: a window that has already ended, for a
+// certificate rampart has just obtained, is retried on the backoff rather
+// than ordered at once (a CA's mistake would otherwise loop); for a
+// certificate in service a while, it means renew now (a revocation). The
+// CA here is an httptest server: Pebble cannot be made to answer an ended
+// window for a certificate before rampart first asks about it.
+func TestEndedWindowForANewCertificate(t *testing.T) {
+	now := time.Now()
+	ended := Window{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	mux.HandleFunc("/dir", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"renewalInfo": %q}`, srv.URL+"/ari/")
+	})
+	mux.HandleFunc("/ari/", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"suggestedWindow": {"start": %q, "end": %q}}`, ended.Start.Format(time.RFC3339), ended.End.Format(time.RFC3339))
+	})
+	a, err := NewACME(ACMEConfig{Domains: []string{"shop.test"}, CacheDir: t.TempDir(), DirectoryURL: srv.URL + "/dir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := signedLeaf(t, []byte{1, 2, 3}, big.NewInt(7), now.Add(-time.Minute), now.Add(90*24*time.Hour))
+	for _, tt := range []struct {
+		name        string
+		justRenewed bool
+		wantFails   int
+	}{
+		{"just renewed", true, 1},
+		{"in service a while", false, 0},
+	} {
+		e := &renewal{name: "shop.test", cert: &tls.Certificate{Leaf: leaf}, justRenewed: tt.justRenewed}
+		e.resetFor(now)
+		e.justRenewed = tt.justRenewed
+		a.sched.entries = map[string]*renewal{"shop.test": e}
+		e.checking = true
+		a.check(context.Background(), "shop.test", e)
+		at, renew := e.due()
+		switch {
+		case e.failures != tt.wantFails:
+			t.Errorf("%s: %d failures; want %d", tt.name, e.failures, tt.wantFails)
+		case tt.wantFails == 1 && (!renew || at.Sub(now) < 50*time.Second):
+			t.Errorf("%s: next renewal %s from now (renew %v); want one on the backoff, a minute on", tt.name, at.Sub(now), renew)
+		case tt.wantFails == 0 && (!renew || at.After(time.Now())):
+			t.Errorf("%s: next renewal at %s (renew %v); want now", tt.name, at, renew)
 		}
 	}
 }

@@ -30,6 +30,13 @@ type pebbleCA struct {
 // base+2 (DNS), validating HTTP-01 on httpPort and TLS-ALPN-01 on tlsPort.
 func startPebble(t *testing.T, base, httpPort, tlsPort int) *pebbleCA {
 	t.Helper()
+	return startPebbleEnv(t, nil, base, httpPort, tlsPort)
+}
+
+// startPebbleEnv is startPebble with more of Pebble's environment
+// (PEBBLE_AUTHZREUSE=0: every order is validated again).
+func startPebbleEnv(t *testing.T, env []string, base, httpPort, tlsPort int) *pebbleCA {
+	t.Helper()
 	dir := t.TempDir()
 	apiCert, apiKey := selfSignedFiles(t, dir, "127.0.0.1", "localhost")
 	dns := "127.0.0.1:" + strconv.Itoa(base+2)
@@ -52,7 +59,7 @@ func startPebble(t *testing.T, base, httpPort, tlsPort int) *pebbleCA {
 		t.Fatal(err)
 	}
 	waitListening(t, dns)
-	p := start(t, "pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
+	p := start(t, "pebble", append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, env...),
 		goTool(t, "pebble"), "-config", cfgFile, "-dnsserver", dns)
 	ca := &pebbleCA{
 		dirURL:  fmt.Sprintf("https://127.0.0.1:%d/dir", base),
@@ -168,18 +175,26 @@ func TestACMETLSALPN(t *testing.T) {
 
 // TestACMEHTTP01 forces HTTP-01: Pebble's TLS-ALPN validation goes to a port
 // where nothing listens, so autocert falls back to HTTP-01 on the plain listener,
-// whose Host header carries a port.
+// whose Host header carries a port; then a renewal does the same.
 func TestACMEHTTP01(t *testing.T) {
 	const httpsAddr, httpAddr = "127.0.0.1:18444", "127.0.0.1:18481"
-	ca := startPebble(t, 18410, 18481, 18498 /* nothing listens */)
+	ca := startPebbleEnv(t, []string{"PEBBLE_AUTHZREUSE=0"}, 18410, 18481, 18498 /* nothing listens */)
 	roots := ca.issuingRoots(t)
 	start(t, "rampart", nil, rampartBin, "--domain", "shop.test", "--upstream", "http://127.0.0.1:18470",
-		"--https-addr", httpsAddr, "--http-addr", httpAddr, "--admin-addr", "",
+		"--https-addr", httpsAddr, "--http-addr", httpAddr, "--admin-addr", "127.0.0.1:18482",
 		"--acme-directory", ca.dirURL, "--acme-ca-root", ca.apiRoot, "--data-dir", t.TempDir())
-	waitFor(t, 90*time.Second, "certificate for shop.test through HTTP-01", func() error {
-		_, err := handshake(httpsAddr, "shop.test", roots)
+	var first *x509.Certificate
+	waitFor(t, 90*time.Second, "certificate for shop.test through HTTP-01", func() (err error) {
+		first, err = handshake(httpsAddr, "shop.test", roots)
 		return err
 	})
+	// A renewal, made by a Manager of its own, answers HTTP-01 too.
+	if out, err := execOutput(rampartBin, "certs", "renew", "shop.test", "--admin-addr", "127.0.0.1:18482"); err != nil {
+		t.Fatalf("rampart certs renew through HTTP-01: %v\n%s", err, out)
+	}
+	if c, err := handshake(httpsAddr, "shop.test", roots); err != nil || c.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Errorf("after rampart certs renew: %v; want a new certificate served", err)
+	}
 }
 
 // TestACMEFailuresSayWhatToDo: an order that fails is logged with a fix that

@@ -70,20 +70,23 @@ func (c adminConfig) renewCert(w http.ResponseWriter, r *http.Request) {
 	got, err := c.acme.Renew(ctx, req.Name)
 	switch {
 	case errors.Is(err, certs.ErrNotServed):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusNotFound, renewAnswer{Error: err.Error()})
 	case errors.Is(err, certs.ErrNotOrderer), errors.Is(err, certs.ErrNotYetIssued):
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusConflict, renewAnswer{Error: err.Error()})
+	case errors.Is(err, certs.ErrRenewalFailed):
+		writeJSON(w, http.StatusBadGateway, renewAnswer{Error: err.Error(), Certificates: got}) // the CA refused
 	case err != nil:
-		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusGatewayTimeout, renewAnswer{Error: err.Error()})
 	default:
-		status := http.StatusOK
-		for _, r := range got {
-			if r.LastReason != certs.ReasonManual || r.Failures > 0 {
-				status = http.StatusBadGateway // the CA refused; the certificate in service stays
-			}
-		}
-		writeJSON(w, status, certListing{Certificates: got})
+		writeJSON(w, http.StatusOK, renewAnswer{Certificates: got})
 	}
+}
+
+// renewAnswer is POST /certs/renew's answer: the certificates renewed, or
+// why not (with their plans, when the CA refused).
+type renewAnswer struct {
+	Error        string          `json:"error,omitempty"`
+	Certificates []certs.Renewal `json:"certificates,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -156,7 +159,7 @@ func runCerts(ctx context.Context, args []string, env func(string) (string, bool
 		ctx, cancel := context.WithTimeout(ctx, renewTimeout+30*time.Second)
 		defer cancel()
 		body, _ := json.Marshal(renewRequest{Name: rest[0]})
-		var l certListing
+		var l renewAnswer
 		if _, err := adminCall(ctx, addr, http.MethodPost, "/certs/renew", body, &l); err != nil {
 			return err
 		}
@@ -192,27 +195,9 @@ func adminCall(ctx context.Context, addr, method, path string, body []byte, v an
 		if json.Unmarshal(raw, &failure) == nil && failure.Error != "" {
 			return nil, fmt.Errorf("certs: %s: %s", res.Status, failure.Error)
 		}
-		if res.StatusCode == http.StatusBadGateway {
-			_ = json.Unmarshal(raw, v)
-			return nil, fmt.Errorf("certs: the renewal failed; the certificate in service stays in service: %s", lastErrors(v))
-		}
 		return nil, fmt.Errorf("certs: %s", res.Status)
 	}
 	return raw, json.Unmarshal(raw, v)
-}
-
-func lastErrors(v any) string {
-	l, _ := v.(*certListing)
-	if l == nil {
-		return ""
-	}
-	var errs []string
-	for _, r := range l.Certificates {
-		if r.LastError != "" {
-			errs = append(errs, r.Name+" ("+r.KeyType+"): "+r.LastError)
-		}
-	}
-	return strings.Join(errs, "; ")
 }
 
 // printCerts writes one line per certificate: what it is, when it expires,

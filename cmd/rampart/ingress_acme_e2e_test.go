@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -187,6 +188,49 @@ func TestIngressACMEReplicas(t *testing.T) {
 			t.Errorf("%s, never the leader, ordered", name)
 		}
 	}
+
+	// A renewal goes through the shared Secrets too: asked of a follower,
+	// refused; asked of the leader, done once, and the follower serves the
+	// new certificate once it re-reads the cache (every minute).
+	indexOf := func(name string) int {
+		var i int
+		fmt.Sscanf(name, "rampart-%d", &i)
+		return i
+	}
+	adminOf := func(name string) string { return fmt.Sprintf("127.0.0.1:%d", 18926+indexOf(name)) }
+	follower := ""
+	for name := range replicas {
+		if name != leader && name != next {
+			follower = name
+		}
+	}
+	before, err := handshake(tlsTargets[0], "shared.test", roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := execOutput(rampartBin, "certs", "renew", "shared.test", "--admin-addr", adminOf(follower)); err == nil || !strings.Contains(out, "another holds the lease") {
+		t.Errorf("rampart certs renew on follower %s: %v\n%s\nwant a refusal: another replica orders", follower, err, out)
+	}
+	if out, err := execOutput(rampartBin, "certs", "--admin-addr", adminOf(follower)); err != nil || !strings.Contains(out, "by the replica holding the Lease") {
+		t.Errorf("rampart certs on follower %s: %v\n%s\nwant the renewal left to the Lease's holder", follower, err, out)
+	}
+	orders := ca.orders()
+	if out, err := execOutput(rampartBin, "certs", "renew", "shared.test", "--admin-addr", adminOf(next)); err != nil || !strings.Contains(out, "renewed shared.test") {
+		t.Fatalf("rampart certs renew on leader %s: %v\n%s", next, err, out)
+	}
+	followerTLS := tlsTargets[indexOf(follower)]
+	waitFor(t, 90*time.Second, "the renewed shared.test at follower "+follower, func() error {
+		c, err := handshake(followerTLS, "shared.test", roots)
+		if err == nil && c.SerialNumber.Cmp(before.SerialNumber) == 0 {
+			err = errors.New("still the old certificate")
+		}
+		return err
+	})
+	if n := ca.orders() - orders; n != 1 {
+		t.Errorf("a renewal asked of the leader made %d orders; want 1", n)
+	}
+	t.Logf("shared.test renewed by leader %s (1 order, through the Secrets); follower %s serves the new certificate", next, follower)
+
 	// No replica was refused anything as the shipped ServiceAccount.
 	for name, p := range replicas {
 		if strings.Contains(strings.ToLower(p.out.String()), "forbidden") {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,7 @@ import (
 	"github.com/rampart-proxy/rampart/metrics"
 )
 
-// Ports 18950-18969: the renewal tests.
+// Ports 18944-18947 and 18950-18969: the renewal tests.
 
 // setRenewalInfo sets the window Pebble's ARI answers for cert, through its
 // management API.
@@ -175,7 +176,10 @@ func TestACMERenewal(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("revoked %x; %x served %s later (--acme-ari-interval 1s)", second.SerialNumber, third.SerialNumber, time.Since(revoked).Round(time.Millisecond))
+	took := time.Since(revoked)
+	started := renewalStarted(t, r.out.String(), revoked)
+	t.Logf("revoked %x; the renewal began %s later (--acme-ari-interval 1s), and %x was served %s after the revocation",
+		second.SerialNumber, started.Sub(revoked).Round(time.Millisecond), third.SerialNumber, took.Round(time.Millisecond))
 	for range 20 {
 		if c := served(); c.SerialNumber.Cmp(second.SerialNumber) == 0 {
 			t.Fatal("the revoked certificate was served again")
@@ -382,4 +386,89 @@ func TestACMERenewalBackoff(t *testing.T) {
 	l := a.Renewals()
 	t.Logf("planned %s; %d attempts failed, the next at %s; last error: %s", plan.Planned.UTC().Format(time.RFC3339), l[0].Failures,
 		l[0].NextAttempt.UTC().Format(time.RFC3339), l[0].LastError)
+}
+
+// renewalStarted is the time of the first "renewing a certificate" line
+// logged after since.
+func renewalStarted(t *testing.T, log string, since time.Time) time.Time {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Msg string    `json:"msg"`
+			TS  time.Time `json:"ts"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "renewing a certificate" && l.TS.After(since) {
+			return l.TS
+		}
+	}
+	t.Fatal("no \"renewing a certificate\" line after the revocation")
+	return time.Time{}
+}
+
+// TestRenewalRetainedMemory measures what each renewal leaves behind: the
+// Manager that ordered it stays reachable through autocert's own renewal
+// timer, which nothing outside autocert can stop (see certs/renew.go). It
+// renews 10 times against Pebble and bounds the heap kept per renewal.
+func TestRenewalRetainedMemory(t *testing.T) {
+	const tlsAddr = "127.0.0.1:18968"
+	ca := startPebble(t, 18944, 18969 /* nothing listens: TLS-ALPN-01 only */, 18968)
+	a, err := certs.NewACME(certs.ACMEConfig{
+		Domains: []string{"shop.test"}, CacheDir: filepath.Join(t.TempDir(), "acme"),
+		DirectoryURL: ca.dirURL, Roots: poolFromFile(t, ca.apiRoot), ARIInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", tlsAddr, &tls.Config{GetCertificate: a.GetCertificate, NextProtos: []string{"h2", acme.ALPNProto}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); a.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	waitFor(t, 60*time.Second, "a certificate for shop.test", func() error {
+		_, err := handshake(tlsAddr, "shop.test", nil)
+		if err != nil && strings.Contains(err.Error(), "unknown authority") {
+			return nil // served; Pebble's root is not asked for here
+		}
+		return err
+	})
+	renew := func(n int) {
+		for range n {
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+			_, err := a.Renew(rctx, "shop.test")
+			rcancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	renew(2) // connections, the directory, the account: made once
+	before := heap()
+	const n = 10
+	renew(n)
+	after := heap()
+	per := (int64(after) - int64(before)) / n
+	t.Logf("%d renewals kept %d bytes of heap: %d bytes each", n, int64(after)-int64(before), per)
+	if per > 64<<10 {
+		t.Errorf("each renewal keeps %d bytes; want under 64 KiB", per)
+	}
 }
