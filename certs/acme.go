@@ -106,11 +106,12 @@ type ACME struct {
 	sched     scheduler
 	http01    atomic.Bool // HTTPHandler was asked for: renewals try HTTP-01 too
 
-	mu      sync.Mutex
-	backoff map[string]time.Time // name → when Run orders it again, while it has no certificate
-	runCtx  context.Context      // Run's, for the orders of names added later; nil before Run
-	running map[string]bool      // names with an obtain loop going
-	follows map[string]*followed // a follower's certificates, read from the cache
+	mu       sync.Mutex
+	backoff  map[string]time.Time // name → when Run orders it again, while it has no certificate
+	runCtx   context.Context      // Run's, for the orders of names added later; nil before Run
+	stopping bool                 // Run's ctx has ended: no renewal is added to its wait
+	running  map[string]bool      // names with an obtain loop going
+	follows  map[string]*followed // a follower's certificates, read from the cache
 }
 
 // NewACME validates cfg and returns the ACME source. It talks to no CA; Run does.
@@ -230,6 +231,13 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 		h.CipherSuites = ecdsaSuite
 		hello = &h
 	}
+	if !isChallenge(hello) {
+		// An order this may start (a first one, an RSA one) takes its turn
+		// with the name's renewals: they share the cache's challenge slots.
+		// Never a challenge's: a renewal under way waits for those.
+		unlock := a.lockName(hostname.Canonical(hello.ServerName))
+		defer unlock()
+	}
 	c, err := a.m.GetCertificate(hello)
 	if err == nil && !isChallenge(hello) {
 		name := hostname.Canonical(hello.ServerName)
@@ -303,13 +311,18 @@ func (a *ACME) Run(ctx context.Context) {
 		go a.obtain(ctx, d)
 	}
 	<-ctx.Done()
+	a.mu.Lock()
+	a.stopping = true
+	a.mu.Unlock()
 	<-scheduled // and with it every renewal and ask under way
 }
 
 // SetDomains replaces the served names (a reload). A name added is ordered
-// at once, beside whatever Run is doing; a name removed is refused from now
-// on, so nothing orders or renews its certificate again (autocert asks the
-// host policy before each renewal).
+// at once, beside whatever Run is doing (or, if it was served before, its
+// newest certificate is scheduled again); a name removed is refused from
+// now on and its renewals are no longer scheduled. Only autocert's last
+// resort, a second before the old certificate expires, may still order it:
+// its timer does not ask the host policy, and nothing outside autocert stops it.
 func (a *ACME) SetDomains(domains []string) error {
 	added := a.served.added(domains)
 	a.served.store(domains)

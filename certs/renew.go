@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,13 +53,14 @@ const (
 // Clock is the scheduler's time. Tests inject one that they move by hand.
 type Clock interface {
 	Now() time.Time
-	After(d time.Duration) <-chan time.Time
+	// Until's channel receives once the clock has reached t.
+	Until(t time.Time) <-chan time.Time
 }
 
 type systemClock struct{}
 
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (systemClock) Now() time.Time                     { return time.Now() }
+func (systemClock) Until(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // autocertLastResort is RenewBefore for every Manager rampart makes: its own
 // timer fires a second before expiry, when rampart's renewals have failed
@@ -155,6 +155,7 @@ type renewal struct {
 	lastRenewed time.Time
 	lastReason  string
 
+	endedStreak int // certificates in a row whose first window had already ended
 	renewing    bool
 	done        chan struct{} // closed when the renewal under way ends
 	result      error         // the outcome of the last renewal, read once done is closed
@@ -194,11 +195,15 @@ func (a *ACME) wake() {
 
 // newer tells whether c was issued after old: a renewal may well expire
 // sooner (a shorter profile, another CA), never be issued earlier. Two
-// issued within the same second (NotBefore's grain) are told apart by
-// nothing: the one learned last is taken.
+// issued within NotBefore's grain (a second; a day for CAs that start
+// certificates at midnight) are told apart by expiry; a full tie is not
+// newer, so a cache that missed a write never brings the old one back.
+// A renewal's own result needs no telling: it replaces (renew).
 func newer(c, old *tls.Certificate) bool {
-	return c.Leaf.NotBefore.After(old.Leaf.NotBefore) ||
-		c.Leaf.NotBefore.Equal(old.Leaf.NotBefore) && !bytes.Equal(c.Leaf.Raw, old.Leaf.Raw)
+	if !c.Leaf.NotBefore.Equal(old.Leaf.NotBefore) {
+		return c.Leaf.NotBefore.After(old.Leaf.NotBefore)
+	}
+	return c.Leaf.NotAfter.After(old.Leaf.NotAfter)
 }
 
 // track tells the scheduler of a certificate in service for name. A newer
@@ -284,21 +289,21 @@ func (e *renewal) due() (at time.Time, renew bool) {
 func (a *ACME) schedule(ctx context.Context) {
 	defer a.sched.work.Wait()
 	for {
-		wait := time.Second // a replica that may not order looks again
+		next := a.now().Add(time.Second) // a replica that may not order looks again
 		if a.mayOrder() {
-			wait = a.scheduleOnce(ctx, &a.sched.work)
+			next = a.scheduleOnce(ctx, &a.sched.work)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.sched.kick:
-		case <-a.clock.After(wait):
+		case <-a.clock.Until(next):
 		}
 	}
 }
 
-// scheduleOnce starts what is due and returns the wait until the next thing is.
-func (a *ACME) scheduleOnce(ctx context.Context, work *sync.WaitGroup) time.Duration {
+// scheduleOnce starts what is due and returns when the next thing is.
+func (a *ACME) scheduleOnce(ctx context.Context, work *sync.WaitGroup) time.Time {
 	s := &a.sched
 	now := a.now()
 	next := now.Add(24 * time.Hour)
@@ -332,7 +337,7 @@ func (a *ACME) scheduleOnce(ctx context.Context, work *sync.WaitGroup) time.Dura
 			go func() { defer work.Done(); a.check(ctx, key, e) }()
 		}
 	}
-	return max(next.Sub(now), 0)
+	return next
 }
 
 // check re-reads key's certificate from the cache (another replica, or a
@@ -383,13 +388,17 @@ func (a *ACME) check(ctx context.Context, key string, e *renewal) {
 		e.ari, e.ariErr = w, ""
 		e.drawnFrom, e.planned, e.plannedBy = w, now, ReasonARI
 		e.failures++
-		e.nextAttempt, e.retryReason = now.Add(backoff(e.failures)), ReasonARI
+		e.endedStreak++ // kept across the renewals it leads to: the backoff grows
+		e.nextAttempt, e.retryReason = now.Add(backoff(e.endedStreak)), ReasonARI
 		e.lastErr = "the CA's renewal window for the certificate just obtained had already ended"
 		e.justRenewed = false
 		a.log.Error("the CA's renewal window for a certificate just obtained has already ended; renewing on the backoff",
 			zap.String("domain", name), zap.Time("end", w.End), zap.Time("retry_at", e.nextAttempt.UTC()))
 		return
 	case err == nil:
+		if e.justRenewed && w.End.After(now) {
+			e.endedStreak = 0 // a new certificate with a window ahead: the CA is sane again
+		}
 		e.justRenewed = false
 		if e.ari != w {
 			a.log.Info("the CA's renewal window", zap.String("domain", name), zap.String("key_type", keyType(cert.Leaf)),
@@ -501,7 +510,7 @@ func (a *ACME) renew(ctx context.Context, key string, e *renewal, reason string)
 		err = errors.New("certs: the CA answered with the certificate in service")
 	}
 	if err == nil {
-		a.serveNewest(key, c)
+		a.sched.newest.Store(key, c) // the newest by definition, whatever its dates
 	}
 	now := a.now()
 
@@ -544,11 +553,16 @@ func (a *ACME) renew(ctx context.Context, key string, e *renewal, reason string)
 // orderOne orders for name, one order at a time per name: its ECDSA and
 // RSA certificates' challenges would share the cache's slots.
 func (a *ACME) orderOne(ctx context.Context, name string, rsa bool) (*tls.Certificate, error) {
+	defer a.lockName(name)()
+	return a.order(ctx, name, rsa)
+}
+
+// lockName takes name's turn to order, and returns its release.
+func (a *ACME) lockName(name string) func() {
 	v, _ := a.sched.ordering.LoadOrStore(name, &sync.Mutex{})
 	mu := v.(*sync.Mutex)
 	mu.Lock()
-	defer mu.Unlock()
-	return a.order(ctx, name, rsa)
+	return mu.Unlock
 }
 
 // RenewalAttempt is one renewal's outcome, for ACMEConfig.OnRenewal.
@@ -664,10 +678,12 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 	if !a.mayOrder() {
 		return nil, ErrNotOrderer
 	}
+	// a.mu is held while renewals are added to Run's wait: a stop waits
+	// for them, or they are refused.
 	a.mu.Lock()
 	runCtx := a.runCtx // the renewal outlives the operator's request, not the process
-	a.mu.Unlock()
-	if runCtx == nil || runCtx.Err() != nil {
+	if runCtx == nil || a.stopping {
+		a.mu.Unlock()
 		return nil, errors.New("certs: not running")
 	}
 	s := &a.sched
@@ -691,6 +707,7 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 		entries = append(entries, e)
 	}
 	s.mu.Unlock()
+	a.mu.Unlock()
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNotYetIssued, name)
 	}

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -142,13 +143,16 @@ func TestParseRetryAfter(t *testing.T) {
 
 // TestEndedWindowForANewCertificate: a window that has already ended, for a
 // certificate rampart has just obtained, is retried on the backoff rather
-// than ordered at once (a CA's mistake would otherwise loop); for a
-// certificate in service a while, it means renew now (a revocation). The
-// CA here is an httptest server: Pebble cannot be made to answer an ended
-// window for a certificate before rampart first asks about it.
+// than ordered at once, and the backoff grows while each new certificate's
+// first window has ended too (a CA's mistake would otherwise have rampart
+// order every minute); for a certificate in service a while, it means renew
+// now (a revocation). The CA here is an httptest server: Pebble cannot be
+// made to answer an ended window for a certificate before rampart first
+// asks about it.
 func TestEndedWindowForANewCertificate(t *testing.T) {
 	now := time.Now()
-	ended := Window{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)}
+	var ended atomic.Bool
+	ended.Store(true)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -156,35 +160,46 @@ func TestEndedWindowForANewCertificate(t *testing.T) {
 		fmt.Fprintf(w, `{"renewalInfo": %q}`, srv.URL+"/ari/")
 	})
 	mux.HandleFunc("/ari/", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, `{"suggestedWindow": {"start": %q, "end": %q}}`, ended.Start.Format(time.RFC3339), ended.End.Format(time.RFC3339))
+		start := now.Add(-2 * time.Hour)
+		if !ended.Load() {
+			start = now.Add(30 * 24 * time.Hour)
+		}
+		fmt.Fprintf(w, `{"suggestedWindow": {"start": %q, "end": %q}}`, start.Format(time.RFC3339), start.Add(time.Hour).Format(time.RFC3339))
 	})
 	a, err := NewACME(ACMEConfig{Domains: []string{"shop.test"}, CacheDir: t.TempDir(), DirectoryURL: srv.URL + "/dir"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := signedLeaf(t, []byte{1, 2, 3}, big.NewInt(7), now.Add(-time.Minute), now.Add(90*24*time.Hour))
-	for _, tt := range []struct {
-		name        string
-		justRenewed bool
-		wantFails   int
-	}{
-		{"just renewed", true, 1},
-		{"in service a while", false, 0},
-	} {
-		e := &renewal{name: "shop.test", cert: &tls.Certificate{Leaf: leaf}, justRenewed: tt.justRenewed}
+	serial := int64(7)
+	e := &renewal{name: "shop.test"}
+	a.sched.entries = map[string]*renewal{"shop.test": e}
+	// obtained puts a new certificate in service, as renew does.
+	obtained := func(justRenewed bool) {
+		serial++
+		leaf := signedLeaf(t, []byte{1, 2, 3}, big.NewInt(serial), now.Add(-time.Minute), now.Add(90*24*time.Hour))
+		e.cert = &tls.Certificate{Leaf: leaf}
 		e.resetFor(now)
-		e.justRenewed = tt.justRenewed
-		a.sched.entries = map[string]*renewal{"shop.test": e}
+		e.justRenewed = justRenewed
 		e.checking = true
 		a.check(context.Background(), "shop.test", e)
-		at, renew := e.due()
-		switch {
-		case e.failures != tt.wantFails:
-			t.Errorf("%s: %d failures; want %d", tt.name, e.failures, tt.wantFails)
-		case tt.wantFails == 1 && (!renew || at.Sub(now) < 50*time.Second):
-			t.Errorf("%s: next renewal %s from now (renew %v); want one on the backoff, a minute on", tt.name, at.Sub(now), renew)
-		case tt.wantFails == 0 && (!renew || at.After(time.Now())):
-			t.Errorf("%s: next renewal at %s (renew %v); want now", tt.name, at, renew)
+	}
+	for i, want := range []time.Duration{time.Minute, 10 * time.Minute, 100 * time.Minute, 24 * time.Hour} {
+		obtained(true)
+		if got := e.nextAttempt.Sub(now); e.failures != 1 || got < want-time.Minute || got > want+time.Minute {
+			t.Errorf("new certificate %d, its first window over: next renewal in %s (%d failures); want one in %s, a failure",
+				i+1, got, e.failures, want)
 		}
+	}
+	ended.Store(false) // a sane window again: the streak ends
+	obtained(true)
+	if e.endedStreak != 0 || e.failures != 0 || e.planned.Before(now.Add(29*24*time.Hour)) {
+		t.Errorf("a new certificate with a window ahead: streak %d, %d failures, planned %s; want 0, 0, inside the window",
+			e.endedStreak, e.failures, e.planned)
+	}
+	ended.Store(true) // a revocation of a certificate in service a while: renew now
+	obtained(false)
+	if at, renew := e.due(); e.failures != 0 || !renew || at.After(time.Now()) {
+		t.Errorf("a certificate in service a while, its window over: next renewal at %s (renew %v, %d failures); want now",
+			at, renew, e.failures)
 	}
 }

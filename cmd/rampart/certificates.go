@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,11 +48,18 @@ type renewRequest struct {
 	Name string `json:"name"`
 }
 
-// renewTimeout bounds an operator's renewal: autocert's order takes at most five minutes.
-const renewTimeout = 6 * time.Minute
+// renewTimeout bounds an operator's renewal: a name's ECDSA and RSA orders,
+// one after the other, of at most five minutes each.
+const renewTimeout = 11 * time.Minute
 
 // renewCert answers POST /certs/renew: renews a name's certificates now.
 func (c adminConfig) renewCert(w http.ResponseWriter, r *http.Request) {
+	if !addressedByIP(r.Host) {
+		// A web page that rebinds its own name to this address would be
+		// same-origin; it cannot make the browser send an IP as the Host.
+		writeJSON(w, http.StatusForbidden, renewAnswer{Error: "address the admin listener by its IP address (or localhost), as rampart certs does"})
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send {\"name\": NAME} as application/json"})
 		return
@@ -87,6 +95,16 @@ func (c adminConfig) renewCert(w http.ResponseWriter, r *http.Request) {
 type renewAnswer struct {
 	Error        string          `json:"error,omitempty"`
 	Certificates []certs.Renewal `json:"certificates,omitempty"`
+}
+
+// addressedByIP tells whether a request's Host is an IP address or
+// localhost, with or without a port: a name that DNS could rebind is not.
+func addressedByIP(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return net.ParseIP(host) != nil || strings.EqualFold(host, "localhost")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

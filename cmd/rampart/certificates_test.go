@@ -14,18 +14,18 @@ import (
 )
 
 // TestCertsEndpoints: GET /certs lists what is served, a file's pair
-// included; POST /certs/renew takes JSON only, so that a page in a browser
-// on the operator's machine cannot post a form to it, and says when there
-// is nothing rampart renews.
+// included; POST /certs/renew takes JSON only, addressed by IP, so that a
+// page in a browser on the operator's machine cannot post to it (a form, or
+// through a rebound name), and says when there is nothing rampart renews.
 func TestCertsEndpoints(t *testing.T) {
 	expiry := time.Date(2027, 3, 3, 0, 0, 0, 0, time.UTC)
 	mux := adminMux(adminConfig{registry: prometheus.NewRegistry(), inventory: func() []certs.Info {
 		return []certs.Info{{Names: []string{"shop.test"}, KeyType: "ecdsa", Issuer: "R10", NotAfter: expiry}}
 	}})
 	do := func(method, contentType, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, "/certs", strings.NewReader(body))
+		req := httptest.NewRequest(method, "http://127.0.0.1:9090/certs", strings.NewReader(body))
 		if method == http.MethodPost {
-			req = httptest.NewRequest(method, "/certs/renew", strings.NewReader(body))
+			req = httptest.NewRequest(method, "http://127.0.0.1:9090/certs/renew", strings.NewReader(body))
 		}
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
@@ -52,6 +52,17 @@ func TestCertsEndpoints(t *testing.T) {
 	} {
 		if w := do(http.MethodPost, tt.contentType, tt.body); w.Code != tt.want {
 			t.Errorf("POST /certs/renew as %s %s: %d %s; want %d", tt.contentType, tt.body, w.Code, w.Body, tt.want)
+		}
+	}
+	// A page that rebinds its own name to the admin address is same-origin,
+	// but sends its name as the Host.
+	for host, want := range map[string]int{"rebind.example:9090": http.StatusForbidden, "localhost:9090": http.StatusConflict, "[::1]:9090": http.StatusConflict} {
+		req := httptest.NewRequest(http.MethodPost, "http://"+host+"/certs/renew", strings.NewReader(`{"name": "shop.test"}`))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("POST /certs/renew with Host %s: %d %s; want %d", host, w.Code, w.Body, want)
 		}
 	}
 }

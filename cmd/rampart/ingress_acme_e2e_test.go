@@ -204,7 +204,8 @@ func TestIngressACMEReplicas(t *testing.T) {
 			follower = name
 		}
 	}
-	before, err := handshake(tlsTargets[0], "shared.test", roots)
+	followerTLS := tlsTargets[indexOf(follower)]
+	before, err := handshake(followerTLS, "shared.test", roots)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,6 @@ func TestIngressACMEReplicas(t *testing.T) {
 	if out, err := execOutput(rampartBin, "certs", "renew", "shared.test", "--admin-addr", adminOf(next)); err != nil || !strings.Contains(out, "renewed shared.test") {
 		t.Fatalf("rampart certs renew on leader %s: %v\n%s", next, err, out)
 	}
-	followerTLS := tlsTargets[indexOf(follower)]
 	waitFor(t, 90*time.Second, "the renewed shared.test at follower "+follower, func() error {
 		c, err := handshake(followerTLS, "shared.test", roots)
 		if err == nil && c.SerialNumber.Cmp(before.SerialNumber) == 0 {
