@@ -213,8 +213,9 @@ var ErrNotYetIssued = errors.New("certs: no certificate yet")
 
 func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	ecdsa := !a.cfg.RSA || ecdsaCapable(hello)
-	if !isChallenge(hello) {
-		name := hostname.Canonical(hello.ServerName)
+	challenge := isChallenge(hello)
+	name := hostname.Canonical(hello.ServerName)
+	if !challenge {
 		if c := a.newestFor(name, !ecdsa); c != nil && a.served.has(name) {
 			a.inv.record(name, c)
 			return c, nil // served ahead of the Manager, which keeps a certificate renewed since
@@ -231,19 +232,16 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 		h.CipherSuites = ecdsaSuite
 		hello = &h
 	}
-	if !isChallenge(hello) {
-		// An order this may start (a first one, an RSA one) takes its turn
-		// with the name's renewals: they share the cache's challenge slots.
-		// Never a challenge's: a renewal under way waits for those.
-		unlock := a.lockName(hostname.Canonical(hello.ServerName))
-		defer unlock()
+	if challenge {
+		return a.m.GetCertificate(hello)
 	}
+	// An order this may start (a first one, an RSA one) takes its turn with
+	// the name's renewals: they share the cache's challenge slots. Never a
+	// challenge's: a renewal under way waits for those.
+	defer a.lockName(name)()
 	c, err := a.m.GetCertificate(hello)
-	if err == nil && !isChallenge(hello) {
-		name := hostname.Canonical(hello.ServerName)
-		if a.inv.record(name, c) {
-			a.track(name, c)
-		}
+	if err == nil && a.inv.record(name, c) {
+		a.track(name, c)
 	}
 	return c, err
 }

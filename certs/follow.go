@@ -68,7 +68,7 @@ func (a *ACME) follow(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := a.readCached(ctx, name, now)
+	c, err := a.readCached(ctx, name, name, now)
 	a.mu.Lock()
 	f.reading, f.read = false, now
 	if err == nil {
@@ -86,10 +86,11 @@ func (a *ACME) follow(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return c, nil
 }
 
-// readCached reads and checks name's ECDSA certificate as autocert stores
-// it: the private key's PEM block, then the chain's.
-func (a *ACME) readCached(ctx context.Context, name string, now time.Time) (*tls.Certificate, error) {
-	data, err := a.cache.Get(ctx, name)
+// readCached reads and checks the certificate for name under a cache key
+// (name, or name+"+rsa") as autocert stores it: the private key's PEM
+// block, then the chain's.
+func (a *ACME) readCached(ctx context.Context, key, name string, now time.Time) (*tls.Certificate, error) {
+	data, err := a.cache.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}

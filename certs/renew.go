@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -356,7 +357,7 @@ func (a *ACME) check(ctx context.Context, key string, e *renewal) {
 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if c, err := a.readCachedKey(cctx, key, name); err == nil && newer(c, cert) {
+	if c, err := a.readCached(cctx, key, name, time.Now()); err == nil && newer(c, cert) {
 		a.adopt(key, e, c)
 		return
 	}
@@ -431,22 +432,6 @@ func (a *ACME) askWindow(ctx context.Context, c *tls.Certificate) (Window, time.
 		s.mu.Unlock()
 	}
 	return a.ari.window(ctx, base, c.Leaf)
-}
-
-// readCachedKey reads a cache key's certificate for name and checks it.
-func (a *ACME) readCachedKey(ctx context.Context, key, name string) (*tls.Certificate, error) {
-	data, err := a.cache.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	c, err := parseAutocertPEM(data)
-	if err != nil {
-		return nil, err
-	}
-	if now := time.Now(); now.After(c.Leaf.NotAfter) || c.Leaf.VerifyHostname(name) != nil {
-		return nil, errors.New("certs: the cached certificate has expired or does not cover the name")
-	}
-	return c, nil
 }
 
 // adopt puts a newer certificate found in the cache in service.
@@ -559,7 +544,10 @@ func (a *ACME) orderOne(ctx context.Context, name string, rsa bool) (*tls.Certif
 
 // lockName takes name's turn to order, and returns its release.
 func (a *ACME) lockName(name string) func() {
-	v, _ := a.sched.ordering.LoadOrStore(name, &sync.Mutex{})
+	v, ok := a.sched.ordering.Load(name)
+	if !ok {
+		v, _ = a.sched.ordering.LoadOrStore(name, new(sync.Mutex))
+	}
 	mu := v.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
@@ -688,7 +676,6 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 	}
 	s := &a.sched
 	var waits []chan struct{}
-	var keys []string
 	var entries []*renewal
 	s.mu.Lock()
 	for _, rsa := range []bool{false, true} {
@@ -697,7 +684,6 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 		if e == nil {
 			continue
 		}
-		keys = append(keys, key)
 		if !e.renewing {
 			e.renewing, e.done = true, make(chan struct{})
 			s.work.Add(1)
@@ -708,7 +694,7 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 	}
 	s.mu.Unlock()
 	a.mu.Unlock()
-	if len(keys) == 0 {
+	if len(entries) == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNotYetIssued, name)
 	}
 	for _, w := range waits {
@@ -720,7 +706,7 @@ func (a *ACME) Renew(ctx context.Context, name string) ([]Renewal, error) {
 	}
 	var out []Renewal
 	for _, r := range a.Renewals() {
-		if slices.Contains(keys, cacheKey(r.Name, r.KeyType == "rsa")) {
+		if r.Name == name {
 			out = append(out, r)
 		}
 	}
@@ -770,7 +756,7 @@ func (a *ACME) Renewals() []Renewal {
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(x, y Renewal) int {
-		return strings.Compare(x.Name+"/"+x.KeyType, y.Name+"/"+y.KeyType)
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.KeyType, y.KeyType))
 	})
 	return out
 }

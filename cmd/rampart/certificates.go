@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,9 +30,13 @@ func (c adminConfig) listCerts(w http.ResponseWriter, _ *http.Request) {
 	if c.acme != nil {
 		out.Certificates = c.acme.Renewals()
 	}
+	listed := map[[2]string]bool{}
+	for _, r := range out.Certificates {
+		listed[[2]string{r.Name, r.KeyType}] = true
+	}
 	for _, info := range c.inventory() { // the certificates rampart does not renew: files, a site's pair, the internal CA
 		for _, n := range info.Names {
-			if !slices.ContainsFunc(out.Certificates, func(r certs.Renewal) bool { return r.Name == n && r.KeyType == info.KeyType }) {
+			if !listed[[2]string{n, info.KeyType}] {
 				out.Certificates = append(out.Certificates, certs.Renewal{Name: n, KeyType: info.KeyType, Issuer: info.Issuer, NotAfter: info.NotAfter})
 			}
 		}
@@ -61,16 +64,16 @@ func (c adminConfig) renewCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send {\"name\": NAME} as application/json"})
+		writeJSON(w, http.StatusUnsupportedMediaType, renewAnswer{Error: "send {\"name\": NAME} as application/json"})
 		return
 	}
 	var req renewRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.Name == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "send {\"name\": NAME}, a served name"})
+		writeJSON(w, http.StatusBadRequest, renewAnswer{Error: "send {\"name\": NAME}, a served name"})
 		return
 	}
 	if c.acme == nil {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": "rampart renews only ACME certificates (--tls acme)"})
+		writeJSON(w, http.StatusConflict, renewAnswer{Error: "rampart renews only ACME certificates (--tls acme)"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), renewTimeout)
@@ -120,11 +123,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func runCerts(ctx context.Context, args []string, env func(string) (string, bool), stdout io.Writer, now time.Time) error {
 	fs := flag.NewFlagSet("rampart certs", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addr := "127.0.0.1:9090"
-	if v, ok := env(envName("admin-addr")); ok && v != "" {
-		addr = v
-	}
-	fs.StringVar(&addr, "admin-addr", addr, "rampart's admin listener")
+	adminAddr := adminAddrFlag(fs, env)
 	asJSON := fs.Bool("json", false, "print the admin listener's JSON as it is")
 	// Flags may come before, between or after the words (rampart certs renew NAME --admin-addr ADDR).
 	var words []string
@@ -145,9 +144,7 @@ func runCerts(ctx context.Context, args []string, env func(string) (string, bool
 		}
 		words, args = append(words, args[0]), args[1:]
 	}
-	if strings.HasPrefix(addr, ":") {
-		addr = "127.0.0.1" + addr // listening on every address: ask over loopback
-	}
+	addr := adminTarget(*adminAddr)
 	rest := words
 	verb := "list"
 	if len(rest) > 0 {

@@ -17,11 +17,7 @@ func runHealthcheck(ctx context.Context, args []string, env func(string) (string
 	fs := flag.NewFlagSet("rampart healthcheck", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	addr := "127.0.0.1:9090"
-	if v, ok := env(envName("admin-addr")); ok && v != "" {
-		addr = v
-	}
-	fs.StringVar(&addr, "admin-addr", addr, "rampart's admin listener")
+	addr := adminAddrFlag(fs, env)
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stdout, "rampart healthcheck: asks a running rampart's /readyz; exit 0 when it answers 200 (ready), 1 otherwise.\n\n"+
 			"Usage:\n  rampart healthcheck [--admin-addr ADDR]   (RAMPART_ADMIN_ADDR too, as rampart reads it)\n\nFlags:\n")
@@ -31,19 +27,17 @@ func runHealthcheck(ctx context.Context, args []string, env func(string) (string
 	} else if err != nil {
 		return report(flagError(fs, err), stderr)
 	}
-	if strings.HasPrefix(addr, ":") {
-		addr = "127.0.0.1" + addr // listening on every address: ask over loopback
-	}
+	target := adminTarget(*addr)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+target+"/readyz", nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "rampart healthcheck: %v\n", err)
 		return exitFailure
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "rampart healthcheck: %v; fix: check that rampart runs and that its --admin-addr is %s (empty disables the admin listener)\n", err, addr)
+		fmt.Fprintf(stderr, "rampart healthcheck: %v; fix: check that rampart runs and that its --admin-addr is %s (empty disables the admin listener)\n", err, target)
 		return exitFailure
 	}
 	defer res.Body.Close()
@@ -54,4 +48,23 @@ func runHealthcheck(ctx context.Context, args []string, env func(string) (string
 	}
 	fmt.Fprintf(stdout, "%s", body)
 	return exitOK
+}
+
+// adminAddrFlag defines --admin-addr for a command that asks a running
+// rampart: RAMPART_ADMIN_ADDR, as rampart reads it, else rampart's default.
+func adminAddrFlag(fs *flag.FlagSet, env func(string) (string, bool)) *string {
+	addr := "127.0.0.1:9090"
+	if v, ok := env(envName("admin-addr")); ok && v != "" {
+		addr = v
+	}
+	return fs.String("admin-addr", addr, "rampart's admin listener")
+}
+
+// adminTarget is where to reach an admin listener bound to addr: over
+// loopback when it listens on every address.
+func adminTarget(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr
+	}
+	return addr
 }

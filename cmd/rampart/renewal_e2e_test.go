@@ -296,25 +296,7 @@ func TestACMERenewalBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The TLS listener Pebble validates through (TLS-ALPN-01).
-	ln, err := tls.Listen("tcp", tlsAddr, &tls.Config{GetCertificate: a.GetCertificate, NextProtos: []string{"h2", acme.ALPNProto}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); a.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	serveACME(t, a, tlsAddr)
 
 	roots := ca.issuingRoots(t)
 	var first *x509.Certificate
@@ -419,24 +401,7 @@ func TestRenewalRetainedMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", tlsAddr, &tls.Config{GetCertificate: a.GetCertificate, NextProtos: []string{"h2", acme.ALPNProto}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); a.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	ctx := serveACME(t, a, tlsAddr)
 	waitFor(t, 60*time.Second, "a certificate for shop.test", func() error {
 		_, err := handshake(tlsAddr, "shop.test", nil)
 		if err != nil && strings.Contains(err.Error(), "unknown authority") {
@@ -471,4 +436,29 @@ func TestRenewalRetainedMemory(t *testing.T) {
 	if per > 64<<10 {
 		t.Errorf("each renewal keeps %d bytes; want under 64 KiB", per)
 	}
+}
+
+// serveACME serves a's certificates on addr, the listener Pebble validates
+// through (TLS-ALPN-01), and runs a until the test ends; the context is Run's.
+func serveACME(t *testing.T, a *certs.ACME, addr string) context.Context {
+	t.Helper()
+	ln, err := tls.Listen("tcp", addr, &tls.Config{GetCertificate: a.GetCertificate, NextProtos: []string{"h2", acme.ALPNProto}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	return ctx
 }
