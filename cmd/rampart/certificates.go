@@ -144,7 +144,10 @@ func runCerts(ctx context.Context, args []string, env func(string) (string, bool
 		}
 		words, args = append(words, args[0]), args[1:]
 	}
-	addr := adminTarget(*adminAddr)
+	addr, err := adminTarget(*adminAddr)
+	if err != nil {
+		return err
+	}
 	rest := words
 	verb := "list"
 	if len(rest) > 0 {
@@ -231,7 +234,7 @@ func printCerts(w io.Writer, list []certs.Renewal, now time.Time) error {
 		case !r.Planned.IsZero():
 			window = "none offered"
 		}
-		renewal := "not renewed by rampart"
+		renewal := "not an ACME certificate"
 		if r.Follower {
 			renewal = "by the replica holding the Lease"
 		}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -84,10 +87,29 @@ func TestPrintCerts(t *testing.T) {
 	for _, want := range []string{
 		"2027-01-31 12:00Z to 2027-02-02 12:00Z", "2027-02-01 12:00Z (ari)", "2026-12-03 11:00Z (manual)", "(89d)",
 		"(schedule); 2 failed, next try 2026-12-03 12:09Z; OVERDUE",
-		"not renewed by rampart",
+		"not an ACME certificate",
 	} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("printCerts: %v\n%s\nwant %q", err, out, want)
+		}
+	}
+}
+
+// TestAdminAddrRefused: rampart certs and rampart healthcheck refuse an
+// --admin-addr that is not host:port, naming it, before asking anything of
+// the network (a bare word would otherwise be looked up in DNS).
+func TestAdminAddrRefused(t *testing.T) {
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, addr := range []string{"nonsense", "", "127.0.0.1", "localhost:"} {
+		err := runCerts(context.Background(), []string{"--admin-addr", addr}, noEnv, io.Discard, time.Now())
+		var se *settingError
+		if !errors.As(err, &se) || se.setting != "admin-addr" || !strings.Contains(err.Error(), "is not host:port") {
+			t.Errorf("rampart certs --admin-addr %q: %v; want a refusal naming admin-addr", addr, err)
+		}
+		var stderr strings.Builder
+		if code := runHealthcheck(context.Background(), []string{"--admin-addr", addr}, noEnv, io.Discard, &stderr); code != exitUsage ||
+			!strings.Contains(stderr.String(), "admin-addr: ") || !strings.Contains(stderr.String(), "is not host:port") {
+			t.Errorf("rampart healthcheck --admin-addr %q: exit %d, %q; want exit %d naming admin-addr", addr, code, stderr.String(), exitUsage)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -27,7 +28,10 @@ func runHealthcheck(ctx context.Context, args []string, env func(string) (string
 	} else if err != nil {
 		return report(flagError(fs, err), stderr)
 	}
-	target := adminTarget(*addr)
+	target, err := adminTarget(*addr)
+	if err != nil {
+		return report(err, stderr)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+target+"/readyz", nil)
@@ -61,10 +65,14 @@ func adminAddrFlag(fs *flag.FlagSet, env func(string) (string, bool)) *string {
 }
 
 // adminTarget is where to reach an admin listener bound to addr: over
-// loopback when it listens on every address.
-func adminTarget(addr string) string {
-	if strings.HasPrefix(addr, ":") {
-		return "127.0.0.1" + addr
+// loopback when it listens on every address. An addr that is not host:port
+// is refused before anything is asked of the network.
+func adminTarget(addr string) (string, error) {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return "", &settingError{"admin-addr", fmt.Sprintf("%q is not host:port", addr), "give rampart's --admin-addr, such as 127.0.0.1:9090"}
 	}
-	return addr
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr, nil
+	}
+	return addr, nil
 }
